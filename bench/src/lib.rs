@@ -1,0 +1,1 @@
+//! kubesim-bench: workloads and benchmark harnesses behind the `kubesim` CLI.

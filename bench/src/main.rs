@@ -1,0 +1,2 @@
+//! The `kubesim` command-line tool.
+fn main() {}

@@ -1,0 +1,271 @@
+//! Shared immutable strings and string maps.
+//!
+//! [`Str`] is an `Arc<str>`: cloning it is a reference-count increment, so the many
+//! objects that carry the same label key, label value, namespace or image share one
+//! allocation. [`intern`] returns the canonical `Str` for a text from a global, sharded
+//! interner; use it for strings drawn from a small set (label keys and values, namespaces,
+//! node names, images, apiVersions), not for generated object names, which are unique and
+//! would only grow the interner.
+//!
+//! [`StrMap`] is an immutable, sorted `key → value` map behind one `Arc`: labels,
+//! annotations and node selectors. Pods made from one template share their template's map.
+//!
+//! **Concurrency:** the interner is a `DashMap`; `intern` takes one shard lock for a
+//! lookup and, on a miss, one write lock for the insert. Nothing else here is shared
+//! mutable state.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashSet;
+use serde::{Serialize, Serializer};
+
+/// An immutable, cheaply clonable string.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Str(Arc<str>);
+
+impl Str {
+    /// A new string (not interned).
+    pub fn new(s: &str) -> Self {
+        Str(Arc::from(s))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether two `Str`s share one allocation (cheap equality for interned strings).
+    pub fn ptr_eq(a: &Str, b: &Str) -> bool {
+        Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+impl Deref for Str {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Str {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Self {
+        Str::new(s)
+    }
+}
+
+impl From<String> for Str {
+    fn from(s: String) -> Self {
+        Str(Arc::from(s))
+    }
+}
+
+impl From<&String> for Str {
+    fn from(s: &String) -> Self {
+        Str::new(s)
+    }
+}
+
+impl PartialEq<str> for Str {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Str {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for Str {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+fn interner() -> &'static DashSet<Str> {
+    static INTERNER: OnceLock<DashSet<Str>> = OnceLock::new();
+    INTERNER.get_or_init(DashSet::new)
+}
+
+/// The canonical shared [`Str`] for `s`. Equal texts return clones of one allocation.
+pub fn intern(s: &str) -> Str {
+    let set = interner();
+    if let Some(found) = set.get(s) {
+        return found.clone();
+    }
+    let new = Str::new(s);
+    // Two threads may race here; `insert` keeps the first and we re-read it so that
+    // both get the same allocation.
+    set.insert(new.clone());
+    set.get(s).map(|r| r.clone()).unwrap_or(new)
+}
+
+/// An immutable sorted map of strings (labels, annotations, node selectors).
+///
+/// Keys are unique and sorted; lookups are binary searches. Cloning shares the map.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct StrMap(Option<Arc<[(Str, Str)]>>);
+
+impl StrMap {
+    /// The empty map (no allocation).
+    pub const fn new() -> Self {
+        StrMap(None)
+    }
+
+    /// Builds a map from pairs; a later pair with the same key wins. Keys and values are
+    /// interned.
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+        let mut v: Vec<(Str, Str)> = Vec::new();
+        for (k, val) in pairs {
+            let (k, val) = (k.as_ref(), val.as_ref());
+            match v.binary_search_by(|(x, _)| (**x).cmp(k)) {
+                Ok(i) => v[i].1 = intern(val),
+                Err(i) => v.insert(i, (intern(k), intern(val))),
+            }
+        }
+        Self::from_sorted_vec(v)
+    }
+
+    fn from_sorted_vec(v: Vec<(Str, Str)>) -> Self {
+        if v.is_empty() {
+            StrMap(None)
+        } else {
+            StrMap(Some(Arc::from(v)))
+        }
+    }
+
+    /// The value for `key`.
+    pub fn get(&self, key: &str) -> Option<&Str> {
+        let s = self.as_slice();
+        s.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &s[i].1)
+    }
+
+    /// Whether `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The pairs, sorted by key.
+    pub fn as_slice(&self) -> &[(Str, Str)] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+
+    /// Iterates over `(key, value)` in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Str, &Str)> + '_ {
+        self.as_slice().iter().map(|(k, v)| (k, v))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.as_slice().is_empty()
+    }
+
+    /// A copy with `key` set to `value`.
+    pub fn with(&self, key: &str, value: &str) -> Self {
+        let mut v = self.as_slice().to_vec();
+        match v.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(i) => v[i].1 = intern(value),
+            Err(i) => v.insert(i, (intern(key), intern(value))),
+        }
+        Self::from_sorted_vec(v)
+    }
+
+    /// A copy without `key`.
+    pub fn without(&self, key: &str) -> Self {
+        let v: Vec<_> = self.as_slice().iter().filter(|(k, _)| **k != *key).cloned().collect();
+        Self::from_sorted_vec(v)
+    }
+
+    /// Whether every pair of `subset` is in `self`.
+    pub fn contains_all(&self, subset: &StrMap) -> bool {
+        subset.iter().all(|(k, v)| self.get(k) == Some(v))
+    }
+}
+
+impl fmt::Debug for StrMap {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl fmt::Display for StrMap {
+    /// `k1=v1,k2=v2` — the form `kubectl get --show-labels` prints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for StrMap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for StrMap {
+    fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
+        StrMap::from_pairs(iter)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intern_shares_allocations() {
+        let a = intern("app");
+        let b = intern(&String::from("app"));
+        assert!(Str::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn strmap_sorted_with_last_write_winning() {
+        let m = StrMap::from_pairs([("b", "1"), ("a", "2"), ("b", "3")]);
+        assert_eq!(m.to_string(), "a=2,b=3");
+        assert_eq!(m.get("b").map(|s| s.as_str()), Some("3"));
+        assert!(m.get("c").is_none());
+        let m2 = m.with("c", "4").without("a");
+        assert_eq!(m2.to_string(), "b=3,c=4");
+        assert!(m.with("c", "4").contains_all(&m));
+        assert!(!m.contains_all(&m2));
+    }
+}

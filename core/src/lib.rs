@@ -1,0 +1,39 @@
+//! kubesim-core: the Kubernetes control plane, as a library.
+//!
+//! The crate holds everything that is not the data path:
+//!
+//! - [`model`]: compact Rust types for the Kubernetes kinds kubesim simulates
+//!   ([`model::Object`] is the sum of them), rendered back to Kubernetes JSON with
+//!   [`model::Object::to_json`].
+//! - [`selector`]: label selectors (`matchLabels`/`matchExpressions` and the string form
+//!   `a=b,c!=d,e in (x,y),f notin (z),g,!h`).
+//! - [`manifest`]: real Kubernetes YAML in, validated [`model::Object`]s out, with errors
+//!   that name file, document, field path and reason.
+//! - [`store`]: the lock-light, label-indexed object store with optimistic concurrency
+//!   and an ordered watch.
+//!
+//! # Example
+//!
+//! ```
+//! use kubesim_core::{manifest, store::Store, selector::LabelSelector, model::Kind};
+//!
+//! let yaml = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: web-1\n  labels: {app: web}\n\
+//!             spec:\n  containers: [{name: web, image: nginx}]\n";
+//! let objects = manifest::load_str(yaml, "inline.yaml").unwrap();
+//! let store = Store::new();
+//! for obj in objects {
+//!     store.create(obj).unwrap();
+//! }
+//! let web: LabelSelector = "app=web".parse().unwrap();
+//! let pods = store.list(Kind::Pod, Some("default"), Some(&web), None).unwrap();
+//! assert_eq!(pods.len(), 1);
+//! ```
+#![deny(missing_docs)]
+
+pub mod intern;
+pub mod manifest;
+pub mod model;
+pub mod quantity;
+pub mod selector;
+pub mod store;
+pub mod time;
