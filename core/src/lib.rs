@@ -37,3 +37,4 @@ pub mod quantity;
 pub mod selector;
 pub mod store;
 pub mod time;
+pub mod validation;

@@ -184,3 +184,59 @@ mod tests {
         assert!(parse_duration("").is_err());
     }
 }
+
+/// A source of the current time: real, or virtual (moved by the simulation).
+pub trait Clock: Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> Timestamp;
+}
+
+/// A clock that reads the system time.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_millis() as i64)
+    }
+}
+
+/// A virtual clock: time moves only when [`ManualClock::set`] or
+/// [`ManualClock::advance`] is called.
+///
+/// **Concurrency:** one atomic; readers never block.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::atomic::AtomicI64);
+
+impl ManualClock {
+    /// A clock reading `t`.
+    pub fn new(t: Timestamp) -> Self {
+        ManualClock(std::sync::atomic::AtomicI64::new(t.0))
+    }
+
+    /// Sets the time (it may not go backwards: an earlier time is ignored).
+    pub fn set(&self, t: Timestamp) {
+        self.0.fetch_max(t.0, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Moves the time forward by `d`.
+    pub fn advance(&self, d: Duration) {
+        let ms = d.as_millis().min(i64::MAX as u128) as i64;
+        self.0.fetch_add(ms, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        ManualClock::new(Timestamp::VIRTUAL_EPOCH)
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(self.0.load(std::sync::atomic::Ordering::Acquire))
+    }
+}

@@ -7,6 +7,9 @@ use crate::intern::{Str, StrMap};
 /// boxed so that a pod costs its own size, not the largest kind's.
 #[derive(Clone, Debug, PartialEq)]
 #[allow(missing_docs)] // one variant per kind; the kind types carry the docs
+// Pods are deliberately inline: they are the most numerous objects, and boxing them
+// would add an allocation and a pointer chase to every pod read.
+#[allow(clippy::large_enum_variant)]
 pub enum Object {
     Namespace(Box<Namespace>),
     Node(Box<Node>),
