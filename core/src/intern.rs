@@ -142,7 +142,9 @@ impl StrMap {
 
     /// Builds a map from pairs; a later pair with the same key wins. Keys and values are
     /// interned.
-    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
+    pub fn from_pairs<K: AsRef<str>, V: AsRef<str>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
         let mut v: Vec<(Str, Str)> = Vec::new();
         for (k, val) in pairs {
             let (k, val) = (k.as_ref(), val.as_ref());
@@ -165,7 +167,9 @@ impl StrMap {
     /// The value for `key`.
     pub fn get(&self, key: &str) -> Option<&Str> {
         let s = self.as_slice();
-        s.binary_search_by(|(k, _)| (**k).cmp(key)).ok().map(|i| &s[i].1)
+        s.binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &s[i].1)
     }
 
     /// Whether `key` is present.
@@ -205,7 +209,12 @@ impl StrMap {
 
     /// A copy without `key`.
     pub fn without(&self, key: &str) -> Self {
-        let v: Vec<_> = self.as_slice().iter().filter(|(k, _)| **k != *key).cloned().collect();
+        let v: Vec<_> = self
+            .as_slice()
+            .iter()
+            .filter(|(k, _)| **k != *key)
+            .cloned()
+            .collect();
         Self::from_sorted_vec(v)
     }
 

@@ -16,7 +16,9 @@ pub fn parse_scaled(text: &str, scale: i64) -> Result<i64, String> {
     if num.is_empty() || num == "+" || num == "-" {
         return Err(format!("quantity {text:?} must start with a number"));
     }
-    let value: f64 = num.parse().map_err(|_| format!("quantity {text:?} has an invalid number"))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("quantity {text:?} has an invalid number"))?;
     let factor: f64 = match suffix {
         "" => 1.0,
         "n" => 1e-9,
@@ -35,7 +37,9 @@ pub fn parse_scaled(text: &str, scale: i64) -> Result<i64, String> {
         "Pi" => 1024f64.powi(5),
         "Ei" => 1024f64.powi(6),
         e if e.starts_with(['e', 'E']) => {
-            let exp: i32 = e[1..].parse().map_err(|_| format!("quantity {text:?} has an invalid exponent"))?;
+            let exp: i32 = e[1..]
+                .parse()
+                .map_err(|_| format!("quantity {text:?} has an invalid exponent"))?;
             10f64.powi(exp)
         }
         other => return Err(format!("quantity {text:?} has an unknown suffix {other:?}")),
@@ -45,7 +49,11 @@ pub fn parse_scaled(text: &str, scale: i64) -> Result<i64, String> {
         return Err(format!("quantity {text:?} is out of range"));
     }
     // Round up, tolerating float noise just above an integer.
-    let rounded = if (v - v.round()).abs() < 1e-6 { v.round() } else { v.ceil() };
+    let rounded = if (v - v.round()).abs() < 1e-6 {
+        v.round()
+    } else {
+        v.ceil()
+    };
     Ok(rounded as i64)
 }
 

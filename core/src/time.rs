@@ -30,7 +30,10 @@ impl Timestamp {
 
     /// This time plus `d`.
     pub fn plus(self, d: Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(d.as_millis().min(i64::MAX as u128) as i64))
+        Timestamp(
+            self.0
+                .saturating_add(d.as_millis().min(i64::MAX as u128) as i64),
+        )
     }
 
     /// Time elapsed from `earlier` to `self` (zero if `earlier` is later).
@@ -133,7 +136,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     while !rest.is_empty() {
         let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
         if digits == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number, e.g. 30s or 500ms"));
+            return Err(format!(
+                "invalid duration {text:?}: expected a number, e.g. 30s or 500ms"
+            ));
         }
         let n: u128 = rest[..digits]
             .parse()
@@ -148,8 +153,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "m" => 60_000,
             "h" => 3_600_000,
             "d" => 86_400_000,
-            "" => return Err(format!("invalid duration {text:?}: missing unit (ms, s, m, h)")),
-            other => return Err(format!("invalid duration {text:?}: unknown unit {other:?} (ms, s, m, h)")),
+            "" => {
+                return Err(format!(
+                    "invalid duration {text:?}: missing unit (ms, s, m, h)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "invalid duration {text:?}: unknown unit {other:?} (ms, s, m, h)"
+                ))
+            }
         };
         total_ms = total_ms.saturating_add(n.saturating_mul(ms));
     }
@@ -164,7 +177,10 @@ mod tests {
     fn rfc3339_of_known_instants() {
         assert_eq!(Timestamp(0).rfc3339(), "1970-01-01T00:00:00Z");
         assert_eq!(Timestamp::VIRTUAL_EPOCH.rfc3339(), "2024-01-01T00:00:00Z");
-        assert_eq!(Timestamp(951_782_400_000 + 86_399_000).rfc3339(), "2000-02-29T23:59:59Z");
+        assert_eq!(
+            Timestamp(951_782_400_000 + 86_399_000).rfc3339(),
+            "2000-02-29T23:59:59Z"
+        );
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if b.len() > DNS1123_LABEL_MAX {
-        return Err(format!("must be no more than {DNS1123_LABEL_MAX} characters"));
+        return Err(format!(
+            "must be no more than {DNS1123_LABEL_MAX} characters"
+        ));
     }
     let ok = b.iter().all(|&c| is_alnum_lower(c) || c == b'-')
         && is_alnum_lower(b[0])
@@ -43,10 +45,14 @@ pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
         return Err("must not be empty".into());
     }
     if s.len() > DNS1123_SUBDOMAIN_MAX {
-        return Err(format!("must be no more than {DNS1123_SUBDOMAIN_MAX} characters"));
+        return Err(format!(
+            "must be no more than {DNS1123_SUBDOMAIN_MAX} characters"
+        ));
     }
     let b = s.as_bytes();
-    let ok = b.iter().all(|&c| is_alnum_lower(c) || c == b'-' || c == b'.')
+    let ok = b
+        .iter()
+        .all(|&c| is_alnum_lower(c) || c == b'-' || c == b'.')
         && is_alnum_lower(b[0])
         && is_alnum_lower(b[b.len() - 1])
         && !s.contains("..")
@@ -75,9 +81,13 @@ fn qualified_name_part(s: &str, what: &str) -> Result<(), String> {
         return Err(format!("{what} must not be empty"));
     }
     if b.len() > LABEL_VALUE_MAX {
-        return Err(format!("{what} must be no more than {LABEL_VALUE_MAX} characters"));
+        return Err(format!(
+            "{what} must be no more than {LABEL_VALUE_MAX} characters"
+        ));
     }
-    let ok = b.iter().all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
+    let ok = b
+        .iter()
+        .all(|&c| is_alnum(c) || c == b'-' || c == b'_' || c == b'.')
         && is_alnum(b[0])
         && is_alnum(b[b.len() - 1]);
     if !ok {

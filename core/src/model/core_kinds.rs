@@ -34,7 +34,10 @@ pub struct NodeCapacity {
 impl Default for NodeCapacity {
     fn default() -> Self {
         NodeCapacity {
-            resources: Resources { cpu_millis: 4000, memory_bytes: 16 << 30 },
+            resources: Resources {
+                cpu_millis: 4000,
+                memory_bytes: 16 << 30,
+            },
             pods: 110,
         }
     }

@@ -219,12 +219,24 @@ mod tests {
     #[test]
     fn kubectl_names() {
         assert_eq!(Kind::from_kubectl_name("po"), Some(Kind::Pod));
-        assert_eq!(Kind::from_kubectl_name("Deployments"), Some(Kind::Deployment));
+        assert_eq!(
+            Kind::from_kubectl_name("Deployments"),
+            Some(Kind::Deployment)
+        );
         assert_eq!(Kind::from_kubectl_name("deploy"), Some(Kind::Deployment));
-        assert_eq!(Kind::from_kubectl_name("endpointslice"), Some(Kind::EndpointSlice));
+        assert_eq!(
+            Kind::from_kubectl_name("endpointslice"),
+            Some(Kind::EndpointSlice)
+        );
         assert_eq!(Kind::from_kubectl_name("ep"), Some(Kind::Endpoints));
-        assert_eq!(Kind::from_kubectl_name("hpa"), Some(Kind::HorizontalPodAutoscaler));
-        assert_eq!(Kind::from_kubectl_name("statefulsets.apps"), Some(Kind::StatefulSet));
+        assert_eq!(
+            Kind::from_kubectl_name("hpa"),
+            Some(Kind::HorizontalPodAutoscaler)
+        );
+        assert_eq!(
+            Kind::from_kubectl_name("statefulsets.apps"),
+            Some(Kind::StatefulSet)
+        );
         assert_eq!(Kind::from_kubectl_name("widget"), None);
     }
 }

@@ -257,9 +257,15 @@ impl IntOrString {
                 let pct = s
                     .strip_suffix('%')
                     .and_then(|p| p.parse::<i64>().ok())
-                    .ok_or_else(|| format!("invalid value {s:?}: must be an integer or a percentage"))?;
+                    .ok_or_else(|| {
+                        format!("invalid value {s:?}: must be an integer or a percentage")
+                    })?;
                 let v = pct * total as i64;
-                let r = if round_up { (v + 99).div_euclid(100) } else { v.div_euclid(100) };
+                let r = if round_up {
+                    (v + 99).div_euclid(100)
+                } else {
+                    v.div_euclid(100)
+                };
                 Ok(r as i32)
             }
         }
@@ -285,7 +291,9 @@ mod tests {
         assert_eq!(p.scaled_value(10, true), Ok(3)); // surge rounds up
         assert_eq!(p.scaled_value(10, false), Ok(2)); // unavailable rounds down
         assert_eq!(IntOrString::Int(2).scaled_value(10, true), Ok(2));
-        assert!(IntOrString::String(Str::new("x")).scaled_value(10, true).is_err());
+        assert!(IntOrString::String(Str::new("x"))
+            .scaled_value(10, true)
+            .is_err());
     }
 
     #[test]
@@ -298,10 +306,19 @@ mod tests {
     #[test]
     fn set_condition_keeps_transition_time() {
         let mut cs = vec![];
-        assert!(set_condition(&mut cs, Condition::new("Ready", ConditionStatus::True, Timestamp(1))));
-        assert!(!set_condition(&mut cs, Condition::new("Ready", ConditionStatus::True, Timestamp(2))));
+        assert!(set_condition(
+            &mut cs,
+            Condition::new("Ready", ConditionStatus::True, Timestamp(1))
+        ));
+        assert!(!set_condition(
+            &mut cs,
+            Condition::new("Ready", ConditionStatus::True, Timestamp(2))
+        ));
         assert_eq!(cs[0].last_transition_time, Timestamp(1));
-        assert!(set_condition(&mut cs, Condition::new("Ready", ConditionStatus::False, Timestamp(3))));
+        assert!(set_condition(
+            &mut cs,
+            Condition::new("Ready", ConditionStatus::False, Timestamp(3))
+        ));
         assert_eq!(cs[0].last_transition_time, Timestamp(3));
     }
 }

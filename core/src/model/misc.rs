@@ -94,8 +94,16 @@ impl HpaScalingRules {
             stabilization_window_seconds: 0,
             select_policy: SelectPolicy::Max,
             policies: vec![
-                HpaPolicy { type_: HpaPolicyType::Pods, value: 4, period_seconds: 15 },
-                HpaPolicy { type_: HpaPolicyType::Percent, value: 100, period_seconds: 15 },
+                HpaPolicy {
+                    type_: HpaPolicyType::Pods,
+                    value: 4,
+                    period_seconds: 15,
+                },
+                HpaPolicy {
+                    type_: HpaPolicyType::Percent,
+                    value: 100,
+                    period_seconds: 15,
+                },
             ],
         }
     }
@@ -105,7 +113,11 @@ impl HpaScalingRules {
         HpaScalingRules {
             stabilization_window_seconds: 300,
             select_policy: SelectPolicy::Max,
-            policies: vec![HpaPolicy { type_: HpaPolicyType::Percent, value: 100, period_seconds: 15 }],
+            policies: vec![HpaPolicy {
+                type_: HpaPolicyType::Percent,
+                value: 100,
+                period_seconds: 15,
+            }],
         }
     }
 }

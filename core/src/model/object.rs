@@ -6,7 +6,8 @@ use crate::intern::{Str, StrMap};
 /// Pods are stored inline (they are the most numerous objects); every other kind is
 /// boxed so that a pod costs its own size, not the largest kind's.
 #[derive(Clone, Debug, PartialEq)]
-#[allow(missing_docs)] // one variant per kind; the kind types carry the docs
+#[allow(missing_docs)]
+// one variant per kind; the kind types carry the docs
 // Pods are deliberately inline: they are the most numerous objects, and boxing them
 // would add an allocation and a pointer chase to every pod read.
 #[allow(clippy::large_enum_variant)]
@@ -235,8 +236,12 @@ impl Object {
             (O::CronJob(a), O::CronJob(b)) => a.status = b.status.clone(),
             (O::Service(a), O::Service(b)) => a.status = b.status.clone(),
             (O::PersistentVolume(a), O::PersistentVolume(b)) => a.status = b.status.clone(),
-            (O::PersistentVolumeClaim(a), O::PersistentVolumeClaim(b)) => a.status = b.status.clone(),
-            (O::HorizontalPodAutoscaler(a), O::HorizontalPodAutoscaler(b)) => a.status = b.status.clone(),
+            (O::PersistentVolumeClaim(a), O::PersistentVolumeClaim(b)) => {
+                a.status = b.status.clone()
+            }
+            (O::HorizontalPodAutoscaler(a), O::HorizontalPodAutoscaler(b)) => {
+                a.status = b.status.clone()
+            }
             _ => {}
         }
     }

@@ -362,7 +362,9 @@ pub struct PodSpec {
 impl PodSpec {
     /// Sum of the containers' requests (what the scheduler fits).
     pub fn total_requests(&self) -> Resources {
-        self.containers.iter().fold(Resources::default(), |a, c| a.plus(c.requests))
+        self.containers
+            .iter()
+            .fold(Resources::default(), |a, c| a.plus(c.requests))
     }
 
     /// Host ports the pod claims.
@@ -440,7 +442,10 @@ pub struct PodCondition {
 impl PodCondition {
     /// A set condition.
     pub fn new(status: ConditionStatus, since: Timestamp) -> Self {
-        PodCondition { status: Some(status), since }
+        PodCondition {
+            status: Some(status),
+            since,
+        }
     }
 
     /// Whether it is set to True.
@@ -557,6 +562,7 @@ impl Pod {
     pub fn is_available(&self, min_ready_seconds: i32, now: Timestamp) -> bool {
         self.is_ready()
             && (min_ready_seconds <= 0
-                || now.since(self.status.conditions.ready.since).as_secs() >= min_ready_seconds as u64)
+                || now.since(self.status.conditions.ready.since).as_secs()
+                    >= min_ready_seconds as u64)
     }
 }

@@ -216,6 +216,9 @@ pub struct StorageClass {
 impl StorageClass {
     /// Whether it is marked the default class.
     pub fn is_default(&self) -> bool {
-        self.meta.annotations.get(ANNOTATION_DEFAULT_CLASS).is_some_and(|v| v.as_str() == "true")
+        self.meta
+            .annotations
+            .get(ANNOTATION_DEFAULT_CLASS)
+            .is_some_and(|v| v.as_str() == "true")
     }
 }
