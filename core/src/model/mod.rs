@@ -26,6 +26,7 @@ mod meta;
 mod misc;
 mod object;
 mod pod;
+mod render;
 mod service;
 mod storage;
 
