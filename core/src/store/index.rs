@@ -1,0 +1,407 @@
+//! One kind's secondary indexes: posting lists of object ids (`roaring` bitmaps).
+//!
+//! - label key → { `any`: ids carrying the key, value → ids carrying `key=value` }
+//! - namespace → ids
+//! - owner uid → ids of dependents (every ownerReference, controller or not)
+//! - node name → pod ids (pods only; unscheduled pods are under `""`)
+//!
+//! Every map is a `DashMap` with FNV hashing; a posting list is modified under its map
+//! shard's write lock and read (cloned, intersected) under its read lock. No posting
+//! lock is ever held while taking another lock: posting locks are leaves of the store's
+//! lock order. Empty posting lists are removed, so label values that come and go (pod
+//! template hashes) do not accumulate.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dashmap::DashMap;
+use fnv::FnvBuildHasher;
+use roaring::RoaringBitmap;
+
+use crate::intern::{intern, Str};
+use crate::model::{Object, Uid};
+
+/// Postings of one label key.
+#[derive(Default)]
+struct LabelPostings {
+    /// Ids carrying the key (= the union of `values`).
+    any: RoaringBitmap,
+    /// Ids per value.
+    values: HashMap<Str, RoaringBitmap, FnvBuildHasher>,
+}
+
+/// A posting list a list query can use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source<'a> {
+    /// Objects in a namespace.
+    Namespace(&'a str),
+    /// Objects with `key=value`.
+    Label(&'a str, &'a str),
+    /// Objects carrying `key`.
+    LabelKey(&'a str),
+    /// Pods bound to a node (`""`: unscheduled).
+    Node(&'a str),
+}
+
+/// One kind's indexes.
+pub(crate) struct KindIndex {
+    labels: DashMap<Str, LabelPostings, FnvBuildHasher>,
+    namespaces: DashMap<Str, RoaringBitmap, FnvBuildHasher>,
+    owners: DashMap<Uid, RoaringBitmap, FnvBuildHasher>,
+    nodes: Option<DashMap<Str, RoaringBitmap, FnvBuildHasher>>,
+}
+
+fn node_key(obj: &Object) -> &str {
+    obj.node_name().map(|n| n.as_str()).unwrap_or("")
+}
+
+fn add_posting<K, Q>(
+    map: &DashMap<K, RoaringBitmap, FnvBuildHasher>,
+    key: &Q,
+    id: u32,
+    owned: impl FnOnce() -> K,
+) where
+    K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    if let Some(mut p) = map.get_mut(key) {
+        p.insert(id);
+        return;
+    }
+    map.entry(owned()).or_default().insert(id);
+}
+
+fn remove_posting<K, Q>(map: &DashMap<K, RoaringBitmap, FnvBuildHasher>, key: &Q, id: u32)
+where
+    K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    let now_empty = match map.get_mut(key) {
+        Some(mut p) => {
+            p.remove(id);
+            p.is_empty()
+        }
+        None => false,
+    };
+    if now_empty {
+        // Re-checked under the map shard's write lock: a concurrent adder may have
+        // refilled it in between.
+        map.remove_if(key, |_, p| p.is_empty());
+    }
+}
+
+impl KindIndex {
+    pub(crate) fn new(with_nodes: bool) -> Self {
+        let hasher = FnvBuildHasher::default;
+        KindIndex {
+            labels: DashMap::with_hasher(hasher()),
+            namespaces: DashMap::with_hasher(hasher()),
+            owners: DashMap::with_hasher(hasher()),
+            nodes: with_nodes.then(|| DashMap::with_hasher(hasher())),
+        }
+    }
+
+    fn add_label(&self, key: &Str, value: &Str, id: u32, new_key: bool) {
+        let mut e = match self.labels.get_mut(key.as_str()) {
+            Some(e) => e,
+            None => self.labels.entry(key.clone()).or_default(),
+        };
+        if new_key {
+            e.any.insert(id);
+        }
+        match e.values.get_mut(value.as_str()) {
+            Some(p) => {
+                p.insert(id);
+            }
+            None => {
+                e.values.entry(value.clone()).or_default().insert(id);
+            }
+        }
+    }
+
+    fn remove_label(&self, key: &str, value: &str, id: u32, key_gone: bool) {
+        let now_empty = match self.labels.get_mut(key) {
+            Some(mut e) => {
+                if let Some(p) = e.values.get_mut(value) {
+                    p.remove(id);
+                    if p.is_empty() {
+                        e.values.remove(value);
+                    }
+                }
+                if key_gone {
+                    e.any.remove(id);
+                }
+                e.any.is_empty()
+            }
+            None => false,
+        };
+        if now_empty {
+            self.labels.remove_if(key, |_, e| e.any.is_empty());
+        }
+    }
+
+    /// Adds the postings `new` has and `old` (the previous version of the same
+    /// object, if any) lacks. Called before the write is published.
+    pub(crate) fn add(&self, id: u32, old: Option<&Object>, new: &Object) {
+        let old_labels = old.map(|o| o.labels());
+        if old_labels != Some(new.labels()) {
+            for (k, v) in new.labels().iter() {
+                match old_labels.and_then(|l| l.get(k)) {
+                    Some(ov) if ov == v => {}
+                    Some(_) => self.add_label(k, v, id, false),
+                    None => self.add_label(k, v, id, true),
+                }
+            }
+        }
+        if old.is_none() {
+            let ns = new.namespace();
+            add_posting(&self.namespaces, ns.as_str(), id, || ns.clone());
+        }
+        for r in &new.meta().owner_references {
+            let had = old.is_some_and(|o| o.meta().owner_references.iter().any(|x| x.uid == r.uid));
+            if !had {
+                add_posting(&self.owners, &r.uid, id, || r.uid);
+            }
+        }
+        if let Some(nodes) = &self.nodes {
+            let key = node_key(new);
+            if old.is_none_or(|o| node_key(o) != key) {
+                add_posting(nodes, key, id, || intern(key));
+            }
+        }
+    }
+
+    /// Removes the postings `old` has and `new` (the next version, if the object
+    /// still exists) lacks. Called after the write is published.
+    pub(crate) fn remove_stale(&self, id: u32, old: &Object, new: Option<&Object>) {
+        let new_labels = new.map(|o| o.labels());
+        if new_labels != Some(old.labels()) {
+            for (k, v) in old.labels().iter() {
+                match new_labels.and_then(|l| l.get(k)) {
+                    Some(nv) if nv == v => {}
+                    Some(_) => self.remove_label(k, v, id, false),
+                    None => self.remove_label(k, v, id, true),
+                }
+            }
+        }
+        if new.is_none() {
+            remove_posting(&self.namespaces, old.namespace().as_str(), id);
+        }
+        for r in &old.meta().owner_references {
+            let keeps =
+                new.is_some_and(|o| o.meta().owner_references.iter().any(|x| x.uid == r.uid));
+            if !keeps {
+                remove_posting(&self.owners, &r.uid, id);
+            }
+        }
+        if let Some(nodes) = &self.nodes {
+            let key = node_key(old);
+            if new.is_none_or(|o| node_key(o) != key) {
+                remove_posting(nodes, key, id);
+            }
+        }
+    }
+
+    /// Runs `f` on a posting list under its lock (`None`: empty).
+    pub(crate) fn with_posting<R>(
+        &self,
+        s: Source<'_>,
+        f: impl FnOnce(Option<&RoaringBitmap>) -> R,
+    ) -> R {
+        match s {
+            Source::Namespace(ns) => f(self.namespaces.get(ns).as_deref()),
+            Source::Label(k, v) => match self.labels.get(k) {
+                Some(e) => f(e.values.get(v)),
+                None => f(None),
+            },
+            Source::LabelKey(k) => f(self.labels.get(k).as_ref().map(|e| &e.any)),
+            Source::Node(n) => match &self.nodes {
+                Some(nodes) => f(nodes.get(n).as_deref()),
+                None => f(None),
+            },
+        }
+    }
+
+    /// Length of a posting list.
+    pub(crate) fn len(&self, s: Source<'_>) -> u64 {
+        self.with_posting(s, |p| p.map_or(0, |p| p.len()))
+    }
+
+    /// Ids of objects that (may) match every term, where a term is the union of its
+    /// sources. Terms are intersected smallest first; an empty term ends the search.
+    pub(crate) fn candidates(&self, terms: &[Vec<Source<'_>>]) -> RoaringBitmap {
+        let mut sized: Vec<(u64, &[Source<'_>])> = terms
+            .iter()
+            .map(|t| (t.iter().map(|&s| self.len(s)).sum(), t.as_slice()))
+            .collect();
+        if sized.iter().any(|&(n, _)| n == 0) {
+            return RoaringBitmap::new();
+        }
+        sized.sort_by_key(|&(n, _)| n);
+        let mut acc = self.union(sized[0].1);
+        for &(_, term) in &sized[1..] {
+            if acc.is_empty() {
+                break;
+            }
+            if let [one] = term {
+                self.with_posting(*one, |p| match p {
+                    Some(p) => acc &= p,
+                    None => acc.clear(),
+                });
+            } else {
+                let u = self.union(term);
+                acc &= &u;
+            }
+        }
+        acc
+    }
+
+    fn union(&self, term: &[Source<'_>]) -> RoaringBitmap {
+        let mut u = RoaringBitmap::new();
+        for &s in term {
+            self.with_posting(s, |p| {
+                if let Some(p) = p {
+                    if u.is_empty() {
+                        u = p.clone();
+                    } else {
+                        u |= p;
+                    }
+                }
+            });
+        }
+        u
+    }
+
+    /// Ids of the dependents of `owner`.
+    pub(crate) fn owned_by(&self, owner: Uid) -> RoaringBitmap {
+        self.owners
+            .get(&owner)
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
+    /// The indexes as plain maps (for checks).
+    pub(crate) fn snapshot(&self) -> IndexSnapshot {
+        let mut s = IndexSnapshot::default();
+        for e in self.labels.iter() {
+            s.label_keys.insert(e.key().to_string(), e.any.clone());
+            for (v, p) in &e.values {
+                s.labels
+                    .insert((e.key().to_string(), v.to_string()), p.clone());
+            }
+        }
+        for e in self.namespaces.iter() {
+            s.namespaces.insert(e.key().to_string(), e.value().clone());
+        }
+        for e in self.owners.iter() {
+            s.owners.insert(e.key().0, e.value().clone());
+        }
+        if let Some(nodes) = &self.nodes {
+            for e in nodes.iter() {
+                s.nodes.insert(e.key().to_string(), e.value().clone());
+            }
+        }
+        s
+    }
+
+    /// Approximate bytes held by the posting lists and their maps.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        const ENTRY: usize = 64; // map entry + bitmap header, roughly
+        let bitmaps = |m: &DashMap<_, RoaringBitmap, FnvBuildHasher>| -> usize {
+            m.iter().map(|e| ENTRY + e.value().serialized_size()).sum()
+        };
+        let labels: usize = self
+            .labels
+            .iter()
+            .map(|e| {
+                ENTRY
+                    + e.any.serialized_size()
+                    + e.values
+                        .values()
+                        .map(|p| ENTRY + p.serialized_size())
+                        .sum::<usize>()
+            })
+            .sum();
+        labels
+            + bitmaps(&self.namespaces)
+            + self
+                .owners
+                .iter()
+                .map(|e| ENTRY + e.value().serialized_size())
+                .sum::<usize>()
+            + self.nodes.as_ref().map_or(0, bitmaps)
+    }
+}
+
+/// The indexes as ordered maps, for comparing with a recomputation.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct IndexSnapshot {
+    pub(crate) labels: BTreeMap<(String, String), RoaringBitmap>,
+    pub(crate) label_keys: BTreeMap<String, RoaringBitmap>,
+    pub(crate) namespaces: BTreeMap<String, RoaringBitmap>,
+    pub(crate) owners: BTreeMap<u64, RoaringBitmap>,
+    pub(crate) nodes: BTreeMap<String, RoaringBitmap>,
+}
+
+impl IndexSnapshot {
+    /// What the indexes must hold for these objects.
+    pub(crate) fn expected<'a>(
+        objects: impl Iterator<Item = (u32, &'a Object)>,
+        with_nodes: bool,
+    ) -> Self {
+        let mut s = IndexSnapshot::default();
+        for (id, o) in objects {
+            for (k, v) in o.labels().iter() {
+                s.labels
+                    .entry((k.to_string(), v.to_string()))
+                    .or_default()
+                    .insert(id);
+                s.label_keys.entry(k.to_string()).or_default().insert(id);
+            }
+            s.namespaces
+                .entry(o.namespace().to_string())
+                .or_default()
+                .insert(id);
+            for r in &o.meta().owner_references {
+                s.owners.entry(r.uid.0).or_default().insert(id);
+            }
+            if with_nodes {
+                s.nodes
+                    .entry(node_key(o).to_string())
+                    .or_default()
+                    .insert(id);
+            }
+        }
+        s
+    }
+
+    /// The first difference from `other`, described.
+    pub(crate) fn diff(&self, other: &IndexSnapshot) -> Option<String> {
+        fn first<K: Ord + std::fmt::Debug>(
+            name: &str,
+            a: &BTreeMap<K, RoaringBitmap>,
+            b: &BTreeMap<K, RoaringBitmap>,
+        ) -> Option<String> {
+            for (k, v) in a {
+                if b.get(k) != Some(v) {
+                    return Some(format!(
+                        "{name} {k:?}: index {v:?}, recomputed {:?}",
+                        b.get(k)
+                    ));
+                }
+            }
+            for (k, v) in b {
+                if !a.contains_key(k) {
+                    return Some(format!(
+                        "{name} {k:?}: missing from the index (recomputed {v:?})"
+                    ));
+                }
+            }
+            None
+        }
+        first("label", &self.labels, &other.labels)
+            .or_else(|| first("label key", &self.label_keys, &other.label_keys))
+            .or_else(|| first("namespace", &self.namespaces, &other.namespaces))
+            .or_else(|| first("owner", &self.owners, &other.owners))
+            .or_else(|| first("node", &self.nodes, &other.nodes))
+    }
+}
