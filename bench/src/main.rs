@@ -1,2 +1,179 @@
 //! The `kubesim` command-line tool.
-fn main() {}
+//!
+//! `kubesim bench store` compares kubesim's store with kube-runtime's reflector store;
+//! later subcommands (`kubesim shard`, `kubesim route`, `kubesim run`) are further
+//! variants of [`Command`].
+//!
+//! Exit status: 0 on success, 2 for a usage error (clap's convention), 1 for any other
+//! error or when a benchmark's correctness check failed (the output is still printed
+//! and saved first).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, Parser, Subcommand};
+use kubesim_bench::store_bench::impls::ImplId;
+use kubesim_bench::store_bench::memory::{measure_in_process, MemoryProbe};
+use kubesim_bench::{bench_store, StoreOptions, UsageError};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// kubesim: a high-performance simulator of the Kubernetes control plane.
+#[derive(Debug, Parser)]
+#[command(name = "kubesim", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Benchmarks, compared with the field's own implementations.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// The object store vs kube-runtime's reflector store: upsert, get, label-selective
+    /// lists, a two-thread mixed workload, and memory per pod.
+    Store(StoreArgs),
+    /// Measures one store's memory per pod in this process and prints one JSON line
+    /// (run by `bench store` in a child process per store).
+    #[command(hide = true)]
+    StoreMemory(StoreMemoryArgs),
+}
+
+#[derive(Debug, Args)]
+struct StoreArgs {
+    /// Pods in the timing workloads [default: 100000, or 10000 with --quick].
+    #[arg(long)]
+    pods: Option<usize>,
+    /// Apps (Deployments) the pods belong to; pods per app must be even.
+    #[arg(long, default_value_t = 1_000)]
+    apps: usize,
+    /// Pods in kubesim's memory figure [default: 1000000, or 100000 with --quick].
+    #[arg(long)]
+    memory_pods: Option<usize>,
+    /// Smaller sizes and shorter runs, for a smoke test.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress output on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Directory for the run folder (store-<UTC yyyymmdd-HHMMSS>/).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Do not write a run folder.
+    #[arg(long)]
+    no_save: bool,
+    /// One timed run per workload and tiny operation counts (for tests of the CLI).
+    #[arg(long, hide = true)]
+    smoke: bool,
+}
+
+#[derive(Debug, Args)]
+struct StoreMemoryArgs {
+    /// Which store.
+    #[arg(long = "impl", value_enum)]
+    which: ImplId,
+    /// Pods to load.
+    #[arg(long)]
+    pods: usize,
+    /// Apps they belong to.
+    #[arg(long)]
+    apps: usize,
+    /// kubesim's StoreConfig::watch_window.
+    #[arg(long)]
+    watch_window: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            if let Some(usage) = e.downcast_ref::<UsageError>() {
+                usage_error(usage);
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Reports a usage error as clap does (with the usage of `kubesim bench store`, the
+/// only command that has them so far) and exits with status 2.
+fn usage_error(usage: &UsageError) -> ! {
+    let mut root = Cli::command();
+    root.build();
+    match root
+        .find_subcommand_mut("bench")
+        .and_then(|b| b.find_subcommand_mut("store"))
+    {
+        Some(store) => store
+            .clone()
+            .bin_name("kubesim bench store")
+            .error(ErrorKind::ValueValidation, usage)
+            .exit(),
+        None => Cli::command()
+            .error(ErrorKind::ValueValidation, usage)
+            .exit(),
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Bench(BenchCommand::Store(args)) => bench_store_cmd(args),
+        Command::Bench(BenchCommand::StoreMemory(args)) => {
+            let sample = measure_in_process(args.which, args.pods, args.apps, args.watch_window)?;
+            println!("{}", serde_json::to_string(&sample)?);
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn bench_store_cmd(args: StoreArgs) -> Result<ExitCode> {
+    let defaults = StoreOptions::default();
+    let opts = StoreOptions {
+        pods: args
+            .pods
+            .unwrap_or(if args.quick { 10_000 } else { defaults.pods }),
+        apps: args.apps,
+        memory_pods: args.memory_pods.unwrap_or(if args.quick {
+            100_000
+        } else {
+            defaults.memory_pods
+        }),
+        quick: args.quick,
+        json: args.json,
+        quiet: args.quiet,
+        out: args.out,
+        no_save: args.no_save,
+        smoke: args.smoke,
+    };
+    let outcome = bench_store(&opts, MemoryProbe::current_exe()?)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
+    if let Some(dir) = &outcome.saved {
+        if opts.json {
+            eprintln!("saved {}", dir.display());
+        } else {
+            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
+        }
+    }
+    if outcome.ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed = outcome.report.checks.iter().filter(|c| !c.ok).count();
+        eprintln!("error: {failed} correctness check(s) failed (see the report)");
+        Ok(ExitCode::FAILURE)
+    }
+}

@@ -1,0 +1,45 @@
+//! Captures build facts that benchmark results report: `rustc -V` and the versions of the
+//! peer crates in Cargo.lock.
+
+use std::path::Path;
+use std::process::Command;
+
+fn main() {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
+    let version = Command::new(&rustc)
+        .arg("-V")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".to_string());
+    println!("cargo:rustc-env=KUBESIM_RUSTC_VERSION={version}");
+
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_string());
+    let lock = Path::new(&manifest_dir).join("..").join("Cargo.lock");
+    println!("cargo:rerun-if-changed={}", lock.display());
+    println!("cargo:rerun-if-changed=build.rs");
+    let lock_text = std::fs::read_to_string(&lock).unwrap_or_default();
+    for (krate, var) in [
+        ("kube-runtime", "KUBESIM_KUBE_RUNTIME_VERSION"),
+        ("k8s-openapi", "KUBESIM_K8S_OPENAPI_VERSION"),
+    ] {
+        println!(
+            "cargo:rustc-env={var}={}",
+            locked_version(&lock_text, krate).unwrap_or("unknown")
+        );
+    }
+}
+
+/// The version of `krate` in a Cargo.lock text (`name = "…"` followed by `version = "…"`).
+fn locked_version<'a>(lock: &'a str, krate: &str) -> Option<&'a str> {
+    let needle = format!("name = \"{krate}\"");
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == needle {
+            let v = lines.next()?.trim().strip_prefix("version = \"")?;
+            return v.strip_suffix('"');
+        }
+    }
+    None
+}

@@ -1,0 +1,744 @@
+//! Turning a [`StoreBenchResult`] into what people read: the terminal table, the one-line
+//! JSON object, and the run folder (`store.csv`, `memory.csv`, `summary.md`,
+//! `store.svg`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::store_bench::impls::ImplId;
+use crate::store_bench::memory::MemorySample;
+use crate::store_bench::{
+    Check, MemoryReport, Row, SelectorInfo, StoreBenchConfig, StoreBenchResult, WORKLOADS,
+};
+use crate::sysinfo::RunInfo;
+
+/// The key of the memory ratio in [`StoreReport::ratios`].
+pub const MEMORY: &str = "memory";
+
+/// A goal from the issue, checked against a run. Misses are reported, never fatal.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TargetResult {
+    /// What is compared: `ratio` (kubesim ops/s ÷ kube-rs ops/s) or `bytes_per_pod`
+    /// (kubesim's own figure).
+    pub metric: String,
+    /// `>=` or `<=`.
+    pub op: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// The measured value.
+    pub value: f64,
+    /// Whether the value meets the threshold.
+    pub pass: bool,
+    /// The goal as written, e.g. `≥ 100×`.
+    pub goal: String,
+}
+
+/// The whole report: what `--json` prints and what the run folder is made from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StoreReport {
+    /// Timed rows, both impls for every workload.
+    pub rows: Vec<Row>,
+    /// Per workload, kubesim ops/s ÷ kube-rs ops/s; `memory`: kube-rs bytes/pod ÷
+    /// kubesim bytes/pod at the same pod count.
+    pub ratios: BTreeMap<String, f64>,
+    /// Memory per pod.
+    pub memory: MemoryReport,
+    /// The issue's targets, with pass/miss.
+    pub targets: BTreeMap<String, TargetResult>,
+    /// Correctness checks made during the run.
+    pub checks: Vec<Check>,
+    /// Run facts and configuration.
+    pub meta: Meta,
+}
+
+/// Run facts and configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Meta {
+    /// Command, toolchain, commit, machine, date.
+    #[serde(flatten)]
+    pub run: RunInfo,
+    /// Pods in the timing workloads.
+    pub pods: usize,
+    /// Apps they belong to.
+    pub apps: usize,
+    /// Namespaces.
+    pub namespaces: usize,
+    /// kubesim's main memory figure is at this many pods.
+    pub memory_pods: usize,
+    /// The like-for-like memory figures are at this many pods.
+    pub like_for_like_pods: usize,
+    /// kubesim's watch window in memory measurements.
+    pub memory_watch_window: usize,
+    /// `--quick`.
+    pub quick: bool,
+    /// Seed of the random sequences.
+    pub seed: u64,
+    /// Minimum measured time per (workload, impl), in milliseconds.
+    pub min_time_ms: u64,
+    /// Keys in the `get` sequence.
+    pub get_ops: usize,
+    /// Operations per thread per `mixed-2t` run.
+    pub mixed_ops_per_thread: usize,
+    /// The list workloads' selectors.
+    pub selectors: Vec<SelectorInfo>,
+    /// The global allocator.
+    pub allocator: String,
+    /// How the peer is used.
+    pub notes: Vec<String>,
+}
+
+/// How the peer is used and what the numbers mean; printed in summary.md.
+pub fn notes(cfg: &StoreBenchConfig) -> Vec<String> {
+    vec![
+        "Peer: kube-runtime's reflector store (`kube::runtime::reflector::store::<Pod>()`, k8s-openapi Pods), \
+         in the same process on the same workload. It is made ready as a reflector makes it (`Init`, \
+         `InitDone`), then fed `watcher::Event::Apply` events."
+            .to_string(),
+        "upsert: kubesim `Store::create` vs `Writer::apply_watcher_event(&Event::Apply(pod))` into an empty \
+         store, one thread; inputs are built and cloned outside the timed region (the reflector clones each \
+         applied object into an `Arc` inside `apply_watcher_event`: that is its API)."
+            .to_string(),
+        "get: kubesim `Store::try_get(Kind::Pod, ns, name)` vs `reflector::Store::get(&ObjectRef)`, over a \
+         fixed-seed random sequence of existing keys pre-built for both."
+            .to_string(),
+        "lists: the reflector has no label index; a label-selective list is a scan of the whole cache under its \
+         read lock. We use `Store::state_filter_selector(&Selector)`, kube-runtime's own form of \
+         `reader.state()` + filter (what kube-rs users do), which skips cloning every `Arc` first. kubesim \
+         lists through its label index (`Store::list(Kind::Pod, None, Some(&selector), None)`)."
+            .to_string(),
+        "mixed-2t: two threads, 90% gets / 10% read-modify-write updates of a random pod (half flip the Ready \
+         condition and bump the restart count, half toggle a `canary` label). kubesim updates with the read \
+         resourceVersion as precondition (`update_status` / `update`, retried on Conflict). The reflector's \
+         `Writer` is not `Clone`, so both threads share it behind a `parking_lot::Mutex`; its updates are \
+         `reader.get` + clone + modify + `apply_watcher_event`."
+            .to_string(),
+        format!(
+            "memory: VmRSS growth while loading pods generated one at a time (no pre-built vector), each store \
+             in a child process of its own. kubesim's StoreConfig::watch_window is {} so that the watch log does \
+             not retain an event per pod. The k8s-openapi Pods carry the same content as kubesim's (no extra \
+             API-server defaults), so the reflector's figure is a lower bound for real watch data.",
+            cfg.memory_watch_window
+        ),
+        "kubesim pods of one (app, version) share one `Arc<PodSpec>` and one interned label map, as kubesim's \
+         ReplicaSet controller makes them; the reflector's pods own every string, as a watch delivers them."
+            .to_string(),
+        "Ratios are kubesim ops/s ÷ kube-rs ops/s (higher is better for kubesim); memory is kube-rs bytes/pod ÷ \
+         kubesim bytes/pod at the same pod count. ns/op is the median over runs after a warm-up run."
+            .to_string(),
+    ]
+}
+
+/// (workload, op, threshold) of the ratio targets.
+const RATIO_TARGETS: [(&str, f64); 4] = [
+    ("list-1pct", 100.0),
+    ("get", 1.0),
+    ("upsert", 0.5),
+    ("mixed-2t", 1.5),
+];
+/// kubesim's bytes per pod at a million pods must not exceed this.
+const MEMORY_TARGET_BYTES: f64 = 400.0;
+
+impl StoreReport {
+    /// Computes ratios and targets.
+    pub fn new(cfg: &StoreBenchConfig, result: StoreBenchResult, run: RunInfo) -> Self {
+        let mut ratios = BTreeMap::new();
+        for wl in WORKLOADS {
+            let ks = result.row(wl, ImplId::Kubesim);
+            let kr = result.row(wl, ImplId::KubeRs);
+            if let (Some(ks), Some(kr)) = (ks, kr) {
+                ratios.insert(wl.to_string(), ks.ops_per_sec / kr.ops_per_sec);
+            }
+        }
+        let mem = &result.memory;
+        if mem.kubesim_like_for_like.bytes_per_pod > 0.0 {
+            ratios.insert(
+                MEMORY.to_string(),
+                mem.kube_rs.bytes_per_pod / mem.kubesim_like_for_like.bytes_per_pod,
+            );
+        }
+        let mut targets = BTreeMap::new();
+        for (wl, threshold) in RATIO_TARGETS {
+            if let Some(&value) = ratios.get(wl) {
+                targets.insert(
+                    wl.to_string(),
+                    TargetResult {
+                        metric: "ratio".into(),
+                        op: ">=".into(),
+                        threshold,
+                        value,
+                        pass: value >= threshold,
+                        goal: format!("≥ {threshold}×"),
+                    },
+                );
+            }
+        }
+        let value = mem.kubesim.bytes_per_pod;
+        targets.insert(
+            "kubesim-bytes-per-pod".to_string(),
+            TargetResult {
+                metric: "bytes_per_pod".into(),
+                op: "<=".into(),
+                threshold: MEMORY_TARGET_BYTES,
+                value,
+                pass: value <= MEMORY_TARGET_BYTES,
+                goal: format!(
+                    "≤ {MEMORY_TARGET_BYTES} B/pod at {} pods",
+                    thousands(mem.kubesim.pods as u64)
+                ),
+            },
+        );
+        let meta = Meta {
+            run,
+            pods: cfg.spec.pods,
+            apps: cfg.spec.apps,
+            namespaces: crate::workload::NAMESPACES.min(cfg.spec.apps),
+            memory_pods: cfg.memory_pods,
+            like_for_like_pods: cfg.like_for_like_pods,
+            memory_watch_window: cfg.memory_watch_window,
+            quick: cfg.quick,
+            seed: cfg.seed,
+            min_time_ms: cfg.limits.min_time.as_millis() as u64,
+            get_ops: cfg.get_ops,
+            mixed_ops_per_thread: cfg.mixed_ops_per_thread,
+            selectors: result.selectors.clone(),
+            allocator: "mimalloc".into(),
+            notes: notes(cfg),
+        };
+        StoreReport {
+            rows: result.rows,
+            ratios,
+            memory: result.memory,
+            targets,
+            checks: result.checks,
+            meta,
+        }
+    }
+
+    /// Whether every correctness check held.
+    pub fn all_checks_passed(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+
+    /// The one JSON object `--json` prints.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).context("serializing the report")
+    }
+
+    /// `store.csv`: one line per row.
+    pub fn rows_csv(&self) -> String {
+        let mut s = String::from("workload,impl,ops_per_sec,ns_per_op,runs,ops_per_run,pods\n");
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{},{},{:.1},{:.2},{},{},{}",
+                r.workload,
+                r.impl_name,
+                r.ops_per_sec,
+                r.ns_per_op,
+                r.runs,
+                r.ops_per_run,
+                self.meta.pods
+            );
+        }
+        s
+    }
+
+    /// `memory.csv`: one line per memory sample.
+    pub fn memory_csv(&self) -> String {
+        let mut s = String::from(
+            "impl,pods,apps,watch_window,rss_before_bytes,rss_after_bytes,bytes_per_pod\n",
+        );
+        for m in self.memory_samples() {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{:.1}",
+                m.impl_name,
+                m.pods,
+                m.apps,
+                m.watch_window.map(|w| w.to_string()).unwrap_or_default(),
+                m.rss_before_bytes,
+                m.rss_after_bytes,
+                m.bytes_per_pod
+            );
+        }
+        s
+    }
+
+    fn memory_samples(&self) -> Vec<&MemorySample> {
+        let m = &self.memory;
+        let mut v = vec![&m.kubesim];
+        if m.kubesim_like_for_like.pods != m.kubesim.pods {
+            v.push(&m.kubesim_like_for_like);
+        }
+        v.push(&m.kube_rs);
+        v
+    }
+
+    /// The terminal table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let m = &self.meta;
+        let _ = writeln!(
+            s,
+            "kubesim bench store: {} pods ({} apps × {}, {} namespaces){}",
+            thousands(m.pods as u64),
+            thousands(m.apps as u64),
+            m.pods / m.apps.max(1),
+            m.namespaces,
+            if m.quick { ", --quick" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "peer: kube-runtime {} reflector store (k8s-openapi {})\n",
+            m.run.kube_runtime, m.run.k8s_openapi
+        );
+        let _ = writeln!(
+            s,
+            "{:<12} {:<8} {:>12} {:>12} {:>5}",
+            "workload", "impl", "ops/s", "ns/op", "runs"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{:<12} {:<8} {:>12} {:>12} {:>5}",
+                r.workload,
+                r.impl_name,
+                si(r.ops_per_sec),
+                format!("{:.1}", r.ns_per_op),
+                r.runs
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nratios (kubesim ÷ kube-rs; memory: kube-rs ÷ kubesim bytes/pod)"
+        );
+        let _ = writeln!(
+            s,
+            "{:<12} {:>10}   {:<10} result",
+            "workload", "ratio", "target"
+        );
+        for (name, value) in self.ordered_ratios() {
+            let (goal, verdict) = match self.targets.get(name) {
+                Some(t) => (t.goal.clone(), if t.pass { "pass" } else { "MISS" }),
+                None => ("-".to_string(), ""),
+            };
+            let _ = writeln!(s, "{:<12} {:>9.2}×   {:<10} {}", name, value, goal, verdict);
+        }
+        let _ = writeln!(
+            s,
+            "\nmemory (VmRSS growth per pod, each store in its own process)"
+        );
+        for sample in self.memory_samples() {
+            let _ = writeln!(
+                s,
+                "{:<8} {:>10} pods {:>9.1} B/pod{}",
+                sample.impl_name,
+                thousands(sample.pods as u64),
+                sample.bytes_per_pod,
+                sample
+                    .watch_window
+                    .map(|w| format!("  (watch window {w})"))
+                    .unwrap_or_default()
+            );
+        }
+        if let Some(t) = self.targets.get("kubesim-bytes-per-pod") {
+            let _ = writeln!(
+                s,
+                "target: kubesim {}: {}",
+                t.goal,
+                if t.pass { "pass" } else { "MISS" }
+            );
+        }
+        let failed: Vec<&Check> = self.checks.iter().filter(|c| !c.ok).collect();
+        if failed.is_empty() {
+            let _ = writeln!(s, "\nchecks: all {} passed", self.checks.len());
+        } else {
+            let _ = writeln!(s, "\nchecks: {} FAILED", failed.len());
+            for c in failed {
+                let _ = writeln!(s, "  {}: {}", c.name, c.detail);
+            }
+        }
+        s
+    }
+
+    /// Ratios in report order (workloads, then memory).
+    fn ordered_ratios(&self) -> Vec<(&str, f64)> {
+        WORKLOADS
+            .iter()
+            .copied()
+            .chain([MEMORY])
+            .filter_map(|k| self.ratios.get(k).map(|v| (k, *v)))
+            .collect()
+    }
+
+    /// `summary.md`.
+    pub fn summary_md(&self) -> String {
+        let m = &self.meta;
+        let mut s = String::new();
+        let _ = writeln!(s, "# kubesim bench store — {}\n", m.run.date);
+        let _ = writeln!(
+            s,
+            "kubesim's store vs kube-runtime {}'s reflector store, {} pods ({} apps × {}, {} namespaces){}.\n",
+            m.run.kube_runtime,
+            thousands(m.pods as u64),
+            thousands(m.apps as u64),
+            m.pods / m.apps.max(1),
+            m.namespaces,
+            if m.quick { ", `--quick` sizes" } else { "" }
+        );
+        let _ = writeln!(s, "![kubesim ÷ kube-rs per workload](store.svg)\n");
+        let _ = writeln!(s, "## Results\n");
+        let _ = writeln!(s, "| workload | impl | ops/s | ns/op | runs | ops/run |");
+        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: |");
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.1} | {} | {} |",
+                r.workload,
+                r.impl_name,
+                si(r.ops_per_sec),
+                r.ns_per_op,
+                r.runs,
+                thousands(r.ops_per_run)
+            );
+        }
+        let _ = writeln!(s, "\n## Ratios vs targets\n");
+        let _ = writeln!(s, "| workload | kubesim ÷ kube-rs | target | result |");
+        let _ = writeln!(s, "| --- | ---: | --- | --- |");
+        for (name, value) in self.ordered_ratios() {
+            let (goal, verdict) = match self.targets.get(name) {
+                Some(t) => (t.goal.clone(), if t.pass { "pass" } else { "**miss**" }),
+                None => ("—".to_string(), "—"),
+            };
+            let label = if name == MEMORY {
+                "memory (kube-rs ÷ kubesim B/pod)"
+            } else {
+                name
+            };
+            let _ = writeln!(s, "| {label} | {value:.2}× | {goal} | {verdict} |");
+        }
+        let _ = writeln!(s, "\n## Memory\n");
+        let _ = writeln!(
+            s,
+            "| impl | pods | B/pod | VmRSS before | VmRSS after | watch window |"
+        );
+        let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: |");
+        for x in self.memory_samples() {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.1} | {} | {} | {} |",
+                x.impl_name,
+                thousands(x.pods as u64),
+                x.bytes_per_pod,
+                mib(x.rss_before_bytes),
+                mib(x.rss_after_bytes),
+                x.watch_window
+                    .map(|w| w.to_string())
+                    .unwrap_or_else(|| "—".into())
+            );
+        }
+        if let Some(t) = self.targets.get("kubesim-bytes-per-pod") {
+            let _ = writeln!(
+                s,
+                "\nTarget: kubesim {}: {:.1} B/pod — {}.",
+                t.goal,
+                t.value,
+                if t.pass { "pass" } else { "**miss**" }
+            );
+        }
+        let _ = writeln!(s, "\n## Selectors\n");
+        for sel in &m.selectors {
+            let _ = writeln!(
+                s,
+                "- `{}`: `{}` selects {} pods ({:.2}% of all).",
+                sel.workload,
+                sel.selector,
+                thousands(sel.expected as u64),
+                sel.fraction * 100.0
+            );
+        }
+        let _ = writeln!(s, "\n## Checks\n");
+        for c in &self.checks {
+            let _ = writeln!(
+                s,
+                "- {} {}: {}",
+                if c.ok { "ok" } else { "**FAILED**" },
+                c.name,
+                c.detail
+            );
+        }
+        let _ = writeln!(s, "\n## How the peer is used\n");
+        for n in &m.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        let _ = writeln!(s, "\n## Run\n");
+        let _ = writeln!(s, "- command: `{}`", m.run.command);
+        let _ = writeln!(s, "- rustc: `{}`", m.run.rustc);
+        let _ = writeln!(s, "- commit: `{}`", m.run.git);
+        let _ = writeln!(
+            s,
+            "- machine: {} CPUs, {}; load average at start {}",
+            m.run.nproc, m.run.cpu, m.run.loadavg
+        );
+        let _ = writeln!(s, "- date: {}", m.run.date);
+        let _ = writeln!(
+            s,
+            "- peer crates: kube-runtime {}, k8s-openapi {}",
+            m.run.kube_runtime, m.run.k8s_openapi
+        );
+        let _ = writeln!(
+            s,
+            "- allocator: {}; ≥ {} ms measured per (workload, impl) after a warm-up run; seed {:#x}",
+            m.allocator, m.min_time_ms, m.seed
+        );
+        s
+    }
+
+    /// `store.svg`: kubesim ÷ kube-rs per workload on a log axis, with targets.
+    pub fn svg(&self) -> Result<String> {
+        chart::ratio_chart(&self.ordered_ratios(), &self.targets, &self.meta)
+    }
+
+    /// Writes the run folder `dir/store-<stamp>/` and returns its path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+        let run_dir = dir.join(format!("store-{}", self.meta.run.stamp));
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        let write = |name: &str, text: &str| {
+            let p = run_dir.join(name);
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+        };
+        write("store.csv", &self.rows_csv())?;
+        write("memory.csv", &self.memory_csv())?;
+        write("summary.md", &self.summary_md())?;
+        write("store.svg", &self.svg()?)?;
+        write("report.json", &(self.to_json()? + "\n"))?;
+        Ok(run_dir)
+    }
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `1234567.0` → `1.23 M`.
+pub fn si(x: f64) -> String {
+    if x >= 1e9 {
+        format!("{:.2} G", x / 1e9)
+    } else if x >= 1e6 {
+        format!("{:.2} M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.2} k", x / 1e3)
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+mod chart {
+    use std::collections::BTreeMap;
+
+    use anyhow::{anyhow, Result};
+    use plotters::coord::ranged1d::SegmentValue;
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+    use super::{thousands, Meta, TargetResult, MEMORY};
+
+    const PASS: RGBColor = RGBColor(46, 139, 87);
+    const MISS: RGBColor = RGBColor(205, 92, 92);
+    const NO_TARGET: RGBColor = RGBColor(70, 110, 170);
+
+    pub(super) fn ratio_chart(
+        ratios: &[(&str, f64)],
+        targets: &BTreeMap<String, TargetResult>,
+        meta: &Meta,
+    ) -> Result<String> {
+        let mut svg = String::new();
+        {
+            let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
+            root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
+            let values: Vec<f64> = ratios
+                .iter()
+                .map(|(_, v)| *v)
+                .chain(
+                    targets
+                        .values()
+                        .filter(|t| t.metric == "ratio")
+                        .map(|t| t.threshold),
+                )
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .collect();
+            let lo = values.iter().copied().fold(1.0f64, f64::min) / 2.0;
+            let hi = values.iter().copied().fold(1.0f64, f64::max) * 3.0;
+            let n = ratios.len().max(1);
+            let title = format!(
+                "kubesim ÷ kube-rs reflector, {} pods (log scale; higher is better for kubesim)",
+                thousands(meta.pods as u64)
+            );
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(16)
+                .x_label_area_size(50)
+                .y_label_area_size(60)
+                .build_cartesian_2d((0..n).into_segmented(), (lo..hi).log_scale())
+                .map_err(|e| anyhow!("chart: {e}"))?;
+            let names: Vec<String> = ratios
+                .iter()
+                .map(|(k, _)| {
+                    if *k == MEMORY {
+                        "memory".to_string()
+                    } else {
+                        k.to_string()
+                    }
+                })
+                .collect();
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .y_desc("kubesim ÷ kube-rs (×)")
+                .x_desc("ops/s ratio per workload; memory: kube-rs B/pod ÷ kubesim B/pod")
+                .x_label_formatter(&|v| match v {
+                    SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                        names.get(*i).cloned().unwrap_or_default()
+                    }
+                    SegmentValue::Last => String::new(),
+                })
+                .y_label_formatter(&|v| format!("{v}×"))
+                .draw()
+                .map_err(|e| anyhow!("chart: {e}"))?;
+
+            // Parity line.
+            chart
+                .draw_series(LineSeries::new(
+                    [(SegmentValue::Exact(0), 1.0), (SegmentValue::Last, 1.0)],
+                    BLACK.mix(0.4).stroke_width(1),
+                ))
+                .map_err(|e| anyhow!("chart: {e}"))?
+                .label("parity (1×)")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
+
+            let label_font = |size: u32| {
+                ("sans-serif", size)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom))
+            };
+            for (i, (name, value)) in ratios.iter().enumerate() {
+                // The memory bar is coloured by kubesim's own bytes-per-pod target.
+                let target = if *name == MEMORY {
+                    targets.get("kubesim-bytes-per-pod")
+                } else {
+                    targets.get(*name)
+                };
+                let color = match target {
+                    Some(t) if t.pass => PASS,
+                    Some(_) => MISS,
+                    None => NO_TARGET,
+                };
+                let v = value.max(lo);
+                let mut bar = Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), lo),
+                        (SegmentValue::Exact(i + 1), v),
+                    ],
+                    color.filled(),
+                );
+                bar.set_margin(0, 0, 18, 18);
+                chart
+                    .draw_series([bar])
+                    .map_err(|e| anyhow!("chart: {e}"))?;
+                chart
+                    .draw_series([Text::new(
+                        format!("{value:.2}×"),
+                        (SegmentValue::CenterOf(i), v * 1.04),
+                        label_font(14),
+                    )])
+                    .map_err(|e| anyhow!("chart: {e}"))?;
+                match target {
+                    Some(t) if t.metric == "ratio" => {
+                        chart
+                            .draw_series([PathElement::new(
+                                [
+                                    (SegmentValue::Exact(i), t.threshold),
+                                    (SegmentValue::Exact(i + 1), t.threshold),
+                                ],
+                                BLACK.stroke_width(3),
+                            )])
+                            .map_err(|e| anyhow!("chart: {e}"))?;
+                    }
+                    Some(t) => {
+                        chart
+                            .draw_series([Text::new(
+                                format!("kubesim {:.0} B/pod ({})", t.value, t.goal),
+                                (SegmentValue::CenterOf(i), v * 1.45),
+                                label_font(11),
+                            )])
+                            .map_err(|e| anyhow!("chart: {e}"))?;
+                    }
+                    None => {}
+                }
+            }
+            // Legend entries for the colours and the target mark.
+            for (label, color) in [
+                ("target met", PASS),
+                ("target missed", MISS),
+                ("no target", NO_TARGET),
+            ] {
+                chart
+                    .draw_series(std::iter::empty::<Rectangle<(SegmentValue<usize>, f64)>>())
+                    .map_err(|e| anyhow!("chart: {e}"))?
+                    .label(label)
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
+                    });
+            }
+            chart
+                .draw_series(std::iter::empty::<PathElement<(SegmentValue<usize>, f64)>>())
+                .map_err(|e| anyhow!("chart: {e}"))?
+                .label("target")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(3)));
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .draw()
+                .map_err(|e| anyhow!("chart: {e}"))?;
+            root.present().map_err(|e| anyhow!("chart: {e}"))?;
+        }
+        Ok(svg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(si(1_234_567.0), "1.23 M");
+        assert_eq!(si(12_300.0), "12.30 k");
+        assert_eq!(si(12.0), "12.0");
+    }
+}

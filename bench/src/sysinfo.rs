@@ -1,0 +1,160 @@
+//! Facts about the run that a benchmark result must carry: toolchain, commit, machine,
+//! date, command line.
+
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use kubesim_core::time::Timestamp;
+use serde::Serialize;
+
+/// `rustc -V` of the compiler that built this binary (captured by build.rs).
+pub const RUSTC_VERSION: &str = env!("KUBESIM_RUSTC_VERSION");
+/// The kube-runtime version in Cargo.lock when this binary was built.
+pub const KUBE_RUNTIME_VERSION: &str = env!("KUBESIM_KUBE_RUNTIME_VERSION");
+/// The k8s-openapi version in Cargo.lock when this binary was built.
+pub const K8S_OPENAPI_VERSION: &str = env!("KUBESIM_K8S_OPENAPI_VERSION");
+
+/// Where and how a run happened.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunInfo {
+    /// The command line, shell-quoted.
+    pub command: String,
+    /// `rustc -V`.
+    pub rustc: String,
+    /// `git rev-parse --short HEAD`, `-dirty` when the tree has changes, or `unknown`.
+    pub git: String,
+    /// Logical CPUs available.
+    pub nproc: usize,
+    /// CPU model from /proc/cpuinfo, or `unknown`.
+    pub cpu: String,
+    /// Start time, RFC 3339 UTC.
+    pub date: String,
+    /// Start time as `yyyymmdd-HHMMSS` (run folder names).
+    pub stamp: String,
+    /// kube-runtime version of the peer.
+    pub kube_runtime: String,
+    /// k8s-openapi version of the peer's types.
+    pub k8s_openapi: String,
+    /// /proc/loadavg at the start (1, 5, 15 minutes): other work on the machine skews
+    /// timings.
+    pub loadavg: String,
+}
+
+impl RunInfo {
+    /// Collects everything now.
+    pub fn collect() -> Self {
+        let now = now();
+        RunInfo {
+            command: command_line(),
+            rustc: RUSTC_VERSION.to_string(),
+            git: git_commit(),
+            nproc: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            cpu: cpu_model(),
+            date: now.rfc3339(),
+            stamp: stamp(now),
+            kube_runtime: KUBE_RUNTIME_VERSION.to_string(),
+            k8s_openapi: K8S_OPENAPI_VERSION.to_string(),
+            loadavg: load_average(),
+        }
+    }
+}
+
+/// Wall-clock now.
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Timestamp(ms)
+}
+
+/// `yyyymmdd-HHMMSS` in UTC.
+pub fn stamp(t: Timestamp) -> String {
+    // rfc3339 is `yyyy-mm-ddTHH:MM:SSZ`.
+    let digits: String = t.rfc3339().chars().filter(char::is_ascii_digit).collect();
+    format!("{}-{}", &digits[..8], &digits[8..14])
+}
+
+/// The process's arguments, quoted for a POSIX shell where needed.
+pub fn command_line() -> String {
+    std::env::args()
+        .map(|a| shell_quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn shell_quote(a: &str) -> String {
+    let plain = !a.is_empty()
+        && a.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if plain {
+        a.to_string()
+    } else {
+        format!("'{}'", a.replace('\'', r"'\''"))
+    }
+}
+
+fn git_commit() -> String {
+    let run = |args: &[&str]| -> Option<String> {
+        let out = Command::new("git").args(args).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "--short", "HEAD"]) {
+        Some(head) if !head.is_empty() => match run(&["status", "--porcelain"]) {
+            Some(s) if !s.is_empty() => format!("{head}-dirty"),
+            _ => head,
+        },
+        _ => "unknown".to_string(),
+    }
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamp_is_utc_compact() {
+        assert_eq!(stamp(Timestamp::VIRTUAL_EPOCH), "20240101-000000");
+        assert_eq!(
+            stamp(Timestamp(1_704_067_200_000 + 3_723_000)),
+            "20240101-010203"
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("--pods"), "--pods");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+
+    #[test]
+    fn build_info_is_present() {
+        assert!(RUSTC_VERSION.starts_with("rustc ") || RUSTC_VERSION == "unknown");
+        assert!(!KUBE_RUNTIME_VERSION.is_empty());
+    }
+}

@@ -1,0 +1,107 @@
+//! The `kubesim` binary end to end: `bench store` at a tiny size with the memory
+//! measurements in child processes, and its exit statuses.
+
+use std::process::Command;
+
+fn kubesim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kubesim"))
+}
+
+const TINY: [&str; 8] = [
+    "--pods",
+    "2000",
+    "--apps",
+    "100",
+    "--memory-pods",
+    "4000",
+    "--quiet",
+    "--smoke",
+];
+
+#[test]
+fn bench_store_json_runs_memory_in_child_processes() {
+    let out = kubesim()
+        .args(["bench", "store", "--json", "--no-save"])
+        .args(TINY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(stdout.trim_end().lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["rows"].as_array().unwrap().len(), 10);
+    assert_eq!(v["memory"]["kubesim"]["pods"], 4000);
+    assert_eq!(v["memory"]["kubesim"]["isolated"], true);
+    assert_eq!(v["memory"]["kube-rs"]["pods"], 4000);
+    assert_eq!(v["memory"]["kube-rs"]["isolated"], true);
+    assert!(v["meta"]["command"]
+        .as_str()
+        .unwrap()
+        .contains("bench store"));
+}
+
+#[test]
+fn bench_store_saves_a_run_folder() {
+    let dir = std::env::temp_dir().join(format!("kubesim-cli-test-{}", std::process::id()));
+    let out = kubesim()
+        .args(["bench", "store", "--out"])
+        .arg(&dir)
+        .args(TINY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        stdout.contains("ratios") && stdout.contains("saved "),
+        "{stdout}"
+    );
+    let runs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(runs.len(), 1);
+    let run = runs[0].path();
+    for f in ["store.csv", "memory.csv", "summary.md", "store.svg"] {
+        assert!(run.join(f).is_file(), "{f} missing in {}", run.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn usage_errors_exit_with_status_2() {
+    let out = kubesim()
+        .args(["bench", "store", "--pods", "1001", "--no-save", "--quiet"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("multiple of --apps"));
+    let out = kubesim().args(["bench", "no-such-bench"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = kubesim()
+        .args([
+            "bench",
+            "store-memory",
+            "--impl",
+            "etcd",
+            "--pods",
+            "10",
+            "--apps",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
