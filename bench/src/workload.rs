@@ -34,7 +34,7 @@ use k8s_openapi::api::core::v1 as k8s;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as k8s_meta;
 use kube::core::{Expression, Selector};
-use kubesim_core::intern::{intern, Str, StrMap};
+use kubesim_core::intern::{intern, SharedList, Str, StrMap};
 use kubesim_core::model::{
     ConditionStatus, Container, ContainerPort, ContainerState, Kind, Namespace, Object, ObjectMeta,
     OwnerReference, Pod, PodCondition, PodConditions, PodPhase, PodSpec, PodStatus, Protocol,
@@ -160,9 +160,9 @@ struct KubesimTemplate {
     namespace: Str,
     labels: StrMap,
     spec: Arc<PodSpec>,
-    rs_name: Str,
     generate_name: Str,
-    rs_uid: Uid,
+    /// The controller reference to the ReplicaSet, one shared list for all its pods.
+    owner_references: SharedList<OwnerReference>,
 }
 
 /// The pods of a benchmark run, made on demand from their index.
@@ -387,9 +387,15 @@ impl Workload {
                                 termination_grace_period_seconds: Some(GRACE_SECONDS),
                                 ..Default::default()
                             }),
-                            rs_name: intern(&app.rs_name[v]),
                             generate_name: intern(&format!("{}-", app.rs_name[v])),
-                            rs_uid: app.rs_uid[v],
+                            owner_references: vec![OwnerReference {
+                                kind: Kind::ReplicaSet,
+                                name: intern(&app.rs_name[v]),
+                                uid: app.rs_uid[v],
+                                controller: true,
+                                block_owner_deletion: true,
+                            }]
+                            .into(),
                         }
                     };
                     [make(0), make(1)]
@@ -413,13 +419,7 @@ impl Workload {
                 namespace: t.namespace.clone(),
                 generate_name: Some(t.generate_name.clone()),
                 labels: t.labels.clone(),
-                owner_references: vec![OwnerReference {
-                    kind: Kind::ReplicaSet,
-                    name: t.rs_name.clone(),
-                    uid: t.rs_uid,
-                    controller: true,
-                    block_owner_deletion: true,
-                }],
+                owner_references: t.owner_references.clone(),
                 ..Default::default()
             },
             spec: t.spec.clone(),
@@ -428,8 +428,6 @@ impl Workload {
                 phase: PodPhase::Running,
                 conditions: PodConditions {
                     scheduled: ready,
-                    initialized: ready,
-                    containers_ready: ready,
                     ready,
                 },
                 reason: None,

@@ -1,6 +1,6 @@
 //! Shared immutable strings and string maps.
 //!
-//! [`Str`] is an `Arc<str>`: cloning it is a reference-count increment, so the many
+//! [`Str`] is a one-word shared string: cloning it is a reference-count increment, so the many
 //! objects that carry the same label key, label value, namespace or image share one
 //! allocation. [`intern`] returns the canonical `Str` for a text from a global, sharded
 //! interner; use it for strings drawn from a small set (label keys and values, namespaces,
@@ -10,6 +10,11 @@
 //! [`StrMap`] is an immutable, sorted `key → value` map behind one `Arc`: labels,
 //! annotations and node selectors. Pods made from one template share their template's map.
 //!
+//! [`SharedList`] is an immutable list behind a one-word pointer (a `triomphe::ThinArc`:
+//! length and items in one allocation): owner references, finalizers, and the storage of
+//! `StrMap`. Objects made from one template share them, and a list costs one word in the
+//! object that holds it, which keeps a `Pod` in a smaller allocator size class.
+//!
 //! **Concurrency:** the interner is a `DashMap`; `intern` takes one shard lock for a
 //! lookup and, on a miss, one write lock for the insert. Nothing else here is shared
 //! mutable state.
@@ -17,19 +22,23 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
+
+use arcstr::ArcStr;
 
 use dashmap::DashSet;
 use serde::{Serialize, Serializer};
+use triomphe::ThinArc;
 
-/// An immutable, cheaply clonable string.
+/// An immutable, cheaply clonable string: one word (an `arcstr::ArcStr`, whose length
+/// lives in the heap header beside the text), compared, ordered and hashed by its text.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Str(Arc<str>);
+pub struct Str(ArcStr);
 
 impl Str {
     /// A new string (not interned).
     pub fn new(s: &str) -> Self {
-        Str(Arc::from(s))
+        Str(ArcStr::from(s))
     }
 
     /// The text.
@@ -39,7 +48,7 @@ impl Str {
 
     /// Whether two `Str`s share one allocation (cheap equality for interned strings).
     pub fn ptr_eq(a: &Str, b: &Str) -> bool {
-        Arc::ptr_eq(&a.0, &b.0)
+        ArcStr::ptr_eq(&a.0, &b.0)
     }
 }
 
@@ -70,7 +79,7 @@ impl From<&str> for Str {
 
 impl From<String> for Str {
     fn from(s: String) -> Self {
-        Str(Arc::from(s))
+        Str(ArcStr::from(s))
     }
 }
 
@@ -132,12 +141,12 @@ pub fn intern(s: &str) -> Str {
 ///
 /// Keys are unique and sorted; lookups are binary searches. Cloning shares the map.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct StrMap(Option<Arc<[(Str, Str)]>>);
+pub struct StrMap(SharedList<(Str, Str)>);
 
 impl StrMap {
     /// The empty map (no allocation).
     pub const fn new() -> Self {
-        StrMap(None)
+        StrMap(SharedList::new())
     }
 
     /// Builds a map from pairs; a later pair with the same key wins. Keys and values are
@@ -157,11 +166,7 @@ impl StrMap {
     }
 
     fn from_sorted_vec(v: Vec<(Str, Str)>) -> Self {
-        if v.is_empty() {
-            StrMap(None)
-        } else {
-            StrMap(Some(Arc::from(v)))
-        }
+        StrMap(SharedList::from(v))
     }
 
     /// The value for `key`.
@@ -179,7 +184,13 @@ impl StrMap {
 
     /// The pairs, sorted by key.
     pub fn as_slice(&self) -> &[(Str, Str)] {
-        self.0.as_deref().unwrap_or(&[])
+        self.0.as_slice()
+    }
+
+    /// Whether two maps share one allocation (cheap equality for maps cloned from one
+    /// template).
+    pub fn ptr_eq(a: &StrMap, b: &StrMap) -> bool {
+        SharedList::ptr_eq(&a.0, &b.0)
     }
 
     /// Iterates over `(key, value)` in key order.
@@ -255,6 +266,125 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for StrMap {
     }
 }
 
+/// An immutable, shared list behind a one-word pointer (empty = no allocation).
+///
+/// Cloning shares the items. A change builds a new list ([`SharedList::update`]).
+pub struct SharedList<T>(Option<ThinArc<(), T>>);
+
+impl<T> SharedList<T> {
+    /// The empty list.
+    pub const fn new() -> Self {
+        SharedList(None)
+    }
+
+    /// The items.
+    pub fn as_slice(&self) -> &[T] {
+        match &self.0 {
+            Some(a) => &a.slice,
+            None => &[],
+        }
+    }
+
+    /// Whether two lists share one allocation (or are both empty).
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        match (&a.0, &b.0) {
+            (Some(x), Some(y)) => x.ptr() == y.ptr(),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl<T: Clone> SharedList<T> {
+    /// Replaces the list by `f` applied to a copy of its items.
+    pub fn update(&mut self, f: impl FnOnce(&mut Vec<T>)) {
+        let mut v = self.as_slice().to_vec();
+        f(&mut v);
+        *self = SharedList::from(v);
+    }
+}
+
+impl<T> Default for SharedList<T> {
+    fn default() -> Self {
+        SharedList(None)
+    }
+}
+
+impl<T> Clone for SharedList<T> {
+    fn clone(&self) -> Self {
+        SharedList(self.0.clone())
+    }
+}
+
+impl<T> Deref for SharedList<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        self.as_slice()
+    }
+}
+
+impl<T> From<Vec<T>> for SharedList<T> {
+    fn from(v: Vec<T>) -> Self {
+        if v.is_empty() {
+            SharedList(None)
+        } else {
+            SharedList(Some(ThinArc::from_header_and_iter((), v.into_iter())))
+        }
+    }
+}
+
+impl<T> FromIterator<T> for SharedList<T> {
+    fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
+        SharedList::from(iter.into_iter().collect::<Vec<T>>())
+    }
+}
+
+impl<'a, T> IntoIterator for &'a SharedList<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl<T: PartialEq> PartialEq for SharedList<T> {
+    fn eq(&self, other: &Self) -> bool {
+        SharedList::ptr_eq(self, other) || self.as_slice() == other.as_slice()
+    }
+}
+
+impl<T: Eq> Eq for SharedList<T> {}
+
+impl<T: PartialEq> PartialEq<Vec<T>> for SharedList<T> {
+    fn eq(&self, other: &Vec<T>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl<T: PartialEq> PartialEq<[T]> for SharedList<T> {
+    fn eq(&self, other: &[T]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<T: std::hash::Hash> std::hash::Hash for SharedList<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state)
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for SharedList<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+impl<T: Serialize> Serialize for SharedList<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.as_slice())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +394,21 @@ mod tests {
         let a = intern("app");
         let b = intern(&String::from("app"));
         assert!(Str::ptr_eq(&a, &b));
+    }
+
+    #[test]
+    fn shared_lists_are_one_word_and_share_on_clone() {
+        assert_eq!(size_of::<Str>(), 8);
+        assert_eq!(size_of::<Option<Str>>(), 8);
+        assert_eq!(size_of::<SharedList<Str>>(), 8);
+        assert_eq!(size_of::<StrMap>(), 8);
+        let a: SharedList<u32> = vec![1, 2].into();
+        let mut b = a.clone();
+        assert!(SharedList::ptr_eq(&a, &b));
+        b.update(|v| v.push(3));
+        assert_eq!(&*a, &[1, 2]);
+        assert_eq!(&*b, &[1, 2, 3]);
+        assert_eq!(SharedList::<u32>::from(vec![]), SharedList::new());
     }
 
     #[test]

@@ -2116,8 +2116,7 @@ fn clear_store_metadata(o: &mut Object) {
     m.resource_version = 0;
     m.generation = 0;
     m.creation_timestamp = Timestamp(0);
-    m.deletion_timestamp = None;
-    m.deletion_grace_period_seconds = None;
+    m.deletion = None;
 }
 
 #[test]
@@ -2322,21 +2321,21 @@ fn rendered_paths_use_kubernetes_names() {
     ));
     {
         let m = p.meta_mut();
-        m.owner_references.push(OwnerReference {
-            kind: Kind::ReplicaSet,
-            name: Str::new("web-abc"),
-            uid: Uid(9),
-            controller: true,
-            block_owner_deletion: true,
+        m.owner_references.update(|v| {
+            v.push(OwnerReference {
+                kind: Kind::ReplicaSet,
+                name: Str::new("web-abc"),
+                uid: Uid(9),
+                controller: true,
+                block_owner_deletion: true,
+            })
         });
         let pod = p.as_pod_mut().unwrap();
         pod.node_name = Some(Str::new("node-1"));
         let t = Timestamp::VIRTUAL_EPOCH;
         pod.status.phase = PodPhase::Running;
         pod.status.conditions.scheduled = PodCondition::new(ConditionStatus::True, t);
-        pod.status.conditions.initialized = PodCondition::new(ConditionStatus::True, t);
         pod.status.conditions.ready = PodCondition::new(ConditionStatus::False, t);
-        pod.status.conditions.containers_ready = PodCondition::new(ConditionStatus::False, t);
         pod.status.pod_ip = Some(Ipv4Addr::new(10, 244, 1, 5));
         pod.status.host_ip = Some(Ipv4Addr::new(192, 168, 0, 2));
         pod.status.start_time = Some(t);
@@ -2610,8 +2609,6 @@ fn fully_populated_objects_render_with_known_field_names() {
         st.phase = PodPhase::Succeeded;
         st.conditions = PodConditions {
             scheduled: PodCondition::new(ConditionStatus::True, t),
-            initialized: PodCondition::new(ConditionStatus::True, t),
-            containers_ready: PodCondition::new(ConditionStatus::False, t),
             ready: PodCondition::new(ConditionStatus::False, t),
         };
         st.reason = Some(Str::new("Evicted"));
@@ -2790,15 +2787,16 @@ fn fully_populated_objects_render_with_known_field_names() {
             m.resource_version = 99;
             m.generation = 3;
             m.creation_timestamp = t;
-            m.deletion_timestamp = Some(t);
-            m.deletion_grace_period_seconds = Some(30);
-            m.finalizers = vec![Str::new("foregroundDeletion")];
-            m.owner_references.push(OwnerReference {
-                kind: Kind::Deployment,
-                name: Str::new("owner"),
-                uid: Uid(12),
-                controller: true,
-                block_owner_deletion: true,
+            m.set_deletion(t, Some(30));
+            m.finalizers = vec![Str::new("foregroundDeletion")].into();
+            m.owner_references.update(|v| {
+                v.push(OwnerReference {
+                    kind: Kind::Deployment,
+                    name: Str::new("owner"),
+                    uid: Uid(12),
+                    controller: true,
+                    block_owner_deletion: true,
+                })
             });
         }
         let yaml = serde_yaml_ng::to_string(&stored.to_json()).unwrap();

@@ -114,8 +114,8 @@ impl Model {
             node: p.node_name.as_ref().map(|n| n.to_string()),
             phase: p.status.phase,
             finalizers: o.meta().finalizers.iter().map(|f| f.to_string()).collect(),
-            deleting: o.meta().deletion_timestamp.is_some(),
-            grace: o.meta().deletion_grace_period_seconds,
+            deleting: o.meta().deletion_timestamp().is_some(),
+            grace: o.meta().deletion_grace_period_seconds(),
             generation: o.meta().generation,
             rv: o.meta().resource_version,
         }
@@ -143,7 +143,11 @@ fn make_pod(
     Object::Pod(Pod {
         meta: ObjectMeta {
             labels: strmap(labels),
-            finalizers: if hold { vec![Str::from(HOLD)] } else { vec![] },
+            finalizers: if hold {
+                vec![Str::from(HOLD)].into()
+            } else {
+                Default::default()
+            },
             ..ObjectMeta::named(ns, name)
         },
         spec: Arc::new(PodSpec::default()),
@@ -486,7 +490,7 @@ fn store_apply(store: &Store, op: &Op) -> Result<(), Error> {
             if *hold {
                 f.insert(0, Str::from(HOLD));
             }
-            x.meta_mut().finalizers = f;
+            x.meta_mut().finalizers = f.into();
             // A status change in an update body is ignored.
             x.as_pod_mut().unwrap().status.phase = PodPhase::Failed;
             store.update(x)?;

@@ -121,8 +121,8 @@ pub(crate) fn object_meta(m: &meta::ObjectMeta, kind: Kind) -> FieldResult<Objec
         generate_name: generate_name.map(Str::new),
         labels,
         annotations,
-        owner_references,
-        finalizers,
+        owner_references: owner_references.into(),
+        finalizers: finalizers.into(),
         ..Default::default()
     })
 }

@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 use super::Kind;
-use crate::intern::{Str, StrMap};
+use crate::intern::{SharedList, Str, StrMap};
 use crate::time::Timestamp;
 
 /// An object's uid: unique per create (a re-created object gets a new one).
@@ -71,6 +71,11 @@ pub struct OwnerReference {
 }
 
 /// Metadata every object has.
+///
+/// Kept small (120 bytes) because every object carries it: lists are one-word shared
+/// pointers ([`SharedList`], [`StrMap`]) that objects made from one template share, and
+/// the deletion fields, set only on objects being deleted, live in one boxed
+/// [`Deletion`].
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct ObjectMeta {
     /// Name, unique per kind and namespace.
@@ -87,7 +92,7 @@ pub struct ObjectMeta {
     /// Annotations.
     pub annotations: StrMap,
     /// Owners; at most one with `controller: true`.
-    pub owner_references: Vec<OwnerReference>,
+    pub owner_references: SharedList<OwnerReference>,
     /// Set by the store on every write; the store's global version at that write.
     pub resource_version: u64,
     /// Bumped by the store when the spec changes; 1 on create.
@@ -95,12 +100,20 @@ pub struct ObjectMeta {
     /// Set by the store on create.
     pub creation_timestamp: Timestamp,
     /// Set when a delete has been requested and finalizers (or graceful termination)
-    /// hold the object.
-    pub deletion_timestamp: Option<Timestamp>,
-    /// Grace period of a pending graceful delete, in seconds.
-    pub deletion_grace_period_seconds: Option<i64>,
+    /// hold the object; see [`ObjectMeta::deletion_timestamp`].
+    pub deletion: Option<Box<Deletion>>,
     /// Finalizers that must be removed before the object goes.
-    pub finalizers: Vec<Str>,
+    pub finalizers: SharedList<Str>,
+}
+
+/// The deletion request of an object that is held by finalizers or graceful
+/// termination (`metadata.deletionTimestamp` and `deletionGracePeriodSeconds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Deletion {
+    /// `deletionTimestamp`: when the object goes (for pods: request time + grace).
+    pub timestamp: Timestamp,
+    /// `deletionGracePeriodSeconds`, if a graceful period applies.
+    pub grace_period_seconds: Option<i64>,
 }
 
 impl ObjectMeta {
@@ -120,7 +133,25 @@ impl ObjectMeta {
 
     /// Whether a delete has been requested.
     pub fn is_being_deleted(&self) -> bool {
-        self.deletion_timestamp.is_some()
+        self.deletion.is_some()
+    }
+
+    /// `metadata.deletionTimestamp`.
+    pub fn deletion_timestamp(&self) -> Option<Timestamp> {
+        self.deletion.as_ref().map(|d| d.timestamp)
+    }
+
+    /// `metadata.deletionGracePeriodSeconds`.
+    pub fn deletion_grace_period_seconds(&self) -> Option<i64> {
+        self.deletion.as_ref().and_then(|d| d.grace_period_seconds)
+    }
+
+    /// Records a deletion request.
+    pub fn set_deletion(&mut self, timestamp: Timestamp, grace_period_seconds: Option<i64>) {
+        self.deletion = Some(Box::new(Deletion {
+            timestamp,
+            grace_period_seconds,
+        }));
     }
 
     /// Whether the finalizer is present.

@@ -4,7 +4,8 @@
 //! scheduler, the kubelets and the router read and write, in the smallest shape that
 //! serves them:
 //!
-//! - strings are [`Str`](crate::intern::Str) (`Arc<str>`), interned where values repeat;
+//! - strings are [`Str`](crate::intern::Str) (one word: a shared, reference-counted
+//!   string), interned where values repeat;
 //! - labels and annotations are [`StrMap`](crate::intern::StrMap), shared between a
 //!   template and the pods made from it;
 //! - a pod's spec is an `Arc<PodSpec>` shared with the template it was made from, and

@@ -296,3 +296,25 @@ from_boxed!(
     ConfigMap,
     Event
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Guards the memory budget (≤ 400 bytes per stored pod at 1M pods): an `Arc<Object>`
+    /// of a pod must stay within mimalloc's 224-byte size class (16 bytes of counts plus
+    /// the object).
+    #[test]
+    fn pod_objects_stay_in_the_224_byte_size_class() {
+        assert!(
+            size_of::<Object>() <= 208,
+            "Object is {} bytes",
+            size_of::<Object>()
+        );
+        assert!(
+            size_of::<ObjectMeta>() <= 96,
+            "ObjectMeta is {} bytes",
+            size_of::<ObjectMeta>()
+        );
+    }
+}

@@ -461,16 +461,18 @@ impl PodCondition {
     }
 }
 
-/// The four standard pod conditions.
+/// The pod conditions kubesim keeps.
+///
+/// Two of the four standard conditions are derived rather than stored (it keeps a pod
+/// small, and they cannot disagree with what they derive from):
+/// `Initialized` is True from `status.startTime` on (kubesim simulates no init
+/// containers), and `ContainersReady` equals `Ready` (kubesim simulates no readiness
+/// gates, the only thing that separates them upstream). Rendering writes all four.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct PodConditions {
     /// `PodScheduled` (False with reason Unschedulable while the scheduler finds no node).
     pub scheduled: PodCondition,
-    /// `Initialized`.
-    pub initialized: PodCondition,
-    /// `ContainersReady`.
-    pub containers_ready: PodCondition,
-    /// `Ready`.
+    /// `Ready` (and `ContainersReady`).
     pub ready: PodCondition,
 }
 

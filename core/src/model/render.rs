@@ -396,10 +396,10 @@ fn meta(m: &ObjectMeta, namespaced: bool) -> Value {
     if m.creation_timestamp != Timestamp(0) {
         j.put("creationTimestamp", m.creation_timestamp.rfc3339());
     }
-    j.time("deletionTimestamp", m.deletion_timestamp);
+    j.time("deletionTimestamp", m.deletion_timestamp());
     j.opt(
         "deletionGracePeriodSeconds",
-        m.deletion_grace_period_seconds,
+        m.deletion_grace_period_seconds(),
     );
     j.map("labels", &m.labels)
         .map("annotations", &m.annotations);
@@ -648,8 +648,14 @@ fn pod_status(p: &Pod) -> Value {
         conds.push(cj.done());
     };
     cond("PodScheduled", st.conditions.scheduled);
-    cond("Initialized", st.conditions.initialized);
-    cond("ContainersReady", st.conditions.containers_ready);
+    // Derived conditions (see `PodConditions`): Initialized from the start time,
+    // ContainersReady = Ready.
+    let initialized = st
+        .start_time
+        .map(|t| PodCondition::new(ConditionStatus::True, t))
+        .unwrap_or_default();
+    cond("Initialized", initialized);
+    cond("ContainersReady", st.conditions.ready);
     cond("Ready", st.conditions.ready);
     j.list("conditions", conds);
     if !unschedulable {
@@ -665,7 +671,7 @@ fn pod_status(p: &Pod) -> Value {
     }
     j.time("startTime", st.start_time);
     if st.container_state != ContainerState::None {
-        let ready = st.conditions.containers_ready.is_true();
+        let ready = st.conditions.ready.is_true();
         let state = match st.container_state {
             ContainerState::None => json!({}),
             ContainerState::Waiting(r) => json!({ "waiting": { "reason": r.as_str() } }),

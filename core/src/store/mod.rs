@@ -454,19 +454,18 @@ fn set_gc_finalizers(m: &mut ObjectMeta, policy: Option<PropagationPolicy>) {
         s
     }
     if as_set(&new) != as_set(&m.finalizers) {
-        m.finalizers = new;
+        m.finalizers = new.into();
     }
 }
 
 /// The API server's `markAsDeleting`: deletion requested now, no grace period.
 fn mark_as_deleting(m: &mut ObjectMeta, now: Timestamp) {
-    if m.deletion_timestamp.is_none() && m.generation > 0 {
+    let requested = m.deletion_timestamp();
+    if requested.is_none() && m.generation > 0 {
         m.generation += 1;
     }
-    if m.deletion_timestamp.is_none_or(|t| t > now) {
-        m.deletion_timestamp = Some(now);
-    }
-    m.deletion_grace_period_seconds = Some(0);
+    let timestamp = requested.filter(|t| *t <= now).unwrap_or(now);
+    m.set_deletion(timestamp, Some(0));
 }
 
 /// The API server's `shouldDeleteDuringUpdate`: the update removed the last
@@ -474,8 +473,8 @@ fn mark_as_deleting(m: &mut ObjectMeta, now: Timestamp) {
 fn should_delete_during_update(old: &ObjectMeta, new: &ObjectMeta) -> bool {
     new.finalizers.is_empty()
         && !old.finalizers.is_empty()
-        && old.deletion_timestamp.is_some()
-        && old.deletion_grace_period_seconds.is_none_or(|g| g == 0)
+        && old.is_being_deleted()
+        && old.deletion_grace_period_seconds().is_none_or(|g| g == 0)
 }
 
 impl Default for Store {
@@ -823,8 +822,7 @@ impl Store {
             m.resource_version = 0;
             m.generation = 1;
             m.creation_timestamp = now;
-            m.deletion_timestamp = None;
-            m.deletion_grace_period_seconds = None;
+            m.deletion = None;
         }
         if !obj.name().is_empty() {
             validate_name(kind, obj.name())?;
@@ -994,7 +992,7 @@ impl Store {
             stored = Arc::clone(found);
             check_preconditions(&stored, obj.meta())?;
             let sm = stored.meta();
-            if sm.deletion_timestamp.is_some() {
+            if sm.is_being_deleted() {
                 if let Some(f) = obj
                     .meta()
                     .finalizers
@@ -1015,8 +1013,7 @@ impl Store {
                 m.uid = sm.uid;
                 m.resource_version = sm.resource_version;
                 m.creation_timestamp = sm.creation_timestamp;
-                m.deletion_timestamp = sm.deletion_timestamp;
-                m.deletion_grace_period_seconds = sm.deletion_grace_period_seconds;
+                m.deletion = sm.deletion.clone();
             }
             if stored.has_status() {
                 obj.set_status_from(&stored);
@@ -1120,18 +1117,19 @@ impl Store {
             return (false, false);
         };
         let m = &mut pod.meta;
-        if m.deletion_grace_period_seconds.is_some_and(|g| g < 0) {
-            m.deletion_grace_period_seconds = Some(1);
+        if let Some(d) = m.deletion.as_mut() {
+            if d.grace_period_seconds.is_some_and(|g| g < 0) {
+                d.grace_period_seconds = Some(1);
+            }
         }
-        if let Some(ts) = m.deletion_timestamp {
-            let current = match m.deletion_grace_period_seconds {
+        if let Some(ts) = m.deletion_timestamp() {
+            let current = match m.deletion_grace_period_seconds() {
                 None | Some(0) => return (false, false),
                 Some(g) => g,
             };
             return match grace {
                 Some(p) if p < current => {
-                    m.deletion_timestamp = Some(plus_seconds(ts, p - current));
-                    m.deletion_grace_period_seconds = Some(p);
+                    m.set_deletion(plus_seconds(ts, p - current), Some(p));
                     (true, false)
                 }
                 _ => (false, true),
@@ -1147,8 +1145,7 @@ impl Store {
             period = 1;
         }
         let m = &mut pod.meta;
-        m.deletion_timestamp = Some(plus_seconds(now, period));
-        m.deletion_grace_period_seconds = Some(period);
+        m.set_deletion(plus_seconds(now, period), Some(period));
         if m.generation > 0 {
             m.generation += 1;
         }
@@ -1202,7 +1199,7 @@ impl Store {
             set_gc_finalizers(new.meta_mut(), opts.propagation);
             let has_finalizers = !new.meta().finalizers.is_empty();
             let keep = if graceful {
-                has_finalizers || new.meta().deletion_grace_period_seconds.unwrap_or(0) > 0
+                has_finalizers || new.meta().deletion_grace_period_seconds().unwrap_or(0) > 0
             } else {
                 if has_finalizers {
                     mark_as_deleting(new.meta_mut(), now);

@@ -3,7 +3,7 @@
 //!
 //! An object's key `(namespace, name)` hashes to a 32-bit value `h`; its top
 //! [`SHARD_BITS`] bits pick the shard. Within the shard, a `hashbrown::HashTable` holds
-//! 32-byte entries `(h, slot, Arc<Object>, name)`, and `slots[slot]` holds the same
+//! 24-byte entries `(h, slot, Arc<Object>, name)`, and `slots[slot]` holds the same
 //! `Arc` for resolving index ids. A `get` probes the table and compares the name (from
 //! the entry) and the namespace (from the object) — two loads that overlap instead of
 //! following one another — then clones the `Arc`. The name in the entry is a clone of

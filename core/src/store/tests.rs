@@ -140,8 +140,7 @@ fn create_sets_system_fields() {
         m.resource_version = 99;
         m.generation = 42;
         m.uid = Uid(5);
-        m.deletion_timestamp = Some(Timestamp(1));
-        m.deletion_grace_period_seconds = Some(3);
+        m.set_deletion(Timestamp(1), Some(3));
     }
     let before = s.resource_version();
     let c = s.create(p).unwrap();
@@ -155,8 +154,8 @@ fn create_sets_system_fields() {
         m.creation_timestamp,
         plus_seconds(Timestamp::VIRTUAL_EPOCH, 5)
     );
-    assert_eq!(m.deletion_timestamp, None);
-    assert_eq!(m.deletion_grace_period_seconds, None);
+    assert_eq!(m.deletion_timestamp(), None);
+    assert_eq!(m.deletion_grace_period_seconds(), None);
     let got = s.get(Kind::Pod, "default", "web-1").unwrap();
     assert!(Arc::ptr_eq(&got, &c));
     assert_eq!(s.count(Kind::Pod), 1);
@@ -220,7 +219,7 @@ fn create_needs_an_existing_namespace() {
     s.create(pod("nope", "a", &[])).unwrap();
     // A namespace being deleted takes no new objects.
     let mut n = (*s.get(Kind::Namespace, "", "nope").unwrap()).clone();
-    n.meta_mut().finalizers = vec![Str::from("kubernetes")];
+    n.meta_mut().finalizers = vec![Str::from("kubernetes")].into();
     s.update(n).unwrap();
     s.delete(Kind::Namespace, "", "nope", &DeleteOptions::default())
         .unwrap();
@@ -443,24 +442,24 @@ fn update_cannot_set_or_clear_deletion() {
     let s = Store::new();
     let v1 = s.create(cm("default", "c")).unwrap();
     let mut x = (*v1).clone();
-    x.meta_mut().deletion_timestamp = Some(Timestamp(5));
+    x.meta_mut().set_deletion(Timestamp(5), None);
     x.meta_mut().labels = labels(&[("a", "b")]);
     let v2 = s.update(x).unwrap();
-    assert_eq!(v2.meta().deletion_timestamp, None);
+    assert_eq!(v2.meta().deletion_timestamp(), None);
 
     let mut x = (*v2).clone();
-    x.meta_mut().finalizers = vec![Str::from("example.com/keep")];
+    x.meta_mut().finalizers = vec![Str::from("example.com/keep")].into();
     let v3 = s.update(x).unwrap();
     let d = s
         .delete(Kind::ConfigMap, "default", "c", &DeleteOptions::default())
         .unwrap();
-    let ts = d.object().meta().deletion_timestamp;
+    let ts = d.object().meta().deletion_timestamp();
     assert!(ts.is_some());
     let mut x = (*d.object().clone()).clone();
-    x.meta_mut().deletion_timestamp = None;
+    x.meta_mut().deletion = None;
     x.meta_mut().labels = labels(&[]);
     let v4 = s.update(x).unwrap();
-    assert_eq!(v4.meta().deletion_timestamp, ts);
+    assert_eq!(v4.meta().deletion_timestamp(), ts);
     assert_eq!(v4.meta().uid, v3.meta().uid);
     assert_eq!(v4.meta().creation_timestamp, v1.meta().creation_timestamp);
 }
@@ -529,7 +528,7 @@ fn delete_uid_precondition() {
 fn finalizers_hold_deletion_until_the_last_is_removed() {
     let (s, clock) = manual_clock_store(0, 100);
     let mut c = cm("default", "c");
-    c.meta_mut().finalizers = vec![Str::from("a.io/x"), Str::from("b.io/y")];
+    c.meta_mut().finalizers = vec![Str::from("a.io/x"), Str::from("b.io/y")].into();
     let v1 = s.create(c).unwrap();
     clock.advance(Duration::from_secs(3));
     let mut w = s
@@ -541,8 +540,8 @@ fn finalizers_hold_deletion_until_the_last_is_removed() {
     let Deleted::Pending(p) = d else {
         panic!("{d:?}")
     };
-    assert_eq!(p.meta().deletion_timestamp, Some(clock.now()));
-    assert_eq!(p.meta().deletion_grace_period_seconds, Some(0));
+    assert_eq!(p.meta().deletion_timestamp(), Some(clock.now()));
+    assert_eq!(p.meta().deletion_grace_period_seconds(), Some(0));
     assert_eq!(p.meta().generation, 2); // the API bumps it once when deletion starts
     assert!(s.try_get(Kind::ConfigMap, "default", "c").is_some());
     // A second delete changes nothing.
@@ -552,16 +551,18 @@ fn finalizers_hold_deletion_until_the_last_is_removed() {
     assert!(Arc::ptr_eq(again.object(), &p));
     // No new finalizers while deleting.
     let mut x = (*p).clone();
-    x.meta_mut().finalizers.push(Str::from("c.io/z"));
+    x.meta_mut()
+        .finalizers
+        .update(|v| v.push(Str::from("c.io/z")));
     let e = s.update(x).unwrap_err();
     assert!(e.to_string().contains("no new finalizers"), "{e}");
     // Removing one keeps it, removing the last removes it.
     let mut x = (*p).clone();
-    x.meta_mut().finalizers = vec![Str::from("b.io/y")];
+    x.meta_mut().finalizers = vec![Str::from("b.io/y")].into();
     let v3 = s.update(x).unwrap();
     assert!(s.try_get(Kind::ConfigMap, "default", "c").is_some());
     let mut x = (*v3).clone();
-    x.meta_mut().finalizers.clear();
+    x.meta_mut().finalizers = Default::default();
     let last = s.update(x).unwrap();
     assert!(last.meta().finalizers.is_empty());
     assert!(s.try_get(Kind::ConfigMap, "default", "c").is_none());
@@ -587,7 +588,7 @@ fn foreground_and_orphan_add_their_finalizers() {
         .unwrap();
     let Deleted::Pending(fg) = d else { panic!() };
     assert_eq!(fg.meta().finalizers, vec![Str::from(FINALIZER_FOREGROUND)]);
-    assert!(fg.meta().deletion_timestamp.is_some());
+    assert!(fg.meta().deletion_timestamp().is_some());
     let d = s
         .delete(
             Kind::ReplicaSet,
@@ -627,7 +628,7 @@ fn foreground_and_orphan_add_their_finalizers() {
     assert!(Arc::ptr_eq(d.object(), &fg));
     // The garbage collector removes the finalizer: then the owner goes.
     let mut x = (*fg).clone();
-    x.meta_mut().finalizers.clear();
+    x.meta_mut().finalizers = Default::default();
     s.update(x).unwrap();
     assert!(s.try_get(Kind::ReplicaSet, "default", "fg").is_none());
     // Background on an orphaning delete removes the finalizer and the object.
@@ -651,8 +652,8 @@ fn bound_pods_terminate_gracefully() {
         .delete(Kind::Pod, "default", "p", &DeleteOptions::default())
         .unwrap();
     let Deleted::Pending(p) = d else { panic!() };
-    assert_eq!(p.meta().deletion_timestamp, Some(plus_seconds(start, 30)));
-    assert_eq!(p.meta().deletion_grace_period_seconds, Some(30));
+    assert_eq!(p.meta().deletion_timestamp(), Some(plus_seconds(start, 30)));
+    assert_eq!(p.meta().deletion_grace_period_seconds(), Some(30));
     assert_eq!(p.meta().generation, 2);
     // The status keeps being updated during termination; that does not remove it.
     let mut x = (*p).clone();
@@ -673,14 +674,14 @@ fn bound_pods_terminate_gracefully() {
         .delete(Kind::Pod, "default", "p", &DeleteOptions::grace(5))
         .unwrap();
     let Deleted::Pending(p) = d else { panic!() };
-    assert_eq!(p.meta().deletion_timestamp, Some(plus_seconds(start, 5)));
-    assert_eq!(p.meta().deletion_grace_period_seconds, Some(5));
+    assert_eq!(p.meta().deletion_timestamp(), Some(plus_seconds(start, 5)));
+    assert_eq!(p.meta().deletion_grace_period_seconds(), Some(5));
     // Grace 0: gone (the kubelet's final delete, or a force delete).
     let d = s
         .delete(Kind::Pod, "default", "p", &DeleteOptions::grace(0))
         .unwrap();
     assert!(d.is_gone());
-    assert_eq!(d.object().meta().deletion_grace_period_seconds, Some(0));
+    assert_eq!(d.object().meta().deletion_grace_period_seconds(), Some(0));
     assert!(s.try_get(Kind::Pod, "default", "p").is_none());
     s.check_indexes().unwrap();
 }
@@ -696,7 +697,7 @@ fn pod_grace_period_sources() {
         .delete(Kind::Pod, "default", "spec10", &DeleteOptions::default())
         .unwrap();
     assert_eq!(
-        d.object().meta().deletion_timestamp,
+        d.object().meta().deletion_timestamp(),
         Some(plus_seconds(now, 10))
     );
     // Unbound pods go at once.
@@ -724,7 +725,7 @@ fn pod_grace_period_sources() {
     let d = s
         .delete(Kind::Pod, "default", "neg", &DeleteOptions::grace(-5))
         .unwrap();
-    assert_eq!(d.object().meta().deletion_grace_period_seconds, Some(1));
+    assert_eq!(d.object().meta().deletion_grace_period_seconds(), Some(1));
     // The config default applies when nothing else does.
     let (s2, _) = {
         let clock = Arc::new(ManualClock::new(Timestamp::VIRTUAL_EPOCH));
@@ -739,35 +740,35 @@ fn pod_grace_period_sources() {
     let d = s2
         .delete(Kind::Pod, "default", "p", &DeleteOptions::default())
         .unwrap();
-    assert_eq!(d.object().meta().deletion_grace_period_seconds, Some(7));
+    assert_eq!(d.object().meta().deletion_grace_period_seconds(), Some(7));
 }
 
 #[test]
 fn pods_with_finalizers_wait_for_them_even_when_forced() {
     let s = Store::new();
     let mut p = bound_pod("default", "p", "n");
-    p.meta_mut().finalizers = vec![Str::from("x.io/hold")];
+    p.meta_mut().finalizers = vec![Str::from("x.io/hold")].into();
     s.create(p).unwrap();
     let d = s
         .delete(Kind::Pod, "default", "p", &DeleteOptions::grace(0))
         .unwrap();
     let Deleted::Pending(p) = d else { panic!() };
-    assert_eq!(p.meta().deletion_grace_period_seconds, Some(0));
+    assert_eq!(p.meta().deletion_grace_period_seconds(), Some(0));
     let mut x = (*p).clone();
-    x.meta_mut().finalizers.clear();
+    x.meta_mut().finalizers = Default::default();
     s.update(x).unwrap();
     assert!(s.try_get(Kind::Pod, "default", "p").is_none());
 
     // In a graceful period, removing the finalizers does not remove the pod: the
     // kubelet's delete with grace 0 does.
     let mut p = bound_pod("default", "q", "n");
-    p.meta_mut().finalizers = vec![Str::from("x.io/hold")];
+    p.meta_mut().finalizers = vec![Str::from("x.io/hold")].into();
     s.create(p).unwrap();
     let d = s
         .delete(Kind::Pod, "default", "q", &DeleteOptions::default())
         .unwrap();
     let mut x = (**d.object()).clone();
-    x.meta_mut().finalizers.clear();
+    x.meta_mut().finalizers = Default::default();
     s.update(x).unwrap();
     assert!(s.try_get(Kind::Pod, "default", "q").is_some());
     assert!(s
@@ -1053,11 +1054,11 @@ fn dependents_by_owner_uid() {
     };
     for n in ["b", "a"] {
         let mut p = pod("default", n, &[]);
-        p.meta_mut().owner_references = vec![oref.clone()];
+        p.meta_mut().owner_references = vec![oref.clone()].into();
         s.create(p).unwrap();
     }
     let mut c = cm("default", "cfg");
-    c.meta_mut().owner_references = vec![oref.clone()];
+    c.meta_mut().owner_references = vec![oref.clone()].into();
     s.create(c).unwrap();
     s.create(pod("default", "other", &[])).unwrap();
     assert_eq!(
@@ -1066,7 +1067,7 @@ fn dependents_by_owner_uid() {
     );
     // Orphaning: the reference is removed.
     let mut x = (*s.get(Kind::Pod, "default", "a").unwrap()).clone();
-    x.meta_mut().owner_references.clear();
+    x.meta_mut().owner_references = Default::default();
     s.update(x).unwrap();
     assert_eq!(names(&s.dependents_of(uid)), ["default/b", "default/cfg"]);
     s.delete(Kind::Pod, "default", "b", &DeleteOptions::default())
