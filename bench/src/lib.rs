@@ -228,7 +228,7 @@ mod tests {
         let mut lines = csv.lines();
         assert_eq!(
             lines.next(),
-            Some("workload,impl,ops_per_sec,ns_per_op,runs,ops_per_run,pods")
+            Some("workload,impl,ops_per_sec,ns_per_op,ns_per_op_p25,ns_per_op_p75,runs,ops_per_run,pods")
         );
         assert_eq!(lines.count(), WORKLOADS.len() * 2);
         assert_eq!(r.memory_csv().lines().count(), 3); // header + kubesim + kube-rs

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::store_bench::impls::ImplId;
+use crate::store_bench::measure::PairedRatio;
 use crate::store_bench::memory::MemorySample;
 use crate::store_bench::{
     Check, MemoryReport, Row, SelectorInfo, StoreBenchConfig, StoreBenchResult, WORKLOADS,
@@ -19,11 +19,14 @@ use crate::sysinfo::RunInfo;
 /// The key of the memory ratio in [`StoreReport::ratios`].
 pub const MEMORY: &str = "memory";
 
+/// How the timed workloads are measured and compared; in `meta.method` and summary.md.
+pub const METHOD: &str = "interleaved ABAB, paired ratio = median over pairs";
+
 /// A goal from the issue, checked against a run. Misses are reported, never fatal.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TargetResult {
-    /// What is compared: `ratio` (kubesim ops/s ÷ kube-rs ops/s) or `bytes_per_pod`
-    /// (kubesim's own figure).
+    /// What is compared: `ratio` (the paired median of [`StoreReport::ratios`]) or
+    /// `bytes_per_pod` (kubesim's own figure).
     pub metric: String,
     /// `>=` or `<=`.
     pub op: String,
@@ -42,9 +45,14 @@ pub struct TargetResult {
 pub struct StoreReport {
     /// Timed rows, both impls for every workload.
     pub rows: Vec<Row>,
-    /// Per workload, kubesim ops/s ÷ kube-rs ops/s; `memory`: kube-rs bytes/pod ÷
-    /// kubesim bytes/pod at the same pod count.
+    /// Per workload, how many times faster kubesim is: the median over the interleaved
+    /// pairs of runs of kube-rs ns/op ÷ kubesim ns/op (`ratio_ranges[w].paired_median`);
+    /// `memory`: kube-rs bytes/pod ÷ kubesim bytes/pod at the same pod count.
     pub ratios: BTreeMap<String, f64>,
+    /// Per workload, the spread of the ratio: the paired median with the 25th and 75th
+    /// percentiles over pairs, the ratio of the two medians (kubesim ops/s ÷ kube-rs
+    /// ops/s), and the pair count.
+    pub ratio_ranges: BTreeMap<String, PairedRatio>,
     /// Memory per pod.
     pub memory: MemoryReport,
     /// The issue's targets, with pass/miss.
@@ -77,8 +85,14 @@ pub struct Meta {
     pub quick: bool,
     /// Seed of the random sequences.
     pub seed: u64,
+    /// How the timed workloads are measured ([`METHOD`]).
+    pub method: String,
     /// Minimum measured time per (workload, impl), in milliseconds.
     pub min_time_ms: u64,
+    /// Minimum pairs of runs per workload.
+    pub min_runs: usize,
+    /// Maximum pairs of runs per workload.
+    pub max_runs: usize,
     /// Keys in the `get` sequence.
     pub get_ops: usize,
     /// Operations per thread per `mixed-2t` run.
@@ -126,8 +140,16 @@ pub fn notes(cfg: &StoreBenchConfig) -> Vec<String> {
         "kubesim pods of one (app, version) share one `Arc<PodSpec>` and one interned label map, as kubesim's \
          ReplicaSet controller makes them; the reflector's pods own every string, as a watch delivers them."
             .to_string(),
-        "Ratios are kubesim ops/s ÷ kube-rs ops/s (higher is better for kubesim); memory is kube-rs bytes/pod ÷ \
-         kubesim bytes/pod at the same pod count. ns/op is the median over runs after a warm-up run."
+        "Timing is interleaved: both stores are loaded at the same time, and each workload runs a warm-up of \
+         each, then pairs of runs alternating which store goes first (kubesim, kube-rs; kube-rs, kubesim; …) \
+         until both have met the limits (≥ min time each and ≥ min runs). ns/op is each store's median run; \
+         p25 and p75 are the 25th and 75th percentiles over its runs (linear interpolation between ranks)."
+            .to_string(),
+        "Ratios are how many times faster kubesim is (higher is better for kubesim): per pair of runs, kube-rs \
+         ns/op ÷ kubesim ns/op, and the reported ratio is the median over pairs (the two runs of a pair share \
+         the machine's state; this VM's speed drifts over seconds). The 25th–75th percentiles over pairs and the \
+         ratio of the two medians (= kubesim ops/s ÷ kube-rs ops/s) are shown beside it. Memory is kube-rs \
+         bytes/pod ÷ kubesim bytes/pod at the same pod count."
             .to_string(),
     ]
 }
@@ -147,10 +169,8 @@ impl StoreReport {
     pub fn new(cfg: &StoreBenchConfig, result: StoreBenchResult, run: RunInfo) -> Self {
         let mut ratios = BTreeMap::new();
         for wl in WORKLOADS {
-            let ks = result.row(wl, ImplId::Kubesim);
-            let kr = result.row(wl, ImplId::KubeRs);
-            if let (Some(ks), Some(kr)) = (ks, kr) {
-                ratios.insert(wl.to_string(), ks.ops_per_sec / kr.ops_per_sec);
+            if let Some(r) = result.ratios.get(wl) {
+                ratios.insert(wl.to_string(), r.paired_median);
             }
         }
         let mem = &result.memory;
@@ -201,7 +221,10 @@ impl StoreReport {
             memory_watch_window: cfg.memory_watch_window,
             quick: cfg.quick,
             seed: cfg.seed,
+            method: METHOD.to_string(),
             min_time_ms: cfg.limits.min_time.as_millis() as u64,
+            min_runs: cfg.limits.min_runs,
+            max_runs: cfg.limits.max_runs,
             get_ops: cfg.get_ops,
             mixed_ops_per_thread: cfg.mixed_ops_per_thread,
             selectors: result.selectors.clone(),
@@ -211,6 +234,7 @@ impl StoreReport {
         StoreReport {
             rows: result.rows,
             ratios,
+            ratio_ranges: result.ratios,
             memory: result.memory,
             targets,
             checks: result.checks,
@@ -230,15 +254,19 @@ impl StoreReport {
 
     /// `store.csv`: one line per row.
     pub fn rows_csv(&self) -> String {
-        let mut s = String::from("workload,impl,ops_per_sec,ns_per_op,runs,ops_per_run,pods\n");
+        let mut s = String::from(
+            "workload,impl,ops_per_sec,ns_per_op,ns_per_op_p25,ns_per_op_p75,runs,ops_per_run,pods\n",
+        );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{:.1},{:.2},{},{},{}",
+                "{},{},{:.1},{:.2},{:.2},{:.2},{},{},{}",
                 r.workload,
                 r.impl_name,
                 r.ops_per_sec,
                 r.ns_per_op,
+                r.ns_per_op_p25,
+                r.ns_per_op_p75,
                 r.runs,
                 r.ops_per_run,
                 self.meta.pods
@@ -296,37 +324,52 @@ impl StoreReport {
             "peer: kube-runtime {} reflector store (k8s-openapi {})\n",
             m.run.kube_runtime, m.run.k8s_openapi
         );
+        let _ = writeln!(s, "timing: {}\n", m.method);
         let _ = writeln!(
             s,
-            "{:<12} {:<8} {:>12} {:>12} {:>5}",
-            "workload", "impl", "ops/s", "ns/op", "runs"
+            "{:<12} {:<8} {:>12} {:>12} {:>23} {:>5}",
+            "workload", "impl", "ops/s", "ns/op", "ns/op p25–p75", "runs"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<12} {:<8} {:>12} {:>12} {:>5}",
+                "{:<12} {:<8} {:>12} {:>12} {:>23} {:>5}",
                 r.workload,
                 r.impl_name,
                 si(r.ops_per_sec),
                 format!("{:.1}", r.ns_per_op),
+                format!("{:.1}–{:.1}", r.ns_per_op_p25, r.ns_per_op_p75),
                 r.runs
             );
         }
         let _ = writeln!(
             s,
-            "\nratios (kubesim ÷ kube-rs; memory: kube-rs ÷ kubesim bytes/pod)"
+            "\nratios (kubesim speed-up: median over pairs of kube-rs ns/op ÷ kubesim ns/op; \
+             memory: kube-rs ÷ kubesim bytes/pod)"
         );
         let _ = writeln!(
             s,
-            "{:<12} {:>10}   {:<10} result",
-            "workload", "ratio", "target"
+            "{:<12} {:>10} {:>17} {:>10} {:>5}   {:<10} result",
+            "workload", "ratio", "pairs p25–p75", "of medians", "pairs", "target"
         );
         for (name, value) in self.ordered_ratios() {
             let (goal, verdict) = match self.targets.get(name) {
                 Some(t) => (t.goal.clone(), if t.pass { "pass" } else { "MISS" }),
                 None => ("-".to_string(), ""),
             };
-            let _ = writeln!(s, "{:<12} {:>9.2}×   {:<10} {}", name, value, goal, verdict);
+            let (range, of_medians, pairs) = match self.ratio_ranges.get(name) {
+                Some(r) => (
+                    format!("{:.2}–{:.2}×", r.paired_p25, r.paired_p75),
+                    format!("{:.2}×", r.of_medians),
+                    r.pairs.to_string(),
+                ),
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            let _ = writeln!(
+                s,
+                "{:<12} {:>9.2}× {:>17} {:>10} {:>5}   {:<10} {}",
+                name, value, range, of_medians, pairs, goal, verdict
+            );
         }
         let _ = writeln!(
             s,
@@ -392,23 +435,41 @@ impl StoreReport {
         );
         let _ = writeln!(s, "![kubesim ÷ kube-rs per workload](store.svg)\n");
         let _ = writeln!(s, "## Results\n");
-        let _ = writeln!(s, "| workload | impl | ops/s | ns/op | runs | ops/run |");
-        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(
+            s,
+            "Method: {}. Both stores are loaded at once; per workload, a warm-up run of each, then \
+             pairs of runs alternating which store goes first, until both have met the limits. ns/op \
+             is each store's median run, with the 25th–75th percentiles over its runs; the ratio is \
+             the median over pairs of kube-rs ns/op ÷ kubesim ns/op (how many times faster kubesim \
+             is), with the 25th–75th percentiles over pairs and the ratio of the two medians beside \
+             it.\n",
+            m.method
+        );
+        let _ = writeln!(
+            s,
+            "| workload | impl | ops/s | ns/op (median) | ns/op p25 | ns/op p75 | runs | ops/run |"
+        );
+        let _ = writeln!(s, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.1} | {} | {} |",
+                "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
                 r.workload,
                 r.impl_name,
                 si(r.ops_per_sec),
                 r.ns_per_op,
+                r.ns_per_op_p25,
+                r.ns_per_op_p75,
                 r.runs,
                 thousands(r.ops_per_run)
             );
         }
         let _ = writeln!(s, "\n## Ratios vs targets\n");
-        let _ = writeln!(s, "| workload | kubesim ÷ kube-rs | target | result |");
-        let _ = writeln!(s, "| --- | ---: | --- | --- |");
+        let _ = writeln!(
+            s,
+            "| workload | kubesim ÷ kube-rs (paired median) | pairs p25–p75 | ratio of medians | pairs | target | result |"
+        );
+        let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | --- | --- |");
         for (name, value) in self.ordered_ratios() {
             let (goal, verdict) = match self.targets.get(name) {
                 Some(t) => (t.goal.clone(), if t.pass { "pass" } else { "**miss**" }),
@@ -419,7 +480,18 @@ impl StoreReport {
             } else {
                 name
             };
-            let _ = writeln!(s, "| {label} | {value:.2}× | {goal} | {verdict} |");
+            let (range, of_medians, pairs) = match self.ratio_ranges.get(name) {
+                Some(r) => (
+                    format!("{:.2}–{:.2}×", r.paired_p25, r.paired_p75),
+                    format!("{:.2}×", r.of_medians),
+                    r.pairs.to_string(),
+                ),
+                None => ("—".into(), "—".into(), "—".into()),
+            };
+            let _ = writeln!(
+                s,
+                "| {label} | {value:.2}× | {range} | {of_medians} | {pairs} | {goal} | {verdict} |"
+            );
         }
         let _ = writeln!(s, "\n## Memory\n");
         let _ = writeln!(
@@ -492,15 +564,23 @@ impl StoreReport {
         );
         let _ = writeln!(
             s,
-            "- allocator: {}; ≥ {} ms measured per (workload, impl) after a warm-up run; seed {:#x}",
-            m.allocator, m.min_time_ms, m.seed
+            "- timing: {}; ≥ {} ms measured per (workload, impl) and {}–{} pairs per workload, after a \
+             warm-up run of each",
+            m.method, m.min_time_ms, m.min_runs, m.max_runs
         );
+        let _ = writeln!(s, "- allocator: {}; seed {:#x}", m.allocator, m.seed);
         s
     }
 
-    /// `store.svg`: kubesim ÷ kube-rs per workload on a log axis, with targets.
+    /// `store.svg`: kubesim ÷ kube-rs per workload on a log axis (the paired median, with
+    /// a whisker over the pairs' 25th–75th percentiles), with targets.
     pub fn svg(&self) -> Result<String> {
-        chart::ratio_chart(&self.ordered_ratios(), &self.targets, &self.meta)
+        chart::ratio_chart(
+            &self.ordered_ratios(),
+            &self.ratio_ranges,
+            &self.targets,
+            &self.meta,
+        )
     }
 
     /// Writes the run folder `dir/store-<stamp>/` and returns its path.
@@ -559,7 +639,7 @@ mod chart {
     use plotters::prelude::*;
     use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-    use super::{thousands, Meta, TargetResult, MEMORY};
+    use super::{thousands, Meta, PairedRatio, TargetResult, MEMORY};
 
     const PASS: RGBColor = RGBColor(46, 139, 87);
     const MISS: RGBColor = RGBColor(205, 92, 92);
@@ -567,6 +647,7 @@ mod chart {
 
     pub(super) fn ratio_chart(
         ratios: &[(&str, f64)],
+        ranges: &BTreeMap<String, PairedRatio>,
         targets: &BTreeMap<String, TargetResult>,
         meta: &Meta,
     ) -> Result<String> {
@@ -577,6 +658,7 @@ mod chart {
             let values: Vec<f64> = ratios
                 .iter()
                 .map(|(_, v)| *v)
+                .chain(ranges.values().flat_map(|r| [r.paired_p25, r.paired_p75]))
                 .chain(
                     targets
                         .values()
@@ -613,7 +695,10 @@ mod chart {
                 .configure_mesh()
                 .disable_x_mesh()
                 .y_desc("kubesim ÷ kube-rs (×)")
-                .x_desc("ops/s ratio per workload; memory: kube-rs B/pod ÷ kubesim B/pod")
+                .x_desc(
+                    "median over interleaved pairs of kube-rs ns/op ÷ kubesim ns/op (whisker: \
+                     p25–p75); memory: kube-rs B/pod ÷ kubesim B/pod",
+                )
                 .x_label_formatter(&|v| match v {
                     SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
                         names.get(*i).cloned().unwrap_or_default()
@@ -664,10 +749,23 @@ mod chart {
                 chart
                     .draw_series([bar])
                     .map_err(|e| anyhow!("chart: {e}"))?;
+                // Whisker: the 25th–75th percentiles of the ratio over pairs of runs.
+                let mut label_at = v;
+                if let Some(r) = ranges.get(*name) {
+                    let (p25, p75) = (r.paired_p25.max(lo), r.paired_p75.max(lo));
+                    let at = SegmentValue::CenterOf(i);
+                    chart
+                        .draw_series([PathElement::new(
+                            [(at.clone(), p25), (at, p75)],
+                            BLACK.mix(0.7).stroke_width(2),
+                        )])
+                        .map_err(|e| anyhow!("chart: {e}"))?;
+                    label_at = label_at.max(p75);
+                }
                 chart
                     .draw_series([Text::new(
                         format!("{value:.2}×"),
-                        (SegmentValue::CenterOf(i), v * 1.04),
+                        (SegmentValue::CenterOf(i), label_at * 1.04),
                         label_font(14),
                     )])
                     .map_err(|e| anyhow!("chart: {e}"))?;
@@ -712,6 +810,13 @@ mod chart {
             chart
                 .draw_series(std::iter::empty::<PathElement<(SegmentValue<usize>, f64)>>())
                 .map_err(|e| anyhow!("chart: {e}"))?
+                .label("p25–p75 over pairs")
+                .legend(|(x, y)| {
+                    PathElement::new([(x + 8, y - 6), (x + 8, y + 6)], BLACK.mix(0.7))
+                });
+            chart
+                .draw_series(std::iter::empty::<PathElement<(SegmentValue<usize>, f64)>>())
+                .map_err(|e| anyhow!("chart: {e}"))?
                 .label("target")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(3)));
             chart
@@ -730,6 +835,148 @@ mod chart {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store_bench::impls::ImplId;
+    use crate::store_bench::measure::Interleaved;
+    use crate::store_bench::memory::MemoryProbe;
+
+    fn run_info() -> RunInfo {
+        RunInfo {
+            command: "kubesim bench store".into(),
+            rustc: "rustc 1.85.0".into(),
+            git: "abc1234".into(),
+            nproc: 2,
+            cpu: "test cpu".into(),
+            date: "2026-01-01T00:00:00Z".into(),
+            stamp: "20260101-000000".into(),
+            kube_runtime: "0.0.0".into(),
+            k8s_openapi: "0.0.0".into(),
+            loadavg: "0.00 0.00 0.00".into(),
+        }
+    }
+
+    fn sample(which: ImplId, bytes_per_pod: f64) -> MemorySample {
+        MemorySample {
+            impl_name: which.as_str().into(),
+            pods: 2_000,
+            apps: 100,
+            watch_window: None,
+            rss_before_bytes: 0,
+            rss_after_bytes: (bytes_per_pod * 2_000.0) as u64,
+            bytes_per_pod,
+            isolated: true,
+            breakdown: None,
+        }
+    }
+
+    /// A result whose `get` pairs drift (kube-rs's fast runs meet kubesim's slow ones),
+    /// so the paired median and the ratio of medians differ.
+    fn synthetic() -> (StoreBenchConfig, StoreBenchResult) {
+        let cfg = StoreBenchConfig::new(2_000, 100, 2_000, true, MemoryProbe::InProcess).unwrap();
+        let mut rows = Vec::new();
+        let mut ratios = BTreeMap::new();
+        for (i, wl) in WORKLOADS.into_iter().enumerate() {
+            let m = if wl == "get" {
+                // Pair ratios 1.5, 1.5, 1.5, 0.25, 0.25: paired median 1.5; medians
+                // kubesim 100, kube-rs 150 ns/op → 1.5 too; kube-rs p25..p75 100..150.
+                Interleaved::from_pairs(
+                    10,
+                    10,
+                    &[100.0, 100.0, 100.0, 400.0, 400.0],
+                    &[150.0, 150.0, 150.0, 100.0, 100.0],
+                )
+            } else {
+                let k = (i + 2) as f64;
+                Interleaved::from_pairs(
+                    10,
+                    10,
+                    &[10.0, 11.0, 12.0],
+                    &[10.0 * k, 13.0 * k, 12.0 * k],
+                )
+            };
+            rows.push(Row::new(wl, ImplId::Kubesim, m.a));
+            rows.push(Row::new(wl, ImplId::KubeRs, m.b));
+            ratios.insert(wl.to_string(), m.ratio);
+        }
+        let result = StoreBenchResult {
+            rows,
+            ratios,
+            memory: MemoryReport {
+                kubesim: sample(ImplId::Kubesim, 400.0),
+                kubesim_like_for_like: sample(ImplId::Kubesim, 400.0),
+                kube_rs: sample(ImplId::KubeRs, 8_000.0),
+            },
+            checks: vec![],
+            selectors: vec![],
+        };
+        (cfg, result)
+    }
+
+    #[test]
+    fn ratios_are_paired_medians_with_ranges_beside_them() {
+        let (cfg, result) = synthetic();
+        let r = StoreReport::new(&cfg, result, run_info());
+        let get = r.ratio_ranges["get"];
+        assert_eq!(r.ratios["get"], get.paired_median);
+        assert_eq!(get.paired_median, 1.5);
+        assert_eq!(get.paired_p25, 0.25);
+        assert_eq!(get.paired_p75, 1.5);
+        assert_eq!(get.of_medians, 1.5);
+        assert_eq!(get.pairs, 5);
+        assert!(r.targets["get"].pass); // ≥ 1×, judged on the paired median
+                                        // upsert (i = 0): pair ratios 2, 2.36…, 2 → paired median 2; medians 11 vs 24.
+        assert_eq!(r.ratios["upsert"], 2.0);
+        assert!((r.ratio_ranges["upsert"].of_medians - 24.0 / 11.0).abs() < 1e-12);
+        assert_eq!(r.targets["mixed-2t"].value, 6.0); // i = 4: every pair 6×
+        assert_eq!(r.ratios[MEMORY], 20.0);
+        assert!(!r.ratio_ranges.contains_key(MEMORY));
+        assert_eq!(r.meta.method, METHOD);
+
+        let v: serde_json::Value = serde_json::from_str(&r.to_json().unwrap()).unwrap();
+        let row = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["workload"] == "get" && x["impl"] == "kube-rs")
+            .unwrap();
+        assert_eq!(row["ns_per_op"], 150.0);
+        assert_eq!(row["ns_per_op_p25"], 100.0);
+        assert_eq!(row["ns_per_op_p75"], 150.0);
+        assert_eq!(row["ops_per_sec"], 1e9 / 150.0);
+        assert_eq!(v["ratios"]["get"], 1.5);
+        assert_eq!(v["ratio_ranges"]["get"]["paired_p25"], 0.25);
+        assert_eq!(v["ratio_ranges"]["get"]["of_medians"], 1.5);
+    }
+
+    #[test]
+    fn csv_table_and_summary_show_the_spread_and_the_method() {
+        let (cfg, result) = synthetic();
+        let r = StoreReport::new(&cfg, result, run_info());
+        let csv = r.rows_csv();
+        let mut lines = csv.lines();
+        assert_eq!(
+            lines.next(),
+            Some("workload,impl,ops_per_sec,ns_per_op,ns_per_op_p25,ns_per_op_p75,runs,ops_per_run,pods")
+        );
+        assert!(
+            csv.contains("\nget,kube-rs,6666666.7,150.00,100.00,150.00,5,10,2000\n"),
+            "{csv}"
+        );
+        let table = r.table();
+        assert!(table.contains("interleaved ABAB, paired ratio = median over pairs"));
+        assert!(table.contains("0.25–1.50×"), "{table}");
+        assert!(table.contains("100.0–150.0"), "{table}");
+        let md = r.summary_md();
+        for needle in [
+            "Method: interleaved ABAB, paired ratio = median over pairs",
+            "| get | 1.50× | 0.25–1.50× | 1.50× | 5 | ≥ 1× | pass |",
+            "| get | kube-rs | 6.67 M | 150.0 | 100.0 | 150.0 | 5 | 10 |",
+            "| memory (kube-rs ÷ kubesim B/pod) | 20.00× | — | — | — |",
+        ] {
+            assert!(md.contains(needle), "summary lacks {needle:?}:\n{md}");
+        }
+        let svg = r.svg().unwrap();
+        assert!(svg.contains("p25–p75 over pairs"));
+    }
 
     #[test]
     fn number_formats() {

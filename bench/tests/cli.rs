@@ -33,7 +33,33 @@ fn bench_store_json_runs_memory_in_child_processes() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert_eq!(stdout.trim_end().lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(v["rows"].as_array().unwrap().len(), 10);
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 10);
+    for r in rows {
+        let (p25, med, p75) = (
+            r["ns_per_op_p25"].as_f64().unwrap(),
+            r["ns_per_op"].as_f64().unwrap(),
+            r["ns_per_op_p75"].as_f64().unwrap(),
+        );
+        assert!(p25 <= med && med <= p75, "{r}");
+        assert!(r["ops_per_sec"].as_f64().unwrap() > 0.0, "{r}");
+        // Interleaved: both impls of a workload record the same number of runs.
+        let peer = rows
+            .iter()
+            .find(|o| o["workload"] == r["workload"] && o["impl"] != r["impl"])
+            .unwrap();
+        assert_eq!(r["runs"], peer["runs"], "{r} vs {peer}");
+    }
+    for wl in ["upsert", "get", "list-1pct", "list-2label", "mixed-2t"] {
+        let range = &v["ratio_ranges"][wl];
+        assert_eq!(v["ratios"][wl], range["paired_median"], "{wl}");
+        assert_eq!(range["pairs"], 1, "{wl}: --smoke records one pair");
+        assert!(range["of_medians"].as_f64().unwrap() > 0.0, "{wl}");
+    }
+    assert_eq!(
+        v["meta"]["method"],
+        "interleaved ABAB, paired ratio = median over pairs"
+    );
     assert_eq!(v["memory"]["kubesim"]["pods"], 4000);
     assert_eq!(v["memory"]["kubesim"]["isolated"], true);
     assert_eq!(v["memory"]["kube-rs"]["pods"], 4000);
@@ -72,6 +98,13 @@ fn bench_store_saves_a_run_folder() {
     for f in ["store.csv", "memory.csv", "summary.md", "store.svg"] {
         assert!(run.join(f).is_file(), "{f} missing in {}", run.display());
     }
+    let csv = std::fs::read_to_string(run.join("store.csv")).unwrap();
+    assert!(csv.starts_with("workload,impl,ops_per_sec,ns_per_op,ns_per_op_p25,ns_per_op_p75,"));
+    let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
+    assert!(
+        md.contains("interleaved ABAB, paired ratio = median over pairs"),
+        "{md}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

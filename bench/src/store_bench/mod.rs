@@ -1,10 +1,20 @@
 //! `kubesim bench store`: kubesim's store side by side with kube-runtime's reflector store,
 //! in one process, on one workload ([`crate::workload`]).
 //!
-//! Workloads, each measured for both stores in the same run ([`WORKLOADS`]):
+//! Both stores are loaded at the same time, and each workload measures them
+//! interleaved ([`measure::measure_interleaved`]): a warm-up run of each, then pairs of
+//! runs alternating which store goes first (kubesim, kube-rs; kube-rs, kubesim; …) until
+//! both have met the [`Limits`]. Each row is the median run's ns/op with the 25th and
+//! 75th percentiles; the comparison per workload ([`StoreBenchResult::ratios`]) is the
+//! median over pairs of kube-rs ns/op ÷ kubesim ns/op, since the two runs of a pair
+//! share the machine's state (a VM's speed drifts over seconds), with its quartiles and
+//! the ratio of the two medians beside it.
+//!
+//! Workloads ([`WORKLOADS`]):
 //!
 //! - `upsert`: every pod into an empty store, one thread (kubesim `create`, kube-rs
-//!   `apply_watcher_event(Apply)`); inputs are built and cloned outside the timed region.
+//!   `apply_watcher_event(Apply)`); inputs are built and cloned, and the previous run's
+//!   store dropped, outside the timed region. The last run's stores serve the rest.
 //! - `get`: gets by key, one thread, over a fixed-seed random sequence of existing keys
 //!   (keys pre-built for both: `(namespace, name)` strings / an `ObjectRef`).
 //! - `list-1pct`, `list-2label`: lists by the workload's two selectors, all namespaces;
@@ -23,18 +33,22 @@ pub mod impls;
 pub mod measure;
 pub mod memory;
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use indicatif::ProgressBar;
+use kubesim_core::model::Object;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use self::impls::{ImplId, KubeRs, Kubesim, StoreImpl};
-use self::measure::{calibrate, measure, Limits, Measurement};
+use self::measure::{
+    calibrate, measure_interleaved, Interleaved, Limits, Measurement, PairedRatio,
+};
 use self::memory::{MemoryProbe, MemorySample};
 use crate::workload::{SelectorCase, Workload, WorkloadSpec};
 
@@ -57,7 +71,7 @@ pub struct StoreBenchConfig {
     /// kubesim's `StoreConfig::watch_window` in memory measurements, so that the watch
     /// log does not retain an event per pod.
     pub memory_watch_window: usize,
-    /// Timing limits per (workload, impl).
+    /// Timing limits per workload, each store to meet them (runs are paired).
     pub limits: Limits,
     /// Length of the fixed random key sequence of `get`.
     pub get_ops: usize,
@@ -123,21 +137,28 @@ pub struct Row {
     pub impl_name: String,
     /// Operations per second (`1e9 / ns_per_op`).
     pub ops_per_sec: f64,
-    /// Median nanoseconds per operation.
+    /// Median over the runs of nanoseconds per operation.
     pub ns_per_op: f64,
-    /// Runs recorded.
+    /// 25th percentile over the runs of nanoseconds per operation.
+    pub ns_per_op_p25: f64,
+    /// 75th percentile over the runs of nanoseconds per operation.
+    pub ns_per_op_p75: f64,
+    /// Runs recorded (after the warm-up; the same for both impls of a workload).
     pub runs: usize,
     /// Operations per run.
     pub ops_per_run: u64,
 }
 
 impl Row {
-    fn new(workload: &str, which: ImplId, m: Measurement) -> Self {
+    /// One impl's row of a workload.
+    pub fn new(workload: &str, which: ImplId, m: Measurement) -> Self {
         Row {
             workload: workload.to_string(),
             impl_name: which.as_str().to_string(),
             ops_per_sec: m.ops_per_sec,
             ns_per_op: m.ns_per_op,
+            ns_per_op_p25: m.ns_per_op_p25,
+            ns_per_op_p75: m.ns_per_op_p75,
             runs: m.runs,
             ops_per_run: m.ops_per_run,
         }
@@ -192,6 +213,9 @@ pub struct SelectorInfo {
 pub struct StoreBenchResult {
     /// Timed rows, both impls for every workload.
     pub rows: Vec<Row>,
+    /// Per workload, kubesim compared with kube-rs from the interleaved pairs of runs
+    /// (ratios are kube-rs ns/op ÷ kubesim ns/op: how many times faster kubesim is).
+    pub ratios: BTreeMap<String, PairedRatio>,
     /// Memory per pod.
     pub memory: MemoryReport,
     /// Correctness checks.
@@ -214,11 +238,11 @@ impl StoreBenchResult {
     }
 }
 
-/// Runs every workload for both stores, then memory, reporting progress on `pb`
-/// (one step per (workload, impl) and per memory sample).
+/// Runs every workload for both stores (interleaved), then memory, reporting progress
+/// on `pb` (one step per workload and per memory sample).
 pub fn run(cfg: &StoreBenchConfig, pb: &ProgressBar) -> Result<StoreBenchResult> {
     let like_separate = cfg.like_for_like_pods != cfg.memory_pods;
-    pb.set_length((WORKLOADS.len() * ImplId::ALL.len() + 2 + usize::from(like_separate)) as u64);
+    pb.set_length((WORKLOADS.len() + 2 + usize::from(like_separate)) as u64);
     pb.set_position(0);
 
     let w = Workload::new(cfg.spec);
@@ -231,8 +255,6 @@ pub fn run(cfg: &StoreBenchConfig, pb: &ProgressBar) -> Result<StoreBenchResult>
         .map(|_| rng.random_range(0..w.len()))
         .collect();
 
-    let mut rows = Vec::new();
-    let mut checks = Vec::new();
     let bench = Bench {
         cfg,
         w: &w,
@@ -240,8 +262,11 @@ pub fn run(cfg: &StoreBenchConfig, pb: &ProgressBar) -> Result<StoreBenchResult>
         get_seq: &get_seq,
         pb,
     };
-    bench.run_impl::<Kubesim>(&mut rows, &mut checks)?;
-    bench.run_impl::<KubeRs>(&mut rows, &mut checks)?;
+    let Timed {
+        rows,
+        ratios,
+        mut checks,
+    } = bench.run_timed()?;
 
     // Both stores must agree on what each selector selects (each was already checked
     // against the expected count on every list; this names the pair).
@@ -300,6 +325,7 @@ pub fn run(cfg: &StoreBenchConfig, pb: &ProgressBar) -> Result<StoreBenchResult>
         .collect();
     Ok(StoreBenchResult {
         rows,
+        ratios,
         memory: MemoryReport {
             kubesim,
             kubesim_like_for_like,
@@ -318,113 +344,213 @@ struct Bench<'a> {
     pb: &'a ProgressBar,
 }
 
-impl Bench<'_> {
-    fn step(&self, which: ImplId, workload: &str) {
-        self.pb.set_message(format!("{which}: {workload}"));
+/// What the timed workloads produced.
+#[derive(Default)]
+struct Timed {
+    rows: Vec<Row>,
+    ratios: BTreeMap<String, PairedRatio>,
+    checks: Vec<Check>,
+}
+
+impl Timed {
+    /// Records one workload: side A is kubesim, side B kube-rs.
+    fn record(&mut self, workload: &str, m: Interleaved) {
+        self.rows.push(Row::new(workload, ImplId::Kubesim, m.a));
+        self.rows.push(Row::new(workload, ImplId::KubeRs, m.b));
+        self.ratios.insert(workload.to_string(), m.ratio);
     }
 
-    fn run_impl<I: StoreImpl>(&self, rows: &mut Vec<Row>, checks: &mut Vec<Check>) -> Result<()> {
-        let (cfg, w, id) = (self.cfg, self.w, I::ID);
+    fn check(&mut self, name: String, ok: bool, detail: String) {
+        self.checks.push(Check::new(name, ok, detail));
+    }
+}
+
+impl Bench<'_> {
+    fn step(&self, workload: &str) {
+        self.pb.set_message(format!(
+            "{workload}: {} ⇄ {}, interleaved",
+            ImplId::Kubesim,
+            ImplId::KubeRs
+        ));
+    }
+
+    /// Every timed workload, kubesim (side A) and kube-rs (side B) interleaved; both
+    /// stores stay loaded from `upsert` to the end.
+    fn run_timed(&self) -> Result<Timed> {
+        let (cfg, w) = (self.cfg, self.w);
         let limits = &cfg.limits;
         let n = w.len();
+        let mut out = Timed::default();
 
-        // upsert: a fresh store per run; inputs cloned, and the previous store dropped,
-        // outside the timed region. The last run's store serves the other workloads.
-        self.step(id, "upsert");
-        let inputs: Vec<I::Input> = (0..n).map(|i| I::input(w, i)).collect();
-        let mut loaded: Option<I> = None;
-        let m = measure(limits, n as u64, || {
-            loaded = None;
-            let mut batch = inputs.clone();
-            let mut store = I::new_empty(w)?;
-            let start = Instant::now();
-            store.upsert_all(&mut batch)?;
-            let elapsed = start.elapsed();
-            drop(batch);
-            loaded = Some(store);
-            Ok(elapsed)
-        })?;
-        drop(inputs);
-        rows.push(Row::new("upsert", id, m));
-        let store = loaded.ok_or_else(|| anyhow!("upsert ran no iteration"))?;
-        checks.push(Check::new(
-            format!("upsert: {id} holds every pod"),
-            store.len() == n,
-            format!("{} of {n}", store.len()),
-        ));
+        // upsert: a fresh store per run; inputs cloned, and the side's previous store
+        // dropped, outside the timed region. The last run's stores serve the other
+        // workloads.
+        self.step("upsert");
+        let ks_inputs: Vec<Object> = (0..n).map(|i| Kubesim::input(w, i)).collect();
+        let kr_inputs: Vec<<KubeRs as StoreImpl>::Input> =
+            (0..n).map(|i| KubeRs::input(w, i)).collect();
+        let (mut ks, mut kr): (Option<Kubesim>, Option<KubeRs>) = (None, None);
+        let m = measure_interleaved(
+            limits,
+            n as u64,
+            n as u64,
+            upsert_run(w, &ks_inputs, &mut ks),
+            upsert_run(w, &kr_inputs, &mut kr),
+        )?;
+        drop((ks_inputs, kr_inputs));
+        out.record("upsert", m);
+        let ks = ks.ok_or_else(|| anyhow!("upsert ran no iteration"))?;
+        let kr = kr.ok_or_else(|| anyhow!("upsert ran no iteration"))?;
+        for (id, len) in [(ImplId::Kubesim, ks.len()), (ImplId::KubeRs, kr.len())] {
+            out.check(
+                format!("upsert: {id} holds every pod"),
+                len == n,
+                format!("{len} of {n}"),
+            );
+        }
         self.pb.inc(1);
 
         // get
-        self.step(id, "get");
-        let keys: Vec<I::Key> = (0..n).map(|i| I::key(w, i)).collect();
-        let mut missing = 0usize;
-        let m = measure(limits, self.get_seq.len() as u64, || {
-            let start = Instant::now();
-            let mut found = 0usize;
-            for &i in self.get_seq {
-                found += usize::from(black_box(store.get(black_box(&keys[i]))));
-            }
-            let elapsed = start.elapsed();
-            missing += self.get_seq.len() - found;
-            Ok(elapsed)
-        })?;
-        rows.push(Row::new("get", id, m));
-        checks.push(Check::new(
-            format!("get: {id} finds every key"),
-            missing == 0,
-            format!("{missing} misses"),
-        ));
+        self.step("get");
+        let ks_keys: Vec<_> = (0..n).map(|i| Kubesim::key(w, i)).collect();
+        let kr_keys: Vec<_> = (0..n).map(|i| KubeRs::key(w, i)).collect();
+        let (mut ks_missing, mut kr_missing) = (0usize, 0usize);
+        let ops = self.get_seq.len() as u64;
+        let m = measure_interleaved(
+            limits,
+            ops,
+            ops,
+            get_run(&ks, &ks_keys, self.get_seq, &mut ks_missing),
+            get_run(&kr, &kr_keys, self.get_seq, &mut kr_missing),
+        )?;
+        out.record("get", m);
+        for (id, missing) in [(ImplId::Kubesim, ks_missing), (ImplId::KubeRs, kr_missing)] {
+            out.check(
+                format!("get: {id} finds every key"),
+                missing == 0,
+                format!("{missing} misses"),
+            );
+        }
         self.pb.inc(1);
 
-        // lists
+        // lists: each side's run is sized (calibrated) to last about `target_run`.
         for (name, case) in self.cases {
-            self.step(id, name);
-            let mut wrong: Option<usize> = None;
-            let list_once = |wrong: &mut Option<usize>| -> Result<()> {
-                let count = black_box(store.list(case)?);
-                if count != case.expected {
-                    *wrong = Some(count);
-                }
-                Ok(())
-            };
-            let batch = calibrate(limits, || {
-                let start = Instant::now();
-                list_once(&mut wrong)?;
-                Ok(start.elapsed())
-            })?;
-            let m = measure(limits, batch, || {
-                let start = Instant::now();
-                for _ in 0..batch {
-                    list_once(&mut wrong)?;
-                }
-                Ok(start.elapsed())
-            })?;
-            rows.push(Row::new(name, id, m));
-            checks.push(Check::new(
-                format!("{name} count ({id})"),
-                wrong.is_none(),
-                match wrong {
-                    None => format!("{} selected {} pods", case.text, case.expected),
-                    Some(c) => format!(
-                        "{} selected {c} pods, expected {}",
-                        case.text, case.expected
-                    ),
-                },
-            ));
+            self.step(name);
+            let (mut ks_wrong, mut kr_wrong) = (None, None);
+            let ks_batch = calibrate(limits, list_run(&ks, case, 1, &mut ks_wrong))?;
+            let kr_batch = calibrate(limits, list_run(&kr, case, 1, &mut kr_wrong))?;
+            let m = measure_interleaved(
+                limits,
+                ks_batch,
+                kr_batch,
+                list_run(&ks, case, ks_batch, &mut ks_wrong),
+                list_run(&kr, case, kr_batch, &mut kr_wrong),
+            )?;
+            out.record(name, m);
+            for (id, wrong) in [(ImplId::Kubesim, ks_wrong), (ImplId::KubeRs, kr_wrong)] {
+                out.check(
+                    format!("{name} count ({id})"),
+                    wrong.is_none(),
+                    match wrong {
+                        None => format!("{} selected {} pods", case.text, case.expected),
+                        Some(c) => format!(
+                            "{} selected {c} pods, expected {}",
+                            case.text, case.expected
+                        ),
+                    },
+                );
+            }
             self.pb.inc(1);
         }
 
-        // mixed-2t
-        self.step(id, "mixed-2t");
+        // mixed-2t: run k of either side uses the same seeds (the same key and
+        // operation sequence).
+        self.step("mixed-2t");
         let per_thread = cfg.mixed_ops_per_thread.max(1);
-        let mut run_no = 0u64;
-        let m = measure(limits, 2 * per_thread as u64, || {
-            run_no += 1;
-            mixed_run(&store, &keys, per_thread, cfg.seed ^ (run_no << 8))
-        })?;
-        rows.push(Row::new("mixed-2t", id, m));
+        let ops = 2 * per_thread as u64;
+        let m = measure_interleaved(
+            limits,
+            ops,
+            ops,
+            mixed_runs(&ks, &ks_keys, per_thread, cfg.seed),
+            mixed_runs(&kr, &kr_keys, per_thread, cfg.seed),
+        )?;
+        out.record("mixed-2t", m);
         self.pb.inc(1);
-        Ok(())
+        Ok(out)
+    }
+}
+
+/// One side of `upsert`: each call drops the side's previous store, clones the inputs
+/// and times loading them into a fresh store, which it leaves in `loaded`.
+fn upsert_run<'a, I: StoreImpl>(
+    w: &'a Workload,
+    inputs: &'a [I::Input],
+    loaded: &'a mut Option<I>,
+) -> impl FnMut() -> Result<Duration> + 'a {
+    move || {
+        *loaded = None;
+        let mut batch = inputs.to_vec();
+        let mut store = I::new_empty(w)?;
+        let start = Instant::now();
+        store.upsert_all(&mut batch)?;
+        let elapsed = start.elapsed();
+        drop(batch);
+        *loaded = Some(store);
+        Ok(elapsed)
+    }
+}
+
+/// One side of `get`: each call gets every key of `seq`, counting misses.
+fn get_run<'a, I: StoreImpl>(
+    store: &'a I,
+    keys: &'a [I::Key],
+    seq: &'a [usize],
+    missing: &'a mut usize,
+) -> impl FnMut() -> Result<Duration> + 'a {
+    move || {
+        let start = Instant::now();
+        let mut found = 0usize;
+        for &i in seq {
+            found += usize::from(black_box(store.get(black_box(&keys[i]))));
+        }
+        let elapsed = start.elapsed();
+        *missing += seq.len() - found;
+        Ok(elapsed)
+    }
+}
+
+/// One side of a list workload: each call lists `batch` times, recording a count that
+/// differs from the expected one in `wrong`.
+fn list_run<'a, I: StoreImpl>(
+    store: &'a I,
+    case: &'a SelectorCase,
+    batch: u64,
+    wrong: &'a mut Option<usize>,
+) -> impl FnMut() -> Result<Duration> + 'a {
+    move || {
+        let start = Instant::now();
+        for _ in 0..batch {
+            let count = black_box(store.list(case)?);
+            if count != case.expected {
+                *wrong = Some(count);
+            }
+        }
+        Ok(start.elapsed())
+    }
+}
+
+/// One side of `mixed-2t`: call `k` is [`mixed_run`] with seed `seed ^ (k << 8)`.
+fn mixed_runs<'a, I: StoreImpl>(
+    store: &'a I,
+    keys: &'a [I::Key],
+    per_thread: usize,
+    seed: u64,
+) -> impl FnMut() -> Result<Duration> + 'a {
+    let mut run_no = 0u64;
+    move || {
+        run_no += 1;
+        mixed_run(store, keys, per_thread, seed ^ (run_no << 8))
     }
 }
 
