@@ -11,6 +11,10 @@
 //!   that name file, document, field path and reason.
 //! - [`store`]: the lock-light, label-indexed object store with optimistic concurrency
 //!   and an ordered watch.
+//! - [`workqueue`]: a work queue with client-go semantics (queued at most once, never
+//!   processed twice at once, delayed and rate-limited adds in real or virtual time).
+//! - [`dispatch`]: sharding strategies that hand keys to N workers (`shared`, `hash`,
+//!   `namespace`, `owner`, `consistent`, `steal`) with per-key exclusivity.
 //!
 //! # Example
 //!
@@ -30,6 +34,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod dispatch;
 pub mod intern;
 pub mod manifest;
 pub mod model;
@@ -38,3 +43,4 @@ pub mod selector;
 pub mod store;
 pub mod time;
 pub mod validation;
+pub mod workqueue;
