@@ -15,6 +15,10 @@
 //!   processed twice at once, delayed and rate-limited adds in real or virtual time).
 //! - [`dispatch`]: sharding strategies that hand keys to N workers (`shared`, `hash`,
 //!   `namespace`, `owner`, `consistent`, `steal`) with per-key exclusivity.
+//! - [`runtime`]: the controller runtime — controllers declare their watches, map events
+//!   to keys and reconcile them on sharded workers, in real time
+//!   ([`runtime::Runtime`]) or in deterministic virtual time
+//!   ([`runtime::Simulation`]).
 //!
 //! # Example
 //!
@@ -39,6 +43,7 @@ pub mod intern;
 pub mod manifest;
 pub mod model;
 pub mod quantity;
+pub mod runtime;
 pub mod selector;
 pub mod store;
 pub mod time;

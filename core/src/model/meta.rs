@@ -173,6 +173,81 @@ pub struct ObjectRef {
     pub uid: Option<Uid>,
 }
 
+/// The identity of an object: kind, namespace and name — a controller's work-queue key
+/// (see [`crate::runtime`]).
+///
+/// Ordered by (kind, namespace, name) — kinds in [`Kind::ALL`] order, strings by their
+/// text — and hashed by the same fields, so sorting and [`stable_hash`]ing keys give
+/// the same result in every run. Displays as `Kind/namespace/name` (`Kind/name` for
+/// cluster-scoped kinds).
+///
+/// [`stable_hash`]: crate::dispatch::stable_hash
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectKey {
+    /// Kind.
+    pub kind: Kind,
+    /// Namespace (empty for cluster-scoped kinds).
+    pub namespace: Str,
+    /// Name.
+    pub name: Str,
+}
+
+impl ObjectKey {
+    /// The key of `kind`/`namespace`/`name` (the namespace is dropped for
+    /// cluster-scoped kinds, as the store does).
+    pub fn new(kind: Kind, namespace: &str, name: &str) -> Self {
+        let namespace = if kind.namespaced() {
+            crate::intern::intern(namespace)
+        } else {
+            Str::default()
+        };
+        ObjectKey {
+            kind,
+            namespace,
+            name: Str::new(name),
+        }
+    }
+
+    /// The key of an object.
+    pub fn of(obj: &super::Object) -> Self {
+        let m = obj.meta();
+        let kind = obj.kind();
+        ObjectKey {
+            kind,
+            namespace: if kind.namespaced() {
+                m.namespace.clone()
+            } else {
+                Str::default()
+            },
+            name: m.name.clone(),
+        }
+    }
+
+    /// The key of the owner `r` names, for an object in `namespace` (owners are in
+    /// the dependent's namespace, or cluster-scoped).
+    pub fn of_owner(r: &OwnerReference, namespace: &str) -> Self {
+        ObjectKey::new(r.kind, namespace, &r.name)
+    }
+
+    /// The key of the object's controller (its ownerReference with `controller:
+    /// true`), if it has one.
+    pub fn controller_of(obj: &super::Object) -> Option<Self> {
+        obj.meta()
+            .controller_ref()
+            .map(|r| ObjectKey::of_owner(r, obj.namespace()))
+    }
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            write!(f, "{}/{}", self.kind, self.name)
+        } else {
+            write!(f, "{}/{}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
 /// `True`, `False` or `Unknown`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ConditionStatus {

@@ -1,0 +1,332 @@
+//! The applier: a reconcile's recorded writes and Events, applied to the store in
+//! order, with one [`WriteResult`] per object. Never panics on store errors.
+
+use std::sync::Arc;
+
+use super::ctx::{Effects, EventSpec, WriteAction, WriteOp};
+use super::ObjectKey;
+use crate::dispatch::stable_hash;
+use crate::intern::{intern, Str};
+use crate::model::{Event, Object, ObjectMeta};
+use crate::store::{self, Deleted, Store};
+use crate::time::Timestamp;
+
+/// The API verb of a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verb {
+    /// create (also each object of a slow-start batch).
+    Create,
+    /// update.
+    Update,
+    /// update status.
+    UpdateStatus,
+    /// delete.
+    Delete,
+}
+
+/// What happened to one write.
+#[derive(Clone, Debug)]
+pub enum WriteOutcome {
+    /// Created or updated: the stored object.
+    Written(Arc<Object>),
+    /// Deleted (gone, or pending on finalizers / a grace period).
+    Deleted(Deleted),
+    /// The store refused it.
+    Failed(store::Error),
+    /// Not attempted: an earlier batch of its slow-start create failed.
+    Skipped,
+}
+
+/// The result of one write of a reconcile.
+#[derive(Clone, Debug)]
+pub struct WriteResult {
+    /// The verb.
+    pub verb: Verb,
+    /// The object written: for a successful create, the created object's key (with
+    /// its generated name); otherwise the key as requested (a `generateName` create
+    /// that failed has an empty name).
+    pub key: ObjectKey,
+    /// What happened.
+    pub outcome: WriteOutcome,
+}
+
+impl WriteResult {
+    /// Whether the write took effect.
+    pub fn is_ok(&self) -> bool {
+        matches!(
+            self.outcome,
+            WriteOutcome::Written(_) | WriteOutcome::Deleted(_)
+        )
+    }
+
+    /// Whether the write counts as failed for the requeue rule: a store error other
+    /// than `NotFound` on a delete (the object is already gone, which is what the
+    /// delete wanted), or a skipped slow-start create.
+    pub fn is_failure(&self) -> bool {
+        match &self.outcome {
+            WriteOutcome::Written(_) | WriteOutcome::Deleted(_) => false,
+            WriteOutcome::Failed(e) => !(self.verb == Verb::Delete && e.is_not_found()),
+            WriteOutcome::Skipped => true,
+        }
+    }
+
+    /// The object written (for a delete: its last or pending state).
+    pub fn object(&self) -> Option<&Arc<Object>> {
+        match &self.outcome {
+            WriteOutcome::Written(o) => Some(o),
+            WriteOutcome::Deleted(d) => Some(d.object()),
+            _ => None,
+        }
+    }
+
+    /// The store error, if the write failed.
+    pub fn error(&self) -> Option<&store::Error> {
+        match &self.outcome {
+            WriteOutcome::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What [`Effects::apply`] did.
+#[derive(Clone, Debug, Default)]
+pub struct ApplyReport {
+    /// One result per object written, in the order recorded.
+    pub results: Vec<WriteResult>,
+    /// Results that count as failures ([`WriteResult::is_failure`]).
+    pub failures: usize,
+    /// Events written (created, or counted into an identical existing Event).
+    pub events_recorded: usize,
+    /// Events the store refused (e.g. their namespace is being deleted); they do not
+    /// count as write failures.
+    pub event_errors: usize,
+}
+
+impl ApplyReport {
+    /// The first result that counts as a failure.
+    pub fn first_failure(&self) -> Option<&WriteResult> {
+        self.results.iter().find(|r| r.is_failure())
+    }
+}
+
+/// Attempts of an Event write that races with another writer of the same Event.
+const EVENT_ATTEMPTS: usize = 3;
+
+/// Longest involved-object name kept in an Event's name (`<name>.<16 hex>` must stay a
+/// 253-character DNS subdomain).
+const EVENT_NAME_PREFIX_MAX: usize = 253 - 17;
+
+impl Effects {
+    /// Applies the writes to `store` in order, then the Events (`source` is the
+    /// reporting component, e.g. the controller's name). Store errors become
+    /// [`WriteOutcome::Failed`] results; nothing here panics on them.
+    ///
+    /// Events: an Event is named `<involved name>.<16 hex digits>`, the digits a
+    /// stable hash of (source, involved object, type, reason, message). Recording an
+    /// Event whose twin exists increments the existing one's `count` and
+    /// `lastTimestamp` (client-go's event correlator deduplicates identical Events the
+    /// same way; its aggregation of *similar* Events is not modelled). Events of
+    /// cluster-scoped objects go to `default`, as upstream.
+    pub fn apply(self, store: &Store, source: &str) -> ApplyReport {
+        let mut report = ApplyReport::default();
+        let mut events: Vec<(EventSpec, String)> = Vec::new();
+        for WriteOp {
+            action,
+            on_success,
+            on_failure,
+        } in self.writes
+        {
+            let first = report.results.len();
+            match action {
+                WriteAction::Create(obj) => {
+                    report.results.push(create(store, obj));
+                }
+                WriteAction::Update(obj) => {
+                    let key = ObjectKey::of(&obj);
+                    let outcome = match store.update(obj) {
+                        Ok(o) => WriteOutcome::Written(o),
+                        Err(e) => WriteOutcome::Failed(e),
+                    };
+                    report.results.push(WriteResult {
+                        verb: Verb::Update,
+                        key,
+                        outcome,
+                    });
+                }
+                WriteAction::UpdateStatus(obj) => {
+                    let key = ObjectKey::of(&obj);
+                    let outcome = match store.update_status(obj) {
+                        Ok(o) => WriteOutcome::Written(o),
+                        Err(e) => WriteOutcome::Failed(e),
+                    };
+                    report.results.push(WriteResult {
+                        verb: Verb::UpdateStatus,
+                        key,
+                        outcome,
+                    });
+                }
+                WriteAction::Delete { key, options } => {
+                    let outcome = match store.delete(key.kind, &key.namespace, &key.name, &options)
+                    {
+                        Ok(d) => WriteOutcome::Deleted(d),
+                        Err(e) => WriteOutcome::Failed(e),
+                    };
+                    report.results.push(WriteResult {
+                        verb: Verb::Delete,
+                        key,
+                        outcome,
+                    });
+                }
+                WriteAction::CreateSlowStart(objs) => {
+                    slow_start(store, objs, &mut report.results);
+                }
+            }
+            for r in &report.results[first..] {
+                match &r.outcome {
+                    WriteOutcome::Written(_) | WriteOutcome::Deleted(_) => {
+                        if let Some(spec) = &on_success {
+                            let name = r.object().map_or(&r.key.name, |o| o.name());
+                            events.push((spec.clone(), spec.message.replace("{name}", name)));
+                        }
+                    }
+                    WriteOutcome::Failed(e) => {
+                        if let Some(spec) = &on_failure {
+                            let msg = spec.message.replace("{name}", &r.key.name);
+                            events.push((spec.clone(), format!("{msg}: {e}")));
+                        }
+                    }
+                    WriteOutcome::Skipped => {}
+                }
+            }
+        }
+        report.failures = report.results.iter().filter(|r| r.is_failure()).count();
+        events.extend(self.events.into_iter().map(|spec| {
+            let message = spec.message.clone();
+            (spec, message)
+        }));
+        if !events.is_empty() {
+            let now = store.clock().now();
+            for (spec, message) in events {
+                if record_event(store, source, &spec, message, now).is_ok() {
+                    report.events_recorded += 1;
+                } else {
+                    report.event_errors += 1;
+                }
+            }
+        }
+        report
+    }
+}
+
+fn create(store: &Store, obj: Object) -> WriteResult {
+    let key = ObjectKey::of(&obj);
+    match store.create(obj) {
+        Ok(o) => WriteResult {
+            verb: Verb::Create,
+            key: ObjectKey::of(&o),
+            outcome: WriteOutcome::Written(o),
+        },
+        Err(e) => WriteResult {
+            verb: Verb::Create,
+            key,
+            outcome: WriteOutcome::Failed(e),
+        },
+    }
+}
+
+/// client-go's `slowStartBatch(count, 1, fn)`: batches of 1, 2, 4, …; every create
+/// of a batch is attempted; stop after a batch with a failure.
+fn slow_start(store: &Store, objs: Vec<Object>, out: &mut Vec<WriteResult>) {
+    let mut rest = objs.into_iter();
+    let mut remaining = rest.len();
+    let mut batch = remaining.min(1);
+    let mut failed = false;
+    while batch > 0 && !failed {
+        for obj in rest.by_ref().take(batch) {
+            let r = create(store, obj);
+            failed |= !r.is_ok();
+            out.push(r);
+        }
+        remaining -= batch;
+        batch = (2 * batch).min(remaining);
+    }
+    for obj in rest {
+        out.push(WriteResult {
+            verb: Verb::Create,
+            key: ObjectKey::of(&obj),
+            outcome: WriteOutcome::Skipped,
+        });
+    }
+}
+
+/// The deterministic name of an Event (see [`Effects::apply`]).
+fn event_name(source: &str, spec: &EventSpec, message: &str) -> String {
+    let h = stable_hash(&(source, &spec.involved, spec.type_, &spec.reason, message));
+    let mut prefix = spec.involved.name.as_str();
+    if prefix.len() > EVENT_NAME_PREFIX_MAX {
+        // Names are ASCII (DNS-1123), so any byte index is a char boundary; stay safe
+        // anyway.
+        let mut end = EVENT_NAME_PREFIX_MAX;
+        while !prefix.is_char_boundary(end) {
+            end -= 1;
+        }
+        prefix = &prefix[..end];
+    }
+    format!("{prefix}.{h:016x}")
+}
+
+/// Writes one Event: creates it, or counts it into its identical twin.
+fn record_event(
+    store: &Store,
+    source: &str,
+    spec: &EventSpec,
+    message: String,
+    now: Timestamp,
+) -> store::Result<()> {
+    let namespace = if spec.involved.namespace.is_empty() {
+        "default"
+    } else {
+        spec.involved.namespace.as_str()
+    };
+    let name = event_name(source, spec, &message);
+    let mut last = None;
+    for _ in 0..EVENT_ATTEMPTS {
+        let result = match store.try_get(crate::model::Kind::Event, namespace, &name) {
+            Some(existing) => {
+                let mut obj = (*existing).clone();
+                let Some(ev) = obj.as_event_mut() else {
+                    return Ok(());
+                };
+                ev.count = ev.count.saturating_add(1);
+                ev.last_timestamp = now;
+                store.update(obj).map(drop)
+            }
+            None => store
+                .create(Object::from(Event {
+                    meta: ObjectMeta::named(namespace, &name),
+                    involved_object: spec.involved.clone(),
+                    reason: spec.reason.clone(),
+                    message: Str::from(message.as_str()),
+                    type_: spec.type_,
+                    count: 1,
+                    first_timestamp: now,
+                    last_timestamp: now,
+                    source: intern(source),
+                }))
+                .map(drop),
+        };
+        match result {
+            Ok(()) => return Ok(()),
+            // Raced with another writer of the same Event: read it again.
+            Err(e)
+                if e.is_conflict()
+                    || e.is_already_exists()
+                    || matches!(e, store::Error::NotFound { .. }) =>
+            {
+                last = Some(e)
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("a failed attempt recorded its error"))
+}
