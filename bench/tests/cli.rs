@@ -18,19 +18,21 @@ const TINY: [&str; 8] = [
     "--smoke",
 ];
 
-#[test]
-fn bench_store_json_runs_memory_in_child_processes() {
-    let out = kubesim()
-        .args(["bench", "store", "--json", "--no-save"])
-        .args(TINY)
-        .output()
-        .unwrap();
+/// Runs `command` with the [`TINY`] sizes appended, asserts that it succeeded, and
+/// returns its stdout.
+fn run_tiny(command: &mut Command) -> String {
+    let out = command.args(TINY).output().unwrap();
     assert!(
         out.status.success(),
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn bench_store_json_runs_memory_in_child_processes() {
+    let stdout = run_tiny(kubesim().args(["bench", "store", "--json", "--no-save"]));
     assert_eq!(stdout.trim_end().lines().count(), 1);
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
@@ -73,18 +75,7 @@ fn bench_store_json_runs_memory_in_child_processes() {
 #[test]
 fn bench_store_saves_a_run_folder() {
     let dir = std::env::temp_dir().join(format!("kubesim-cli-test-{}", std::process::id()));
-    let out = kubesim()
-        .args(["bench", "store", "--out"])
-        .arg(&dir)
-        .args(TINY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = run_tiny(kubesim().args(["bench", "store", "--out"]).arg(&dir));
     assert!(
         stdout.contains("ratios") && stdout.contains("saved "),
         "{stdout}"

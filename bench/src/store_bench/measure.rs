@@ -263,33 +263,29 @@ mod tests {
     fn both_sides_must_meet_the_minimum_time() {
         // A's runs take 100 ns, B's 10 ns: B needs 100 pairs to reach 1 µs, so A runs
         // as often as B does (the pairs stay paired).
+        let run = |limits: &Limits| {
+            measure_interleaved(
+                limits,
+                1,
+                1,
+                || Ok(Duration::from_nanos(100)),
+                || Ok(Duration::from_nanos(10)),
+            )
+            .unwrap()
+        };
         let limits = Limits {
             min_time: Duration::from_micros(1),
             min_runs: 1,
             max_runs: 1000,
             target_run: Duration::ZERO,
         };
-        let m = measure_interleaved(
-            &limits,
-            1,
-            1,
-            || Ok(Duration::from_nanos(100)),
-            || Ok(Duration::from_nanos(10)),
-        )
-        .unwrap();
+        let m = run(&limits);
         assert_eq!((m.a.runs, m.b.runs), (100, 100));
         let capped = Limits {
             max_runs: 7,
             ..limits
         };
-        let m = measure_interleaved(
-            &capped,
-            1,
-            1,
-            || Ok(Duration::from_nanos(100)),
-            || Ok(Duration::from_nanos(10)),
-        )
-        .unwrap();
+        let m = run(&capped);
         assert_eq!((m.a.runs, m.b.runs), (7, 7));
     }
 

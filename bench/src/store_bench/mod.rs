@@ -282,36 +282,23 @@ pub fn run(cfg: &StoreBenchConfig, pb: &ProgressBar) -> Result<StoreBenchResult>
         ));
     }
 
-    let window = Some(cfg.memory_watch_window);
-    pb.set_message(format!("memory: kubesim, {} pods", cfg.memory_pods));
-    let kubesim = cfg.memory.measure(
-        ImplId::Kubesim,
-        cfg.memory_pods,
-        cfg.memory_apps(cfg.memory_pods),
-        window,
-    )?;
-    pb.inc(1);
-    let kubesim_like_for_like = if like_separate {
-        pb.set_message(format!("memory: kubesim, {} pods", cfg.like_for_like_pods));
-        let s = cfg.memory.measure(
-            ImplId::Kubesim,
-            cfg.like_for_like_pods,
-            cfg.memory_apps(cfg.like_for_like_pods),
-            window,
-        )?;
+    // One memory sample of `which` at `pods` pods, one progress step.
+    let memory = |which: ImplId, pods: usize, window: Option<usize>| -> Result<MemorySample> {
+        pb.set_message(format!("memory: {which}, {pods} pods"));
+        let sample = cfg
+            .memory
+            .measure(which, pods, cfg.memory_apps(pods), window)?;
         pb.inc(1);
-        s
+        Ok(sample)
+    };
+    let window = Some(cfg.memory_watch_window);
+    let kubesim = memory(ImplId::Kubesim, cfg.memory_pods, window)?;
+    let kubesim_like_for_like = if like_separate {
+        memory(ImplId::Kubesim, cfg.like_for_like_pods, window)?
     } else {
         kubesim.clone()
     };
-    pb.set_message(format!("memory: kube-rs, {} pods", cfg.like_for_like_pods));
-    let kube_rs = cfg.memory.measure(
-        ImplId::KubeRs,
-        cfg.like_for_like_pods,
-        cfg.memory_apps(cfg.like_for_like_pods),
-        None,
-    )?;
-    pb.inc(1);
+    let kube_rs = memory(ImplId::KubeRs, cfg.like_for_like_pods, None)?;
     pb.set_message("done");
 
     let selectors = cases

@@ -1,6 +1,9 @@
 //! The key table and timer shared by the lane-based strategies (`namespace`, `owner`,
-//! `consistent`, `steal`), and the lane sets they pop from. The protocol is stated in
-//! the parent module's docs; this file implements it.
+//! `consistent`, `steal`), the lane sets they pop from, and the [`Dispatcher`] methods
+//! they implement alike ([`lane_dispatcher_methods!`]). The protocol is stated in the
+//! parent module's docs; this file implements it.
+//!
+//! [`Dispatcher`]: super::Dispatcher
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
@@ -13,7 +16,7 @@ use crossbeam::deque::{Injector, Steal as Stolen};
 use crossbeam::utils::CachePadded;
 use hashbrown::hash_table::Entry;
 use hashbrown::HashTable;
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use super::{DispatchConfig, Slots};
 use crate::time::{Clock, Timestamp};
@@ -638,6 +641,137 @@ pub(crate) trait LaneSet<K>: Send + Sync {
     /// Workers blocked in `wait` right now (tests use it to reach a blocked state).
     #[cfg_attr(not(test), allow(dead_code))]
     fn sleepers(&self) -> usize;
+
+    /// Pushes every item of `pushes`.
+    fn push_all(&self, pushes: Vec<Push<K>>) {
+        for p in pushes {
+            self.push(p);
+        }
+    }
+
+    /// Does what an add asked for: push its item, or wake every sleeper to recompute
+    /// its timeout.
+    fn apply(&self, effect: Effect<K>) {
+        match effect {
+            Effect::Nothing => {}
+            Effect::Push(p) => self.push(p),
+            Effect::Timer => self.wake_all(),
+        }
+    }
+}
+
+/// The [`Dispatcher`](super::Dispatcher) methods every lane-based strategy implements
+/// alike, to be invoked inside `impl Dispatcher<K> for …` as
+/// `lane_dispatcher_methods!(K);`.
+///
+/// The implementing type must have the fields `engine: Engine<K>` and `lanes` (a
+/// [`LaneSet`], which must be in scope) and the methods `route(&self, key_hash: u64,
+/// affinity: Affinity) -> u64` (what the strategy routes a key on) and
+/// `with_lanes(&self, f)` (runs `f` with the route → lane map, holding the strategy's
+/// membership lock if it has one). The strategy itself writes `strategy`, `workers`,
+/// `worker_ids`, `add_worker` and `remove_worker`.
+macro_rules! lane_dispatcher_methods {
+    ($k:ident) => {
+        fn add(&self, item: $crate::dispatch::Routed<$k>) {
+            let hash = $crate::dispatch::stable_hash(&item.key);
+            let route = self.route(hash, item.affinity);
+            self.with_lanes(|lane_of| {
+                if let Some(p) = self.engine.add(item.key, hash, route, lane_of) {
+                    self.lanes.push(p);
+                }
+            });
+        }
+
+        fn add_after(&self, item: $crate::dispatch::Routed<$k>, delay: std::time::Duration) {
+            let hash = $crate::dispatch::stable_hash(&item.key);
+            let route = self.route(hash, item.affinity);
+            self.with_lanes(|lane_of| {
+                let effect = self.engine.add_after(item.key, hash, route, delay, lane_of);
+                self.lanes.apply(effect);
+            });
+        }
+
+        fn add_rate_limited(&self, item: $crate::dispatch::Routed<$k>) {
+            let hash = $crate::dispatch::stable_hash(&item.key);
+            let route = self.route(hash, item.affinity);
+            self.with_lanes(|lane_of| {
+                let effect = self.engine.add_rate_limited(item.key, hash, route, lane_of);
+                self.lanes.apply(effect);
+            });
+        }
+
+        fn forget(&self, key: &$k) {
+            self.engine.forget(key, $crate::dispatch::stable_hash(key));
+        }
+
+        fn num_requeues(&self, key: &$k) -> u32 {
+            self.engine
+                .num_requeues(key, $crate::dispatch::stable_hash(key))
+        }
+
+        fn try_next(&self, worker: usize) -> Option<$k> {
+            $crate::dispatch::engine::next_key(&self.engine, &self.lanes, worker, false, &|| {
+                self.promote_due()
+            })
+        }
+
+        fn next(&self, worker: usize) -> Option<$k> {
+            $crate::dispatch::engine::next_key(&self.engine, &self.lanes, worker, true, &|| {
+                self.promote_due()
+            })
+        }
+
+        fn done(&self, worker: usize, key: &$k) -> bool {
+            let hash = $crate::dispatch::stable_hash(key);
+            self.with_lanes(|lane_of| {
+                let (held, push) = self.engine.done(worker, key, hash, lane_of);
+                if let Some(p) = push {
+                    self.lanes.push(p);
+                }
+                held
+            })
+        }
+
+        fn next_due(&self) -> Option<$crate::time::Timestamp> {
+            self.engine.next_due()
+        }
+
+        fn promote_due(&self) {
+            self.with_lanes(|lane_of| self.lanes.push_all(self.engine.promote(lane_of)));
+        }
+
+        fn is_idle(&self) -> bool {
+            self.engine.is_idle()
+        }
+
+        fn shutdown(&self) {
+            self.engine.shutdown();
+            self.lanes.wake_all();
+        }
+
+        fn load(&self) -> Vec<$crate::dispatch::WorkerLoad> {
+            self.engine.slots.load()
+        }
+
+        fn metrics(&self) -> $crate::workqueue::QueueMetricsSnapshot {
+            self.engine.slots.queue_metrics()
+        }
+
+        fn reset_metrics(&self) {
+            self.engine.slots.reset();
+        }
+    };
+}
+pub(crate) use lane_dispatcher_methods;
+
+/// Waits on `cond` (releasing `guard`'s mutex meanwhile), at most `timeout` when given.
+fn wait_at_most<T>(cond: &Condvar, guard: &mut MutexGuard<'_, T>, timeout: Option<Duration>) {
+    match timeout {
+        Some(t) => {
+            cond.wait_for(guard, t);
+        }
+        None => cond.wait(guard),
+    }
 }
 
 /// The blocking/non-blocking `next` loop of the lane-based strategies.
@@ -738,12 +872,7 @@ impl<K: Send> LaneSet<K> for OwnedLanes<K> {
             return;
         }
         self.sleepers.fetch_add(1, Ordering::SeqCst);
-        match timeout {
-            Some(t) => {
-                lane.cond.wait_for(&mut q, t);
-            }
-            None => lane.cond.wait(&mut q),
-        }
+        wait_at_most(&lane.cond, &mut q, timeout);
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
     }
 
@@ -847,12 +976,7 @@ impl<K: Send> LaneSet<K> for StealLanes<K> {
         self.sleepers.fetch_add(1, Ordering::SeqCst);
         if self.epoch.load(Ordering::SeqCst) == epoch && !stop() {
             self.blocked.fetch_add(1, Ordering::SeqCst);
-            match timeout {
-                Some(t) => {
-                    self.cond.wait_for(&mut g, t);
-                }
-                None => self.cond.wait(&mut g),
-            }
+            wait_at_most(&self.cond, &mut g, timeout);
             self.blocked.fetch_sub(1, Ordering::SeqCst);
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);

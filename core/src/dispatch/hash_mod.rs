@@ -51,13 +51,6 @@ impl<K: Clone + Eq + Hash + Send + 'static> HashMod<K> {
     pub(crate) fn sleeping(&self) -> usize {
         self.queues.iter().map(|q| q.waiters()).sum()
     }
-
-    fn handed_out(&self, worker: usize, key: Option<K>) -> Option<K> {
-        if key.is_some() {
-            self.slots.get(worker).started();
-        }
-        key
-    }
 }
 
 impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for HashMod<K> {
@@ -95,12 +88,12 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for HashMod<K> {
 
     fn try_next(&self, worker: usize) -> Option<K> {
         let key = self.queues.get(worker)?.try_get();
-        self.handed_out(worker, key)
+        self.slots.handed_out(worker, key)
     }
 
     fn next(&self, worker: usize) -> Option<K> {
         let key = self.queues.get(worker)?.get();
-        self.handed_out(worker, key)
+        self.slots.handed_out(worker, key)
     }
 
     fn done(&self, worker: usize, key: &K) -> bool {

@@ -631,16 +631,25 @@ impl Slots {
 
     /// Active ids, ascending.
     pub(crate) fn active_ids(&self) -> Vec<usize> {
-        (0..self.allocated())
-            .filter(|&id| self.is_active(id))
-            .collect()
+        self.active().collect()
     }
 
     /// Active workers.
     pub(crate) fn active_count(&self) -> usize {
-        (0..self.allocated())
-            .filter(|&id| self.is_active(id))
-            .count()
+        self.active().count()
+    }
+
+    fn active(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.allocated()).filter(|&id| self.is_active(id))
+    }
+
+    /// Records a hand-out to `worker` when `key` is one; returns `key` (the
+    /// [`WorkQueue`]-based strategies, whose queues do not know the worker).
+    pub(crate) fn handed_out<K>(&self, worker: usize, key: Option<K>) -> Option<K> {
+        if key.is_some() {
+            self.get(worker).started();
+        }
+        key
     }
 
     /// Load figures of every allocated slot.

@@ -2,17 +2,15 @@
 
 use std::hash::Hash;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::engine::{next_key, Effect, Engine, LaneOf, LaneSet, OwnedLanes};
+use super::engine::{lane_dispatcher_methods, Engine, LaneOf, LaneSet, OwnedLanes, Walk};
 use super::{
     check_worker, mix64, mod_n, stable_hash, Affinity, DispatchConfig, DispatchError, Dispatcher,
-    HashRing, ReshardChange, ReshardReport, Result, RingKey, Routed, Strategy, WorkerLoad,
+    HashRing, ReshardChange, ReshardReport, Result, RingKey, Strategy,
 };
-use crate::time::{Clock, Timestamp};
-use crate::workqueue::QueueMetricsSnapshot;
+use crate::time::Clock;
 
 /// How a route hash becomes a worker.
 enum Routing {
@@ -104,20 +102,30 @@ impl<K: Clone + Eq + Hash + Send + 'static> Sharded<K> {
         }
     }
 
-    fn apply(&self, effect: Effect<K>) {
-        match effect {
-            Effect::Nothing => {}
-            Effect::Push(p) => self.lanes.push(p),
-            Effect::Timer => self.lanes.wake_all(),
-        }
+    /// Moves every queued key whose owner differs between the `old` ring and `new` to
+    /// its new owner's lane (see [`Engine::retarget`]).
+    fn retarget(&self, old: &HashRing, new: &HashRing) -> Walk {
+        let mut pushes = Vec::new();
+        let walk = self.engine.retarget(
+            &|r| old.owner(mix64(r)).expect("non-empty ring"),
+            &|r| new.owner(mix64(r)).expect("non-empty ring"),
+            &mut pushes,
+        );
+        self.lanes.push_all(pushes);
+        walk
     }
 
-    fn promote(&self) {
-        self.with_lanes(|lane_of| {
-            for p in self.engine.promote(lane_of) {
-                self.lanes.push(p);
-            }
-        });
+    /// The report of a reshard of `worker` whose walk was `walk`.
+    fn report(&self, worker: usize, change: ReshardChange, walk: Walk) -> ReshardReport {
+        ReshardReport {
+            worker,
+            change,
+            workers: self.engine.slots.active_count(),
+            examined: walk.examined,
+            moved_queued: walk.moved_queued,
+            moved_delayed: walk.moved_delayed,
+            deferred: walk.deferred,
+        }
     }
 
     fn ring_lock(&self, operation: &'static str) -> Result<&RwLock<HashRing>> {
@@ -144,101 +152,15 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Sharded<K> {
         self.engine.slots.active_ids()
     }
 
-    fn add(&self, item: Routed<K>) {
-        let hash = stable_hash(&item.key);
-        let route = self.route(hash, item.affinity);
-        self.with_lanes(|lane_of| {
-            if let Some(p) = self.engine.add(item.key, hash, route, lane_of) {
-                self.lanes.push(p);
-            }
-        });
-    }
-
-    fn add_after(&self, item: Routed<K>, delay: Duration) {
-        let hash = stable_hash(&item.key);
-        let route = self.route(hash, item.affinity);
-        self.with_lanes(|lane_of| {
-            let effect = self.engine.add_after(item.key, hash, route, delay, lane_of);
-            self.apply(effect);
-        });
-    }
-
-    fn add_rate_limited(&self, item: Routed<K>) {
-        let hash = stable_hash(&item.key);
-        let route = self.route(hash, item.affinity);
-        self.with_lanes(|lane_of| {
-            let effect = self.engine.add_rate_limited(item.key, hash, route, lane_of);
-            self.apply(effect);
-        });
-    }
-
-    fn forget(&self, key: &K) {
-        self.engine.forget(key, stable_hash(key));
-    }
-
-    fn num_requeues(&self, key: &K) -> u32 {
-        self.engine.num_requeues(key, stable_hash(key))
-    }
-
-    fn try_next(&self, worker: usize) -> Option<K> {
-        next_key(&self.engine, &self.lanes, worker, false, &|| self.promote())
-    }
-
-    fn next(&self, worker: usize) -> Option<K> {
-        next_key(&self.engine, &self.lanes, worker, true, &|| self.promote())
-    }
-
-    fn done(&self, worker: usize, key: &K) -> bool {
-        let hash = stable_hash(key);
-        self.with_lanes(|lane_of| {
-            let (held, push) = self.engine.done(worker, key, hash, lane_of);
-            if let Some(p) = push {
-                self.lanes.push(p);
-            }
-            held
-        })
-    }
-
-    fn next_due(&self) -> Option<Timestamp> {
-        self.engine.next_due()
-    }
-
-    fn promote_due(&self) {
-        self.promote();
-    }
-
-    fn is_idle(&self) -> bool {
-        self.engine.is_idle()
-    }
-
-    fn shutdown(&self) {
-        self.engine.shutdown();
-        self.lanes.wake_all();
-    }
+    lane_dispatcher_methods!(K);
 
     fn add_worker(&self) -> Result<ReshardReport> {
         let mut ring = self.ring_lock("add")?.write();
         let id = self.engine.slots.allocate()?;
         let old = ring.clone();
         ring.insert(id);
-        let mut pushes = Vec::new();
-        let walk = self.engine.retarget(
-            &|r| old.owner(mix64(r)).expect("non-empty ring"),
-            &|r| ring.owner(mix64(r)).expect("non-empty ring"),
-            &mut pushes,
-        );
-        for p in pushes {
-            self.lanes.push(p);
-        }
-        Ok(ReshardReport {
-            worker: id,
-            change: ReshardChange::Added,
-            workers: self.engine.slots.active_count(),
-            examined: walk.examined,
-            moved_queued: walk.moved_queued,
-            moved_delayed: walk.moved_delayed,
-            deferred: walk.deferred,
-        })
+        let walk = self.retarget(&old, &ring);
+        Ok(self.report(id, ReshardChange::Added, walk))
     }
 
     fn remove_worker(&self, worker: usize) -> Result<ReshardReport> {
@@ -250,40 +172,12 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Sharded<K> {
         let old = ring.clone();
         ring.remove(worker);
         self.engine.slots.deactivate(worker);
-        let mut pushes = Vec::new();
-        let walk = self.engine.retarget(
-            &|r| old.owner(mix64(r)).expect("non-empty ring"),
-            &|r| ring.owner(mix64(r)).expect("non-empty ring"),
-            &mut pushes,
-        );
-        for p in pushes {
-            self.lanes.push(p);
-        }
+        let walk = self.retarget(&old, &ring);
         // Every item left in the removed lane is a tombstone now: no key's `queued`
         // names the lane, and nothing routes to it any more.
         drop(self.lanes.drain(worker));
         // The removed worker's `next` returns; the others recompute their timer budget.
         self.lanes.wake_all();
-        Ok(ReshardReport {
-            worker,
-            change: ReshardChange::Removed,
-            workers: self.engine.slots.active_count(),
-            examined: walk.examined,
-            moved_queued: walk.moved_queued,
-            moved_delayed: walk.moved_delayed,
-            deferred: walk.deferred,
-        })
-    }
-
-    fn load(&self) -> Vec<WorkerLoad> {
-        self.engine.slots.load()
-    }
-
-    fn metrics(&self) -> QueueMetricsSnapshot {
-        self.engine.slots.queue_metrics()
-    }
-
-    fn reset_metrics(&self) {
-        self.engine.slots.reset();
+        Ok(self.report(worker, ReshardChange::Removed, walk))
     }
 }

@@ -45,13 +45,6 @@ impl<K: Clone + Eq + Hash + Send + 'static> Shared<K> {
     pub(crate) fn sleeping(&self) -> usize {
         self.queue.waiters()
     }
-
-    fn handed_out(&self, worker: usize, key: Option<K>) -> Option<K> {
-        if key.is_some() {
-            self.slots.get(worker).started();
-        }
-        key
-    }
 }
 
 impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Shared<K> {
@@ -92,7 +85,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Shared<K> {
             return None;
         }
         let key = self.queue.try_get();
-        self.handed_out(worker, key)
+        self.slots.handed_out(worker, key)
     }
 
     fn next(&self, worker: usize) -> Option<K> {
@@ -100,7 +93,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Shared<K> {
             return None;
         }
         let key = self.queue.get_until(&|| !self.slots.is_active(worker));
-        self.handed_out(worker, key)
+        self.slots.handed_out(worker, key)
     }
 
     fn done(&self, worker: usize, key: &K) -> bool {

@@ -3,17 +3,15 @@
 use std::hash::Hash;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
 
 use parking_lot::RwLock;
 
-use super::engine::{next_key, Effect, Engine, LaneOf, LaneSet, StealLanes};
+use super::engine::{lane_dispatcher_methods, Engine, LaneOf, LaneSet, StealLanes};
 use super::{
-    check_worker, mod_n, stable_hash, DispatchConfig, DispatchError, Dispatcher, ReshardChange,
-    ReshardReport, Result, Routed, Strategy, WorkerLoad,
+    check_worker, mod_n, stable_hash, Affinity, DispatchConfig, DispatchError, Dispatcher,
+    ReshardChange, ReshardReport, Result, Strategy,
 };
-use crate::time::{Clock, Timestamp};
-use crate::workqueue::QueueMetricsSnapshot;
+use crate::time::Clock;
 
 /// The `steal` strategy: a key is queued on the deque of worker
 /// `active[hash(key) mod N]`; a worker takes from its own deque first, then steals
@@ -56,25 +54,15 @@ impl<K: Clone + Eq + Hash + Send + 'static> Steal<K> {
         self.lanes.sleepers()
     }
 
+    /// `steal` routes on the key's hash alone.
+    fn route(&self, key_hash: u64, _affinity: Affinity) -> u64 {
+        key_hash
+    }
+
+    /// Runs `f` with the current route → worker map (under the membership read lock).
     fn with_lanes<R>(&self, f: impl FnOnce(LaneOf) -> R) -> R {
         let members = self.members.read();
         f(&|route| members[mod_n(route, members.len())])
-    }
-
-    fn apply(&self, effect: Effect<K>) {
-        match effect {
-            Effect::Nothing => {}
-            Effect::Push(p) => self.lanes.push(p),
-            Effect::Timer => self.lanes.wake_all(),
-        }
-    }
-
-    fn promote(&self) {
-        self.with_lanes(|lane_of| {
-            for p in self.engine.promote(lane_of) {
-                self.lanes.push(p);
-            }
-        });
     }
 }
 
@@ -91,74 +79,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Steal<K> {
         self.members.read().clone()
     }
 
-    fn add(&self, item: Routed<K>) {
-        let hash = stable_hash(&item.key);
-        self.with_lanes(|lane_of| {
-            if let Some(p) = self.engine.add(item.key, hash, hash, lane_of) {
-                self.lanes.push(p);
-            }
-        });
-    }
-
-    fn add_after(&self, item: Routed<K>, delay: Duration) {
-        let hash = stable_hash(&item.key);
-        self.with_lanes(|lane_of| {
-            let effect = self.engine.add_after(item.key, hash, hash, delay, lane_of);
-            self.apply(effect);
-        });
-    }
-
-    fn add_rate_limited(&self, item: Routed<K>) {
-        let hash = stable_hash(&item.key);
-        self.with_lanes(|lane_of| {
-            let effect = self.engine.add_rate_limited(item.key, hash, hash, lane_of);
-            self.apply(effect);
-        });
-    }
-
-    fn forget(&self, key: &K) {
-        self.engine.forget(key, stable_hash(key));
-    }
-
-    fn num_requeues(&self, key: &K) -> u32 {
-        self.engine.num_requeues(key, stable_hash(key))
-    }
-
-    fn try_next(&self, worker: usize) -> Option<K> {
-        next_key(&self.engine, &self.lanes, worker, false, &|| self.promote())
-    }
-
-    fn next(&self, worker: usize) -> Option<K> {
-        next_key(&self.engine, &self.lanes, worker, true, &|| self.promote())
-    }
-
-    fn done(&self, worker: usize, key: &K) -> bool {
-        let hash = stable_hash(key);
-        self.with_lanes(|lane_of| {
-            let (held, push) = self.engine.done(worker, key, hash, lane_of);
-            if let Some(p) = push {
-                self.lanes.push(p);
-            }
-            held
-        })
-    }
-
-    fn next_due(&self) -> Option<Timestamp> {
-        self.engine.next_due()
-    }
-
-    fn promote_due(&self) {
-        self.promote();
-    }
-
-    fn is_idle(&self) -> bool {
-        self.engine.is_idle()
-    }
-
-    fn shutdown(&self) {
-        self.engine.shutdown();
-        self.lanes.wake_all();
-    }
+    lane_dispatcher_methods!(K);
 
     fn add_worker(&self) -> Result<ReshardReport> {
         let mut members = self.members.write();
@@ -213,17 +134,5 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Steal<K> {
             moved_delayed: 0,
             deferred,
         })
-    }
-
-    fn load(&self) -> Vec<WorkerLoad> {
-        self.engine.slots.load()
-    }
-
-    fn metrics(&self) -> QueueMetricsSnapshot {
-        self.engine.slots.queue_metrics()
-    }
-
-    fn reset_metrics(&self) {
-        self.engine.slots.reset();
     }
 }

@@ -390,11 +390,16 @@ fn consistent(workers: usize) -> (Arc<ManualClock>, Sharded<u32>) {
     (clock, d)
 }
 
+/// The owner of each key `0..keys` now.
+fn owners(d: &Sharded<u32>, keys: u32) -> Vec<usize> {
+    (0..keys).map(|k| d.owner_of(&k, Affinity::NONE)).collect()
+}
+
 #[test]
 fn consistent_add_worker_moves_about_a_fifth() {
     let (_, d) = consistent(4);
     let keys = 10_000u32;
-    let before: Vec<usize> = (0..keys).map(|k| d.owner_of(&k, Affinity::NONE)).collect();
+    let before = owners(&d, keys);
     for k in 0..keys {
         d.add(Routed::key(k));
     }
@@ -404,7 +409,7 @@ fn consistent_add_worker_moves_about_a_fifth() {
         (4, ReshardChange::Added, 5)
     );
     assert_eq!(r.examined, keys as usize);
-    let after: Vec<usize> = (0..keys).map(|k| d.owner_of(&k, Affinity::NONE)).collect();
+    let after = owners(&d, keys);
     let changed = (0..keys as usize)
         .filter(|&i| before[i] != after[i])
         .count();
@@ -432,7 +437,7 @@ fn consistent_add_worker_moves_about_a_fifth() {
 fn consistent_remove_worker_moves_only_its_keys() {
     let (_, d) = consistent(5);
     let keys = 10_000u32;
-    let before: Vec<usize> = (0..keys).map(|k| d.owner_of(&k, Affinity::NONE)).collect();
+    let before = owners(&d, keys);
     for k in 0..keys {
         d.add(Routed::key(k));
     }

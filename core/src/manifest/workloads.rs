@@ -4,6 +4,7 @@
 use k8s_openapi::api::apps::v1 as apps;
 use k8s_openapi::api::autoscaling::v2 as autoscaling;
 use k8s_openapi::api::batch::v1 as batch;
+use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use serde_json::Value;
 
@@ -97,16 +98,51 @@ fn non_negative_opt(path: &str, v: Option<i32>, default: i32) -> FieldResult<i32
     Ok(v)
 }
 
+/// `spec.minReadySeconds`: 0 unless given.
+fn min_ready_seconds(v: Option<i32>) -> FieldResult<i32> {
+    non_negative_opt("spec.minReadySeconds", v, 0)
+}
+
+/// `spec.revisionHistoryLimit`: 10 unless given.
+fn revision_history_limit(v: Option<i32>) -> FieldResult<i32> {
+    non_negative_opt("spec.revisionHistoryLimit", v, 10)
+}
+
+/// What ReplicaSets, Deployments, DaemonSets and StatefulSets check alike, in this
+/// order: a selector is given, the template is valid, the selector is non-empty and
+/// matches the template's labels, and the template's pods always restart. Returns
+/// (selector, template).
+fn selector_and_template(
+    raw: &Value,
+    selector: &meta::LabelSelector,
+    template: Option<&core::PodTemplateSpec>,
+    what: &str,
+) -> FieldResult<(LabelSelector, PodTemplateSpec)> {
+    require_selector(raw)?;
+    let template = pod_template(template, "spec.template")?;
+    let selector = workload_selector(selector, &template, what)?;
+    template_restarts_always(&template)?;
+    Ok((selector, template))
+}
+
+/// A DaemonSet's or StatefulSet's `spec.updateStrategy.type`.
+fn update_strategy_type(type_: Option<&str>) -> FieldResult<&str> {
+    one_of(
+        type_,
+        "RollingUpdate",
+        &["OnDelete", "RollingUpdate"],
+        "spec.updateStrategy.type",
+    )
+}
+
 /// `apps/v1 ReplicaSet`.
 pub(crate) fn replica_set(rs: &apps::ReplicaSet, raw: &Value) -> FieldResult<ReplicaSet> {
     let meta = object_meta(&rs.metadata, Kind::ReplicaSet)?;
     let s = &rs.spec;
     let replicas = replicas(s.replicas)?;
-    require_selector(raw)?;
-    let template = pod_template(s.template.as_ref(), "spec.template")?;
-    let selector = workload_selector(&s.selector, &template, "deployment")?;
-    template_restarts_always(&template)?;
-    let min_ready_seconds = non_negative_opt("spec.minReadySeconds", s.min_ready_seconds, 0)?;
+    let (selector, template) =
+        selector_and_template(raw, &s.selector, s.template.as_ref(), "deployment")?;
+    let min_ready_seconds = min_ready_seconds(s.min_ready_seconds)?;
     Ok(ReplicaSet {
         meta,
         spec: ReplicaSetSpec {
@@ -124,14 +160,11 @@ pub(crate) fn deployment(d: &apps::Deployment, raw: &Value) -> FieldResult<Deplo
     let meta = object_meta(&d.metadata, Kind::Deployment)?;
     let s = &d.spec;
     let replicas = replicas(s.replicas)?;
-    require_selector(raw)?;
-    let template = pod_template(Some(&s.template), "spec.template")?;
-    let selector = workload_selector(&s.selector, &template, "deployment")?;
-    template_restarts_always(&template)?;
+    let (selector, template) =
+        selector_and_template(raw, &s.selector, Some(&s.template), "deployment")?;
     let strategy = deployment_strategy(s.strategy.as_ref())?;
-    let min_ready_seconds = non_negative_opt("spec.minReadySeconds", s.min_ready_seconds, 0)?;
-    let revision_history_limit =
-        non_negative_opt("spec.revisionHistoryLimit", s.revision_history_limit, 10)?;
+    let min_ready_seconds = min_ready_seconds(s.min_ready_seconds)?;
+    let revision_history_limit = revision_history_limit(s.revision_history_limit)?;
     let progress_deadline_seconds = non_negative_opt(
         "spec.progressDeadlineSeconds",
         s.progress_deadline_seconds,
@@ -251,18 +284,11 @@ fn int_or_percent(v: &IntOrString, path: &str) -> FieldResult<i64> {
 pub(crate) fn daemon_set(ds: &apps::DaemonSet, raw: &Value) -> FieldResult<DaemonSet> {
     let meta = object_meta(&ds.metadata, Kind::DaemonSet)?;
     let s = &ds.spec;
-    require_selector(raw)?;
-    let template = pod_template(Some(&s.template), "spec.template")?;
-    let selector = workload_selector(&s.selector, &template, "daemonset")?;
-    template_restarts_always(&template)?;
+    let (selector, template) =
+        selector_and_template(raw, &s.selector, Some(&s.template), "daemonset")?;
     let empty_strategy = apps::DaemonSetUpdateStrategy::default();
     let us = s.update_strategy.as_ref().unwrap_or(&empty_strategy);
-    let ty = one_of(
-        us.type_.as_deref(),
-        "RollingUpdate",
-        &["OnDelete", "RollingUpdate"],
-        "spec.updateStrategy.type",
-    )?;
+    let ty = update_strategy_type(us.type_.as_deref())?;
     let update_strategy = if ty == "OnDelete" {
         if us.rolling_update.is_some() {
             return Err(FieldError::forbidden(
@@ -295,12 +321,8 @@ pub(crate) fn daemon_set(ds: &apps::DaemonSet, raw: &Value) -> FieldResult<Daemo
             selector,
             template,
             update_strategy,
-            min_ready_seconds: non_negative_opt("spec.minReadySeconds", s.min_ready_seconds, 0)?,
-            revision_history_limit: non_negative_opt(
-                "spec.revisionHistoryLimit",
-                s.revision_history_limit,
-                10,
-            )?,
+            min_ready_seconds: min_ready_seconds(s.min_ready_seconds)?,
+            revision_history_limit: revision_history_limit(s.revision_history_limit)?,
         },
         status: DaemonSetStatus::default(),
     })
@@ -311,10 +333,8 @@ pub(crate) fn stateful_set(sts: &apps::StatefulSet, raw: &Value) -> FieldResult<
     let meta = object_meta(&sts.metadata, Kind::StatefulSet)?;
     let s = &sts.spec;
     let replicas = replicas(s.replicas)?;
-    require_selector(raw)?;
-    let template = pod_template(Some(&s.template), "spec.template")?;
-    let selector = workload_selector(&s.selector, &template, "statefulset")?;
-    template_restarts_always(&template)?;
+    let (selector, template) =
+        selector_and_template(raw, &s.selector, Some(&s.template), "statefulset")?;
 
     let service_name = s.service_name.as_deref().unwrap_or("");
     if !service_name.is_empty() {
@@ -338,12 +358,7 @@ pub(crate) fn stateful_set(sts: &apps::StatefulSet, raw: &Value) -> FieldResult<
 
     let empty_strategy = apps::StatefulSetUpdateStrategy::default();
     let us = s.update_strategy.as_ref().unwrap_or(&empty_strategy);
-    let ty = one_of(
-        us.type_.as_deref(),
-        "RollingUpdate",
-        &["OnDelete", "RollingUpdate"],
-        "spec.updateStrategy.type",
-    )?;
+    let ty = update_strategy_type(us.type_.as_deref())?;
     let update_strategy = if ty == "OnDelete" {
         if us.rolling_update.is_some() {
             return Err(FieldError::invalid(
@@ -426,12 +441,8 @@ pub(crate) fn stateful_set(sts: &apps::StatefulSet, raw: &Value) -> FieldResult<
             volume_claim_templates,
             pvc_retention_when_deleted,
             pvc_retention_when_scaled,
-            min_ready_seconds: non_negative_opt("spec.minReadySeconds", s.min_ready_seconds, 0)?,
-            revision_history_limit: non_negative_opt(
-                "spec.revisionHistoryLimit",
-                s.revision_history_limit,
-                10,
-            )?,
+            min_ready_seconds: min_ready_seconds(s.min_ready_seconds)?,
+            revision_history_limit: revision_history_limit(s.revision_history_limit)?,
         },
         status: StatefulSetStatus::default(),
     })

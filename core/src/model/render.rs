@@ -78,7 +78,7 @@ impl J {
     /// Written unless empty.
     fn map(&mut self, k: &str, m: &StrMap) -> &mut Self {
         if !m.is_empty() {
-            self.put(k, str_map(m));
+            self.put(k, str_map(m.iter()));
         }
         self
     }
@@ -95,21 +95,50 @@ impl J {
         self.opt(k, t.map(|t| t.rfc3339()))
     }
 
+    /// Written unless the epoch (a timestamp never set).
+    fn stamp(&mut self, k: &str, t: Timestamp) -> &mut Self {
+        self.time(k, (t != Timestamp(0)).then_some(t))
+    }
+
     fn done(&mut self) -> Value {
         Value::Object(std::mem::take(&mut self.0))
     }
 }
 
-fn str_map(m: &StrMap) -> Value {
+/// A string-to-string map (labels, annotations, ConfigMap data).
+fn str_map<'a>(pairs: impl IntoIterator<Item = (&'a Str, &'a Str)>) -> Value {
     Value::Object(
-        m.iter()
+        pairs
+            .into_iter()
             .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
             .collect(),
     )
 }
 
-fn strs(v: &[Str]) -> Value {
-    Value::Array(v.iter().map(|s| Value::from(s.as_str())).collect())
+/// A list of strings (for [`J::list`], which leaves an empty one out).
+fn strs(v: &[Str]) -> Vec<Value> {
+    v.iter().map(|s| Value::from(s.as_str())).collect()
+}
+
+/// A volume's or claim's access modes.
+fn access_modes(modes: &[AccessMode]) -> Vec<Value> {
+    modes.iter().map(|m| Value::from(m.as_str())).collect()
+}
+
+/// An object reference with its `apiVersion` (CronJob `status.active`, Event
+/// `involvedObject`, PersistentVolume `claimRef`).
+fn versioned_ref(r: &ObjectRef, api_version: &str) -> Value {
+    let mut v = object_ref(r);
+    v["apiVersion"] = Value::from(api_version);
+    v
+}
+
+/// The `rollingUpdate` strategy of Deployments and DaemonSets.
+fn rolling_update(max_surge: &IntOrString, max_unavailable: &IntOrString) -> Value {
+    json!({
+        "type": "RollingUpdate",
+        "rollingUpdate": { "maxSurge": int_or_string(max_surge), "maxUnavailable": int_or_string(max_unavailable) },
+    })
 }
 
 fn int_or_string(v: &IntOrString) -> Value {
@@ -254,11 +283,7 @@ impl Object {
                 let active = st
                     .active
                     .iter()
-                    .map(|r| {
-                        let mut v = object_ref(r);
-                        v["apiVersion"] = Value::from(r.kind.api_version());
-                        v
-                    })
+                    .map(|r| versioned_ref(r, r.kind.api_version()))
                     .collect();
                 j.put(
                     "status",
@@ -307,13 +332,7 @@ impl Object {
                     "status",
                     J::new()
                         .put("phase", st.phase.as_str())
-                        .list(
-                            "accessModes",
-                            st.access_modes
-                                .iter()
-                                .map(|m| Value::from(m.as_str()))
-                                .collect(),
-                        )
+                        .list("accessModes", access_modes(&st.access_modes))
                         .opt(
                             "capacity",
                             st.capacity_bytes
@@ -340,18 +359,15 @@ impl Object {
             }
             Object::ConfigMap(cm) => {
                 if !cm.data.is_empty() {
-                    let data: Map<String, Value> = cm
-                        .data
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), Value::from(v.as_str())))
-                        .collect();
-                    j.put("data", Value::Object(data));
+                    j.put("data", str_map(cm.data.iter().map(|(k, v)| (k, v))));
                 }
             }
             Object::Event(e) => {
-                let mut involved = object_ref(&e.involved_object);
-                involved["apiVersion"] = Value::from(e.involved_object.kind.api_version());
-                j.put("involvedObject", involved);
+                let involved = &e.involved_object;
+                j.put(
+                    "involvedObject",
+                    versioned_ref(involved, involved.kind.api_version()),
+                );
                 j.put("reason", e.reason.as_str());
                 j.put("message", e.message.as_str());
                 j.put(
@@ -362,14 +378,8 @@ impl Object {
                     },
                 );
                 j.put("count", e.count);
-                j.time(
-                    "firstTimestamp",
-                    (e.first_timestamp != Timestamp(0)).then_some(e.first_timestamp),
-                );
-                j.time(
-                    "lastTimestamp",
-                    (e.last_timestamp != Timestamp(0)).then_some(e.last_timestamp),
-                );
+                j.stamp("firstTimestamp", e.first_timestamp);
+                j.stamp("lastTimestamp", e.last_timestamp);
                 if !e.source.is_empty() {
                     j.put("source", json!({ "component": e.source.as_str() }));
                 }
@@ -393,9 +403,7 @@ fn meta(m: &ObjectMeta, namespaced: bool) -> Value {
         j.put("resourceVersion", m.resource_version.to_string());
     }
     j.nz("generation", m.generation);
-    if m.creation_timestamp != Timestamp(0) {
-        j.put("creationTimestamp", m.creation_timestamp.rfc3339());
-    }
+    j.stamp("creationTimestamp", m.creation_timestamp);
     j.time("deletionTimestamp", m.deletion_timestamp());
     j.opt(
         "deletionGracePeriodSeconds",
@@ -418,13 +426,7 @@ fn meta(m: &ObjectMeta, namespaced: bool) -> Value {
         })
         .collect();
     j.list("ownerReferences", owners);
-    j.list(
-        "finalizers",
-        m.finalizers
-            .iter()
-            .map(|f| Value::from(f.as_str()))
-            .collect(),
-    );
+    j.list("finalizers", strs(&m.finalizers));
     j.done()
 }
 
@@ -436,10 +438,7 @@ fn selector(s: &LabelSelector) -> Value {
             J::new()
                 .put("key", r.key.as_str())
                 .put("operator", r.operator.as_str())
-                .list(
-                    "values",
-                    r.values.iter().map(|v| Value::from(v.as_str())).collect(),
-                )
+                .list("values", strs(&r.values))
                 .done()
         })
         .collect();
@@ -489,12 +488,8 @@ fn container(c: &Container) -> Value {
     j.put("name", c.name.as_str())
         .put("image", c.image.as_str());
     j.put("imagePullPolicy", c.image_pull_policy.as_str());
-    if !c.command.is_empty() {
-        j.put("command", strs(&c.command));
-    }
-    if !c.args.is_empty() {
-        j.put("args", strs(&c.args));
-    }
+    j.list("command", strs(&c.command));
+    j.list("args", strs(&c.args));
     let ports = c
         .ports
         .iter()
@@ -734,10 +729,7 @@ fn deployment_spec(s: &DeploymentSpec) -> Value {
         DeploymentStrategy::RollingUpdate {
             max_surge,
             max_unavailable,
-        } => json!({
-            "type": "RollingUpdate",
-            "rollingUpdate": { "maxSurge": int_or_string(max_surge), "maxUnavailable": int_or_string(max_unavailable) },
-        }),
+        } => rolling_update(max_surge, max_unavailable),
     };
     J::new()
         .put("replicas", s.replicas)
@@ -757,10 +749,7 @@ fn daemon_set_spec(s: &DaemonSetSpec) -> Value {
         DaemonSetUpdateStrategy::RollingUpdate {
             max_unavailable,
             max_surge,
-        } => json!({
-            "type": "RollingUpdate",
-            "rollingUpdate": { "maxUnavailable": int_or_string(max_unavailable), "maxSurge": int_or_string(max_surge) },
-        }),
+        } => rolling_update(max_surge, max_unavailable),
     };
     J::new()
         .put("selector", selector(&s.selector))
@@ -773,15 +762,7 @@ fn daemon_set_spec(s: &DaemonSetSpec) -> Value {
 
 fn pvc_spec(s: &PvcSpec) -> Value {
     J::new()
-        .put(
-            "accessModes",
-            Value::Array(
-                s.access_modes
-                    .iter()
-                    .map(|m| Value::from(m.as_str()))
-                    .collect(),
-            ),
-        )
+        .put("accessModes", Value::Array(access_modes(&s.access_modes)))
         .put(
             "resources",
             json!({ "requests": { "storage": format_bytes(s.request_bytes) } }),
@@ -996,25 +977,13 @@ fn slice_endpoint(e: &Endpoint) -> Value {
 }
 
 fn pv_spec(s: &PvSpec) -> Value {
-    let claim = s.claim_ref.as_ref().map(|r| {
-        let mut v = object_ref(r);
-        v["apiVersion"] = Value::from("v1");
-        v
-    });
+    let claim = s.claim_ref.as_ref().map(|r| versioned_ref(r, "v1"));
     J::new()
         .put(
             "capacity",
             json!({ "storage": format_bytes(s.capacity_bytes) }),
         )
-        .put(
-            "accessModes",
-            Value::Array(
-                s.access_modes
-                    .iter()
-                    .map(|m| Value::from(m.as_str()))
-                    .collect(),
-            ),
-        )
+        .put("accessModes", Value::Array(access_modes(&s.access_modes)))
         .put("persistentVolumeReclaimPolicy", s.reclaim_policy.as_str())
         .opt("storageClassName", s.storage_class_name.as_deref())
         .opt("claimRef", claim)

@@ -168,7 +168,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crossbeam::utils::CachePadded;
-use parking_lot::RwLock;
+use parking_lot::{RwLock, RwLockWriteGuard};
 use roaring::RoaringBitmap;
 
 use crate::intern::{intern, Str};
@@ -334,6 +334,19 @@ enum Plan<'a> {
     Terms(Vec<Vec<Source<'a>>>),
     /// Nothing narrows the query: every object of the kind.
     Scan,
+}
+
+/// A key's shard, write-locked (the key lock), and the key's place in it: what the
+/// steps of a write to that key work on.
+struct Locked<'a> {
+    ks: &'a KindStore,
+    shard: RwLockWriteGuard<'a, Shard>,
+    /// The shard's index in `ks`.
+    si: usize,
+    /// The key's slot in the shard.
+    local: u32,
+    /// The key's hash.
+    h: u32,
 }
 
 /// Old versions and evicted events of a write, dropped after the locks are released.
@@ -886,8 +899,14 @@ impl Store {
                 );
                 return Err(Box::new((obj, e)));
             };
-            let t = WatchEventType::Added;
-            let created = self.put_locked(ks, &mut shard, si, local, h, None, obj, t, &mut trash);
+            let mut at = Locked {
+                ks,
+                shard,
+                si,
+                local,
+                h,
+            };
+            let created = self.put_locked(&mut at, None, obj, WatchEventType::Added, &mut trash);
             ks.count.fetch_add(1, Ordering::Relaxed);
             created
         };
@@ -896,76 +915,94 @@ impl Store {
         Ok(created)
     }
 
-    /// Steps (a)–(c) of a write that stores `new` in `local` (module docs). The
-    /// caller holds the shard's write lock.
-    #[allow(clippy::too_many_arguments)] // one call per write path; a struct would only rename them
+    /// Write-locks the shard of `ks`'s key `namespace/name` and finds the stored
+    /// object (for a write that replaces or removes it).
+    fn lock_stored<'a>(
+        ks: &'a KindStore,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(Locked<'a>, Arc<Object>)> {
+        let h = key_hash(namespace, name);
+        let si = shard_of_hash(h);
+        let shard = ks.shards[si].write();
+        let Some((local, found)) = shard.lookup(h, namespace, name) else {
+            return Err(not_found(ks.kind, namespace, name));
+        };
+        let stored = Arc::clone(found);
+        let at = Locked {
+            ks,
+            shard,
+            si,
+            local,
+            h,
+        };
+        Ok((at, stored))
+    }
+
+    /// Steps (a)–(c) of a write that stores `new` in the locked key's slot (module
+    /// docs).
     fn put_locked(
         &self,
-        ks: &KindStore,
-        shard: &mut Shard,
-        si: usize,
-        local: u32,
-        h: u32,
+        at: &mut Locked,
         old: Option<&Arc<Object>>,
         new: Object,
         type_: WatchEventType,
         trash: &mut Trash,
     ) -> Arc<Object> {
-        let id = make_id(si, local);
-        ks.index.add(id, old.map(|o| &**o), &new);
-        let mut arc = Arc::new(new);
-        {
-            let mut log = ks.log.lock();
-            let rv = self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1;
-            Arc::get_mut(&mut arc)
-                .expect("a new Arc is not shared yet")
-                .meta_mut()
-                .resource_version = rv;
-            trash.displaced = shard.publish(h, local, Arc::clone(&arc));
-            trash.evicted = log.push(WatchEvent {
-                type_,
-                object: Arc::clone(&arc),
-                resource_version: rv,
-            });
-        }
+        let id = make_id(at.si, at.local);
+        at.ks.index.add(id, old.map(|o| &**o), &new);
+        let arc = self.log_write(at.ks, new, type_, trash, |arc| {
+            at.shard.publish(at.h, at.local, Arc::clone(arc))
+        });
         if let Some(old) = old {
-            ks.index.remove_stale(id, old, Some(&arc));
+            at.ks.index.remove_stale(id, old, Some(&arc));
         }
         arc
     }
 
-    /// A write that removes the object in `local`; `last` is the state the DELETED
-    /// event carries. The caller holds the shard's write lock.
-    #[allow(clippy::too_many_arguments)] // as put_locked
+    /// A write that removes the object in the locked key's slot; `last` is the state
+    /// the DELETED event carries.
     fn remove_locked(
         &self,
-        ks: &KindStore,
-        shard: &mut Shard,
-        si: usize,
-        local: u32,
-        h: u32,
+        at: &mut Locked,
         old: &Arc<Object>,
         last: Object,
         trash: &mut Trash,
     ) -> Arc<Object> {
-        let id = make_id(si, local);
-        let mut arc = Arc::new(last);
-        {
-            let mut log = ks.log.lock();
-            let rv = self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1;
-            Arc::get_mut(&mut arc)
-                .expect("a new Arc is not shared yet")
-                .meta_mut()
-                .resource_version = rv;
-            trash.displaced = shard.remove(h, local);
-            trash.evicted = log.push(WatchEvent {
-                type_: WatchEventType::Deleted,
-                object: Arc::clone(&arc),
-                resource_version: rv,
-            });
-        }
-        ks.index.remove_stale(id, old, None);
-        ks.count.fetch_sub(1, Ordering::Relaxed);
+        let id = make_id(at.si, at.local);
+        let arc = self.log_write(at.ks, last, WatchEventType::Deleted, trash, |_| {
+            at.shard.remove(at.h, at.local)
+        });
+        at.ks.index.remove_stale(id, old, None);
+        at.ks.count.fetch_sub(1, Ordering::Relaxed);
+        arc
+    }
+
+    /// Step (b) of a write (module docs): under the watch-log lock, draws the next
+    /// resourceVersion and stamps it into `new` (not shared yet), lets `publish` change
+    /// the shard (returning the version it displaced), and logs the event. The caller
+    /// holds the shard's write lock.
+    fn log_write(
+        &self,
+        ks: &KindStore,
+        new: Object,
+        type_: WatchEventType,
+        trash: &mut Trash,
+        publish: impl FnOnce(&Arc<Object>) -> Option<Arc<Object>>,
+    ) -> Arc<Object> {
+        let mut arc = Arc::new(new);
+        let mut log = ks.log.lock();
+        let rv = self.inner.rv.fetch_add(1, Ordering::SeqCst) + 1;
+        Arc::get_mut(&mut arc)
+            .expect("a new Arc is not shared yet")
+            .meta_mut()
+            .resource_version = rv;
+        trash.displaced = publish(&arc);
+        trash.evicted = log.push(WatchEvent {
+            type_,
+            object: Arc::clone(&arc),
+            resource_version: rv,
+        });
         arc
     }
 
@@ -979,17 +1016,12 @@ impl Store {
     pub fn update(&self, mut obj: Object) -> Result<Arc<Object>> {
         let kind = obj.kind();
         let ks = self.ks(kind);
-        let namespace = Self::scope(kind, obj.namespace());
-        let h = key_hash(namespace, obj.name());
-        let si = shard_of_hash(h);
         let mut trash = Trash::default();
         let stored;
         let updated = {
-            let mut shard = ks.shards[si].write();
-            let Some((local, found)) = shard.lookup(h, namespace, obj.name()) else {
-                return Err(not_found(kind, namespace, obj.name()));
-            };
-            stored = Arc::clone(found);
+            let namespace = Self::scope(kind, obj.namespace());
+            let (mut at, found) = Self::lock_stored(ks, namespace, obj.name())?;
+            stored = found;
             check_preconditions(&stored, obj.meta())?;
             let sm = stored.meta();
             if sm.is_being_deleted() {
@@ -1028,20 +1060,10 @@ impl Store {
                 return Ok(stored);
             }
             if should_delete_during_update(sm, obj.meta()) {
-                self.remove_locked(ks, &mut shard, si, local, h, &stored, obj, &mut trash)
+                self.remove_locked(&mut at, &stored, obj, &mut trash)
             } else {
                 let t = WatchEventType::Modified;
-                self.put_locked(
-                    ks,
-                    &mut shard,
-                    si,
-                    local,
-                    h,
-                    Some(&stored),
-                    obj,
-                    t,
-                    &mut trash,
-                )
+                self.put_locked(&mut at, Some(&stored), obj, t, &mut trash)
             }
         };
         ks.log.notify();
@@ -1060,17 +1082,12 @@ impl Store {
     pub fn update_status(&self, obj: Object) -> Result<Arc<Object>> {
         let kind = obj.kind();
         let ks = self.ks(kind);
-        let namespace = Self::scope(kind, obj.namespace());
-        let h = key_hash(namespace, obj.name());
-        let si = shard_of_hash(h);
         let mut trash = Trash::default();
         let stored;
         let updated = {
-            let mut shard = ks.shards[si].write();
-            let Some((local, found)) = shard.lookup(h, namespace, obj.name()) else {
-                return Err(not_found(kind, namespace, obj.name()));
-            };
-            stored = Arc::clone(found);
+            let namespace = Self::scope(kind, obj.namespace());
+            let (mut at, found) = Self::lock_stored(ks, namespace, obj.name())?;
+            stored = found;
             check_preconditions(&stored, obj.meta())?;
             if !stored.has_status() {
                 return Err(invalid(
@@ -1085,17 +1102,7 @@ impl Store {
                 return Ok(stored);
             }
             let t = WatchEventType::Modified;
-            self.put_locked(
-                ks,
-                &mut shard,
-                si,
-                local,
-                h,
-                Some(&stored),
-                new,
-                t,
-                &mut trash,
-            )
+            self.put_locked(&mut at, Some(&stored), new, t, &mut trash)
         };
         ks.log.notify();
         drop(trash);
@@ -1167,16 +1174,11 @@ impl Store {
         let now = self.clock().now();
         let ks = self.ks(kind);
         let namespace = Self::scope(kind, namespace);
-        let h = key_hash(namespace, name);
-        let si = shard_of_hash(h);
         let mut trash = Trash::default();
         let stored;
         let outcome = {
-            let mut shard = ks.shards[si].write();
-            let Some((local, found)) = shard.lookup(h, namespace, name) else {
-                return Err(not_found(kind, namespace, name));
-            };
-            stored = Arc::clone(found);
+            let (mut at, found) = Self::lock_stored(ks, namespace, name)?;
+            stored = found;
             if let Some(uid) = opts.preconditions_uid {
                 let m = stored.meta();
                 if uid != m.uid {
@@ -1207,24 +1209,12 @@ impl Store {
                 has_finalizers
             };
             if !keep {
-                Deleted::Gone(
-                    self.remove_locked(ks, &mut shard, si, local, h, &stored, new, &mut trash),
-                )
+                Deleted::Gone(self.remove_locked(&mut at, &stored, new, &mut trash))
             } else if new == *stored {
                 Deleted::Pending(Arc::clone(&stored))
             } else {
                 let t = WatchEventType::Modified;
-                Deleted::Pending(self.put_locked(
-                    ks,
-                    &mut shard,
-                    si,
-                    local,
-                    h,
-                    Some(&stored),
-                    new,
-                    t,
-                    &mut trash,
-                ))
+                Deleted::Pending(self.put_locked(&mut at, Some(&stored), new, t, &mut trash))
             }
         };
         ks.log.notify();
