@@ -38,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod controllers;
 pub mod dispatch;
 pub mod intern;
 pub mod manifest;
