@@ -19,6 +19,8 @@
 //!   to keys and reconcile them on sharded workers, in real time
 //!   ([`runtime::Runtime`]) or in deterministic virtual time
 //!   ([`runtime::Simulation`]).
+//! - [`cluster`]: a simulated cluster in virtual time — store, Nodes, StorageClass and
+//!   every controller wired into a [`runtime::Simulation`] ([`cluster::Cluster`]).
 //!
 //! # Example
 //!
@@ -38,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cluster;
 pub mod controllers;
 pub mod dispatch;
 pub mod intern;

@@ -2,7 +2,24 @@
 //!
 //! - [`replicaset`]: the ReplicaSet controller (expectations, slow start, deletion
 //!   ranking, status).
-//! - [`scheduler`]: the scheduler (filter, score, bind).
+//! - [`scheduler`]: the scheduler (filter, score, bind), one queue key for all pending
+//!   pods so that a round never double-books a node.
+//! - [`kubelet`]: the simulated kubelets of every node (image pulls, pod IPs, startup
+//!   and readiness, exits and restarts, graceful termination, heartbeats).
+//! - [`garbage_collector`]: cascading deletion (background, foreground, orphan) and pod
+//!   GC, with invariant checkers.
+//! - [`endpoints`]: Service ClusterIP/NodePort/LoadBalancer allocation, Endpoints,
+//!   EndpointSlices and selector-less mirroring.
+//! - [`node_lifecycle`]: node health (grace period → Unknown → NoExecute taint →
+//!   eviction after toleration).
+//! - [`volumes`]: the PV/PVC binder, reclaim policies and default-class provisioning.
+//!
+//! [`crate::cluster::Cluster`] wires them all into one simulated cluster.
 
+pub mod endpoints;
+pub mod garbage_collector;
+pub mod kubelet;
+pub mod node_lifecycle;
 pub mod replicaset;
 pub mod scheduler;
+pub mod volumes;

@@ -1,0 +1,651 @@
+//! A simulated cluster in virtual time: the store, the Nodes, and every controller,
+//! wired together.
+//!
+//! [`Cluster::new`] takes a [`ClusterConfig`] — the scenario file's `cluster:` keys
+//! (SCENARIOS.md) plus the simulation's threads and sharding — and builds:
+//!
+//! - a store on a virtual clock (as [`crate::runtime::virtual_store`], with [`ClusterConfig::seed`]), whose
+//!   default pod grace period is [`ClusterConfig::termination_grace_period`];
+//! - the `default` namespace (when the store does not already have it);
+//! - one Node per [`NodeConfig`] (see [`node_object`]): `Ready=True` with a heartbeat at
+//!   the start time, capacity = allocatable, pod CIDR `10.244.<i>.0/24`, InternalIP
+//!   `192.168.0.<i+10>`, label `kubernetes.io/hostname=<name>` plus the configured
+//!   labels, and the configured taints;
+//! - a default StorageClass named [`ClusterConfig::storage_class`] (annotation
+//!   `storageclass.kubernetes.io/is-default-class: "true"`) when one is given;
+//! - a [`Simulation`] running [`controllers`]: the ServiceAllocator, Endpoints and
+//!   EndpointSlice controllers, the ReplicaSet controller, the Scheduler, the Kubelet,
+//!   the GarbageCollector and pod GC.
+//!
+//! The clock moves only in [`Cluster::advance`] and [`Cluster::run_until`];
+//! [`Cluster::apply`] and the node operations write to the store and then run the
+//! control plane until idle at the current time, as a scenario step does.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use kubesim_core::cluster::{Cluster, ClusterConfig, NodeSpecs};
+//! use kubesim_core::manifest;
+//! use kubesim_core::model::{Kind, PodPhase};
+//!
+//! let mut cluster = Cluster::new(ClusterConfig {
+//!     nodes: NodeSpecs::Count(2),
+//!     ..ClusterConfig::default()
+//! })
+//! .unwrap();
+//! let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\n\
+//!             spec: {containers: [{name: web, image: nginx}]}\n";
+//! cluster.apply(manifest::load_str(yaml, "inline.yaml").unwrap()).unwrap();
+//! cluster.advance(Duration::from_secs(5));
+//! let pod = cluster.store().get(Kind::Pod, "default", "web").unwrap();
+//! assert_eq!(pod.as_pod().unwrap().status.phase, PodPhase::Running);
+//! ```
+
+use std::collections::{BTreeSet, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::controllers::endpoints::{
+    EndpointSliceController, EndpointsController, ServiceAllocator,
+};
+use crate::controllers::garbage_collector::{GarbageCollector, PodGc};
+use crate::controllers::kubelet::{Kubelet, KubeletConfig};
+use crate::controllers::node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
+use crate::controllers::replicaset::ReplicaSetController;
+use crate::controllers::scheduler::Scheduler;
+use crate::controllers::volumes::{VolumeBinder, PROVISIONER};
+use crate::intern::{intern, StrMap};
+use crate::model::{
+    ClusterIp, Condition, ConditionStatus, Kind, Namespace, NamespacePhase, Node, NodeCapacity,
+    NodeSpec, NodeStatus, Object, ObjectKey, ObjectMeta, ReclaimPolicy, StorageClass, Taint,
+    VolumeBindingMode, ANNOTATION_DEFAULT_CLASS,
+};
+use crate::runtime::{
+    Controller, RunStats, RuntimeError, SimConfig, Simulation, Strategy, Timeout,
+};
+use crate::store::{self, DeleteOptions, Store, StoreConfig};
+use crate::time::{Clock, ManualClock, Timestamp};
+
+/// The label every Node carries with its own name.
+pub const LABEL_HOSTNAME: &str = "kubernetes.io/hostname";
+
+/// The provisioner of the default StorageClass: the volume binder's simulated one.
+pub const DEFAULT_PROVISIONER: &str = PROVISIONER;
+
+/// The cluster's Nodes: `nodes:` in a scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NodeSpecs {
+    /// `n` default nodes named `node-0` … `node-<n-1>`.
+    Count(usize),
+    /// Nodes with names, labels, capacities and taints.
+    List(Vec<NodeConfig>),
+}
+
+impl NodeSpecs {
+    /// The node configurations (a count expands to default nodes `node-<i>`).
+    pub fn configs(&self) -> Vec<NodeConfig> {
+        match self {
+            NodeSpecs::Count(n) => (0..*n)
+                .map(|i| NodeConfig::new(&format!("node-{i}")))
+                .collect(),
+            NodeSpecs::List(list) => list.clone(),
+        }
+    }
+}
+
+impl Default for NodeSpecs {
+    fn default() -> Self {
+        NodeSpecs::Count(1)
+    }
+}
+
+/// One Node: a `cluster.nodes` entry, or an `add-node` step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeConfig {
+    /// Name.
+    pub name: String,
+    /// Labels (besides `kubernetes.io/hostname`, which is always set).
+    pub labels: Vec<(String, String)>,
+    /// Capacity, which is also the allocatable (default cpu 4, memory 16Gi, pods 110).
+    pub capacity: NodeCapacity,
+    /// Taints.
+    pub taints: Vec<Taint>,
+}
+
+impl NodeConfig {
+    /// A node with default capacity, no extra labels and no taints.
+    pub fn new(name: &str) -> Self {
+        NodeConfig {
+            name: name.to_string(),
+            labels: Vec::new(),
+            capacity: NodeCapacity::default(),
+            taints: Vec::new(),
+        }
+    }
+}
+
+/// The simulated cluster's settings: every `cluster:` key of SCENARIOS.md, plus how the
+/// simulation runs.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// `nodes` (default: 1 node, `node-0`).
+    pub nodes: NodeSpecs,
+    /// `pod-startup`: images ready → Running (1 s).
+    pub pod_startup: Duration,
+    /// `readiness-delay`: Running → Ready without a probe or annotation (0 s).
+    pub readiness_delay: Duration,
+    /// `image-pull`: pull time of an image the node lacks (0 s).
+    pub image_pull: Duration,
+    /// `unpullable-images`: image references whose pulls fail.
+    pub unpullable_images: Vec<String>,
+    /// `node-monitor-grace-period`: heartbeat silence before a node is Unknown (50 s).
+    /// For the node lifecycle controller.
+    pub node_monitor_grace_period: Duration,
+    /// `default-toleration-seconds`: tolerationSeconds of the default
+    /// not-ready/unreachable NoExecute tolerations (300). For the node lifecycle
+    /// controller.
+    pub default_toleration_seconds: u64,
+    /// `termination-grace-period`: grace of pods that do not set one (30 s).
+    pub termination_grace_period: Duration,
+    /// `storage-class`: the default StorageClass's name (`None`: no default class).
+    pub storage_class: Option<String>,
+    /// `seed`: the store's (uids, generated names) and the reconciles' RNG seed (0).
+    pub seed: u64,
+    /// Threads running a round's reconciles (1). The run is the same for every value.
+    pub threads: usize,
+    /// The controllers' sharding strategy (`shared`).
+    pub strategy: Strategy,
+    /// Dispatcher workers per controller (1).
+    pub workers: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            nodes: NodeSpecs::default(),
+            pod_startup: Duration::from_secs(1),
+            readiness_delay: Duration::ZERO,
+            image_pull: Duration::ZERO,
+            unpullable_images: Vec::new(),
+            node_monitor_grace_period: Duration::from_secs(50),
+            default_toleration_seconds: 300,
+            termination_grace_period: Duration::from_secs(30),
+            storage_class: None,
+            seed: 0,
+            threads: 1,
+            strategy: Strategy::Shared,
+            workers: 1,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The kubelets' settings from the cluster keys.
+    pub fn kubelet_config(&self) -> KubeletConfig {
+        KubeletConfig {
+            pod_startup: self.pod_startup,
+            readiness_delay: self.readiness_delay,
+            image_pull: self.image_pull,
+            unpullable_images: self.unpullable_images.clone(),
+            default_termination_grace: self.termination_grace_period,
+            ..KubeletConfig::default()
+        }
+    }
+
+    /// The simulation's settings.
+    pub fn sim_config(&self) -> SimConfig {
+        SimConfig {
+            threads: self.threads,
+            strategy: self.strategy,
+            workers: self.workers,
+            ..SimConfig::new(self.seed)
+        }
+    }
+}
+
+/// Errors of building or driving a [`Cluster`].
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// A store write failed.
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The simulation could not start.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The request is invalid (nothing was written).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Result of cluster operations.
+pub type Result<T> = std::result::Result<T, ClusterError>;
+
+/// What [`Cluster::apply`] did to one object (kubectl's `created` / `configured` /
+/// `unchanged`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ApplyAction {
+    /// It did not exist and was created.
+    Created,
+    /// It existed and its labels, annotations or spec changed.
+    Configured,
+    /// It existed and nothing changed.
+    Unchanged,
+}
+
+/// One object of an [`Cluster::apply`].
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// What was done.
+    pub action: ApplyAction,
+    /// The object as stored afterwards.
+    pub object: Arc<Object>,
+}
+
+/// The controllers of a cluster, in their (fixed) simulation order.
+///
+/// The kubelet is passed in so that the cluster keeps a handle to it (stopped nodes).
+pub fn controllers(config: &ClusterConfig, kubelet: Arc<Kubelet>) -> Vec<Arc<dyn Controller>> {
+    let lifecycle = NodeLifecycleController::new(NodeLifecycleConfig {
+        grace_period: config.node_monitor_grace_period,
+        default_toleration_seconds: config.default_toleration_seconds as i64,
+        ..NodeLifecycleConfig::default()
+    });
+    vec![
+        Arc::new(ServiceAllocator::new()),
+        Arc::new(EndpointsController::new()),
+        Arc::new(EndpointSliceController::new()),
+        Arc::new(ReplicaSetController::new()),
+        Arc::new(Scheduler::new()),
+        kubelet,
+        Arc::new(GarbageCollector::new()),
+        Arc::new(PodGc::new()),
+        Arc::new(lifecycle),
+        // Binding and dynamic provisioning; the default class (config.storage_class)
+        // is a StorageClass object the cluster creates, read by the binder.
+        Arc::new(VolumeBinder::new()),
+    ]
+}
+
+/// The Node object of `node`, the `index`-th node ever added to the cluster (which picks
+/// its pod CIDR `10.244.<index>.0/24` and InternalIP `192.168.0.<index+10>`, counting on
+/// into the next octets past 255), Ready with a heartbeat at `now`.
+pub fn node_object(node: &NodeConfig, index: u32, now: Timestamp) -> Object {
+    let cidr = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 244, 0, 0)).wrapping_add(index << 8));
+    let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(192, 168, 0, 10)).wrapping_add(index));
+    let mut meta = ObjectMeta::named("", &node.name);
+    let mut pairs: Vec<(&str, &str)> = node
+        .labels
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    pairs.push((LABEL_HOSTNAME, node.name.as_str()));
+    meta.labels = StrMap::from_pairs(pairs);
+    let mut ready = Condition::new("Ready", ConditionStatus::True, now);
+    ready.reason = Some(intern("KubeletReady"));
+    ready.message = Some(intern("kubelet is posting ready status"));
+    ready.last_update_time = Some(now);
+    Object::from(Node {
+        meta,
+        spec: NodeSpec {
+            pod_cidr: Some((cidr, 24)),
+            unschedulable: false,
+            taints: node.taints.clone(),
+        },
+        status: NodeStatus {
+            capacity: node.capacity,
+            allocatable: node.capacity,
+            conditions: vec![ready],
+            internal_ip: Some(ip),
+            images: Vec::new(),
+        },
+    })
+}
+
+/// A simulated cluster (see the [module docs](self)).
+pub struct Cluster {
+    config: ClusterConfig,
+    store: Store,
+    clock: Arc<ManualClock>,
+    kubelet: Arc<Kubelet>,
+    sim: Simulation,
+    next_node_index: u32,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("now", &self.clock.now())
+            .field("nodes", &self.store.count(Kind::Node))
+            .field("pods", &self.store.count(Kind::Pod))
+            .finish()
+    }
+}
+
+impl Cluster {
+    /// Builds the cluster (see the [module docs](self)) and runs it until idle.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Invalid`] for duplicate node names or zero threads/workers,
+    /// [`ClusterError::Store`] when a Node or the StorageClass is rejected,
+    /// [`ClusterError::Runtime`] when the simulation cannot start.
+    pub fn new(config: ClusterConfig) -> Result<Cluster> {
+        if config.threads == 0 || config.workers == 0 {
+            return Err(ClusterError::Invalid(
+                "threads and workers must be at least 1".into(),
+            ));
+        }
+        let nodes = config.nodes.configs();
+        let mut seen = HashSet::new();
+        for n in &nodes {
+            if !seen.insert(n.name.as_str()) {
+                return Err(ClusterError::Invalid(format!(
+                    "duplicate node name {:?}",
+                    n.name
+                )));
+            }
+        }
+        // As runtime::virtual_store, with the cluster's default grace period.
+        let clock = Arc::new(ManualClock::default());
+        let store = Store::with_config(StoreConfig {
+            clock: clock.clone(),
+            seed: config.seed,
+            default_termination_grace_seconds: config.termination_grace_period.as_secs() as i64,
+            ..StoreConfig::default()
+        });
+        let now = clock.now();
+        if store.try_get(Kind::Namespace, "", "default").is_none() {
+            store.create(Object::from(Namespace {
+                meta: ObjectMeta::named("", "default"),
+                phase: NamespacePhase::Active,
+            }))?;
+        }
+        for (i, n) in nodes.iter().enumerate() {
+            store.create(node_object(n, i as u32, now))?;
+        }
+        if let Some(name) = &config.storage_class {
+            let mut meta = ObjectMeta::named("", name);
+            meta.annotations = StrMap::from_pairs([(ANNOTATION_DEFAULT_CLASS, "true")]);
+            store.create(Object::from(StorageClass {
+                meta,
+                provisioner: intern(DEFAULT_PROVISIONER),
+                reclaim_policy: ReclaimPolicy::Delete,
+                volume_binding_mode: VolumeBindingMode::Immediate,
+                allow_volume_expansion: true,
+            }))?;
+        }
+        let kubelet = Arc::new(Kubelet::new(config.kubelet_config()));
+        let sim = Simulation::new(
+            store.clone(),
+            clock.clone(),
+            controllers(&config, kubelet.clone()),
+            config.sim_config(),
+        )?;
+        let mut cluster = Cluster {
+            next_node_index: nodes.len() as u32,
+            config,
+            store,
+            clock,
+            kubelet,
+            sim,
+        };
+        cluster.sim.run_until_idle();
+        Ok(cluster)
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The simulation.
+    pub fn sim(&self) -> &Simulation {
+        &self.sim
+    }
+
+    /// The simulation, mutable (to run it with its own methods).
+    pub fn sim_mut(&mut self) -> &mut Simulation {
+        &mut self.sim
+    }
+
+    /// The kubelets (stopped nodes, image caches).
+    pub fn kubelet(&self) -> &Arc<Kubelet> {
+        &self.kubelet
+    }
+
+    /// The virtual time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Creates each object, or replaces the labels, annotations and spec of the stored
+    /// one (keeping its status, owners, finalizers and allocated fields such as a
+    /// Service's ClusterIP and node ports, or a Pod's node) — `kubectl apply` — then
+    /// runs the control plane until idle. Namespaces of the batch are applied first;
+    /// otherwise the order is kept.
+    ///
+    /// Every object is checked before anything is written: no duplicates in the batch,
+    /// the namespace exists (or is in the batch), and immutable fields (workload
+    /// selectors, a Service's ClusterIP) are unchanged.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Invalid`] from the checks (nothing written);
+    /// [`ClusterError::Store`] when the store rejects a write (earlier objects of the
+    /// batch stay applied).
+    pub fn apply(&mut self, objects: Vec<Object>) -> Result<Vec<Applied>> {
+        let mut objects = objects;
+        objects.sort_by_key(|o| o.kind() != Kind::Namespace); // stable: namespaces first
+        let batch_namespaces: BTreeSet<String> = objects
+            .iter()
+            .filter(|o| o.kind() == Kind::Namespace)
+            .map(|o| o.name().to_string())
+            .collect();
+        let mut keys = HashSet::new();
+        for obj in &objects {
+            let key = ObjectKey::new(obj.kind(), obj.namespace(), obj.name());
+            if !keys.insert(key) {
+                return Err(ClusterError::Invalid(format!(
+                    "{} is in the batch twice",
+                    obj.display_key()
+                )));
+            }
+            if obj.kind().namespaced() {
+                let ns = obj.namespace();
+                if ns.is_empty() {
+                    return Err(ClusterError::Invalid(format!(
+                        "{}: metadata.namespace: Required value",
+                        obj.display_key()
+                    )));
+                }
+                let exists = self
+                    .store
+                    .try_get(Kind::Namespace, "", ns)
+                    .is_some_and(|n| !n.meta().is_being_deleted());
+                if !exists && !batch_namespaces.contains(ns.as_str()) {
+                    return Err(ClusterError::Invalid(format!(
+                        "{}: namespaces \"{ns}\" not found",
+                        obj.display_key()
+                    )));
+                }
+            }
+            if let Some(stored) = self.store.try_get(obj.kind(), obj.namespace(), obj.name()) {
+                check_immutable(&stored, obj)?;
+            }
+        }
+        let mut out = Vec::with_capacity(objects.len());
+        for obj in objects {
+            let stored = self.store.try_get(obj.kind(), obj.namespace(), obj.name());
+            let applied = match stored {
+                None => Applied {
+                    action: ApplyAction::Created,
+                    object: self.store.create(obj)?,
+                },
+                Some(stored) => {
+                    let new = merged(&stored, obj);
+                    let result = self.store.update(new)?;
+                    let action = if result.meta().resource_version == stored.meta().resource_version
+                    {
+                        ApplyAction::Unchanged
+                    } else {
+                        ApplyAction::Configured
+                    };
+                    Applied {
+                        action,
+                        object: result,
+                    }
+                }
+            };
+            out.push(applied);
+        }
+        self.sim.run_until_idle();
+        Ok(out)
+    }
+
+    /// Runs the control plane until every queue is idle at the current time.
+    pub fn run_until_idle(&mut self) -> RunStats {
+        self.sim.run_until_idle()
+    }
+
+    /// Moves virtual time by `d`, running everything that comes due.
+    pub fn advance(&mut self, d: Duration) -> RunStats {
+        self.sim.advance(d)
+    }
+
+    /// Advances until `pred` holds (returns the virtual time it took).
+    ///
+    /// # Errors
+    ///
+    /// [`Timeout`] when it still does not hold after `timeout`.
+    pub fn run_until(
+        &mut self,
+        pred: impl Fn(&Store) -> bool,
+        timeout: Duration,
+    ) -> std::result::Result<Duration, Timeout> {
+        self.sim.run_until(pred, timeout)
+    }
+
+    /// Adds a Node (Ready, with the next pod CIDR and InternalIP) and runs until idle.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] (`AlreadyExists` for a taken name).
+    pub fn add_node(&mut self, node: NodeConfig) -> Result<Arc<Object>> {
+        let obj = node_object(&node, self.next_node_index, self.now());
+        let stored = self.store.create(obj)?;
+        self.next_node_index += 1;
+        self.kubelet.start_node(&node.name);
+        self.sim.run_until_idle();
+        Ok(stored)
+    }
+
+    /// Deletes the Node object (its pods are left to pod GC) and runs until idle.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] (`NotFound`).
+    pub fn remove_node(&mut self, name: &str) -> Result<()> {
+        self.store
+            .delete(Kind::Node, "", name, &DeleteOptions::default())?;
+        self.kubelet.start_node(name);
+        self.sim.run_until_idle();
+        Ok(())
+    }
+
+    /// Stops the node's kubelet: no more heartbeats, its pods keep their last status.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] (`NotFound`) for an unknown node.
+    pub fn fail_node(&mut self, name: &str) -> Result<()> {
+        self.store.get(Kind::Node, "", name)?;
+        self.kubelet.stop_node(name);
+        self.sim.run_until_idle();
+        Ok(())
+    }
+
+    /// Restarts the node's kubelet (it heartbeats and catches up within 10 s).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] (`NotFound`) for an unknown node.
+    pub fn recover_node(&mut self, name: &str) -> Result<()> {
+        self.store.get(Kind::Node, "", name)?;
+        self.kubelet.start_node(name);
+        self.sim.run_until_idle();
+        Ok(())
+    }
+}
+
+fn invalid_immutable(obj: &Object, field: &str) -> ClusterError {
+    ClusterError::Invalid(format!(
+        "{}: {field}: Invalid value: field is immutable",
+        obj.display_key()
+    ))
+}
+
+/// The API's immutable fields that an apply may not change.
+fn check_immutable(stored: &Object, new: &Object) -> Result<()> {
+    use Object as O;
+    let selector_changed = match (stored, new) {
+        (O::ReplicaSet(a), O::ReplicaSet(b)) => a.spec.selector != b.spec.selector,
+        (O::Deployment(a), O::Deployment(b)) => a.spec.selector != b.spec.selector,
+        (O::DaemonSet(a), O::DaemonSet(b)) => a.spec.selector != b.spec.selector,
+        (O::StatefulSet(a), O::StatefulSet(b)) => a.spec.selector != b.spec.selector,
+        _ => false,
+    };
+    if selector_changed {
+        return Err(invalid_immutable(new, "spec.selector"));
+    }
+    if let (O::Service(a), O::Service(b)) = (stored, new) {
+        let changed = match (&a.spec.cluster_ip, &b.spec.cluster_ip) {
+            (_, ClusterIp::Unassigned) => false,
+            (x, y) => x != y,
+        };
+        if changed {
+            return Err(invalid_immutable(new, "spec.clusterIP"));
+        }
+    }
+    Ok(())
+}
+
+/// `new` with the stored object's identity, status, owners and finalizers, and the
+/// allocated fields the manifest leaves unset.
+fn merged(stored: &Object, mut new: Object) -> Object {
+    let labels = new.meta().labels.clone();
+    let annotations = new.meta().annotations.clone();
+    *new.meta_mut() = stored.meta().clone();
+    new.meta_mut().labels = labels;
+    new.meta_mut().annotations = annotations;
+    new.set_status_from(stored);
+    match (&mut new, stored) {
+        (Object::Service(n), Object::Service(s)) => {
+            if n.spec.cluster_ip == ClusterIp::Unassigned {
+                n.spec.cluster_ip = s.spec.cluster_ip;
+            }
+            for (i, port) in n.spec.ports.iter_mut().enumerate() {
+                if port.node_port.is_none() {
+                    port.node_port = s
+                        .spec
+                        .ports
+                        .iter()
+                        .find(|p| p.name.is_some() && p.name == port.name)
+                        .or_else(|| s.spec.ports.get(i))
+                        .and_then(|p| p.node_port);
+                }
+            }
+        }
+        (Object::Pod(n), Object::Pod(s)) if n.node_name.is_none() => {
+            n.node_name = s.node_name.clone();
+        }
+        _ => {}
+    }
+    new
+}
