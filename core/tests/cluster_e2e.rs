@@ -500,3 +500,101 @@ fn cold_start_smoke_100_replicasets() {
         assert!(on > 0 && on <= 110, "node-{n} has {on} pods");
     }
 }
+
+/// Seed ch09: a node stops heartbeating. Its pods go not ready at the grace period,
+/// leave the endpoints, are evicted after the default toleration (300 s), stay
+/// Terminating while the node is unreachable, and the ReplicaSet replaces them on the
+/// healthy node; when the node returns, the stuck pods finish terminating.
+#[test]
+fn failed_node_pods_are_evicted_and_replaced() {
+    let mut c = cluster(2, 3, 1);
+    let mut objects = load("whoami-replicas-3.yaml");
+    objects.extend(
+        load("whoami.yaml")
+            .into_iter()
+            .filter(|o| o.kind() == Kind::Service),
+    );
+    c.apply(objects).unwrap();
+    c.advance(Duration::from_secs(10));
+    let before = pods(c.store(), "app=whoami-web");
+    assert_eq!(before.len(), 3);
+    let victim_node = before[0].node_name().unwrap().to_string();
+    let on_victim: BTreeSet<String> = before
+        .iter()
+        .filter(|p| p.node_name().map(|n| n.as_str()) == Some(victim_node.as_str()))
+        .map(|p| p.name().to_string())
+        .collect();
+    assert!(!on_victim.is_empty());
+
+    let failed_at = c.now();
+    c.fail_node(&victim_node).unwrap();
+
+    // Not before the grace period: the node is still Ready 30 s later.
+    c.advance(Duration::from_secs(30));
+    let node = c.store().get(Kind::Node, "", &victim_node).unwrap();
+    assert_eq!(
+        node.as_node().unwrap().ready_status(),
+        ConditionStatus::True
+    );
+
+    // Unknown within grace (50 s) + a heartbeat and a monitor period of the failure.
+    c.run_until(
+        |s| {
+            s.get(Kind::Node, "", &victim_node)
+                .map(|n| n.as_node().unwrap().ready_status() == ConditionStatus::Unknown)
+                .unwrap_or(false)
+        },
+        Duration::from_secs(60),
+    )
+    .expect("node goes Unknown");
+    assert!(c.now().since(failed_at) <= Duration::from_secs(75));
+    c.run_until_idle();
+    // Its pods are not ready and out of the ready endpoints.
+    let ready_ips = endpoint_ips(c.store(), "whoami-web").0;
+    for p in pods(c.store(), "app=whoami-web") {
+        if on_victim.contains(p.name().as_str()) {
+            assert!(!p.as_pod().unwrap().is_ready(), "{} still ready", p.name());
+            let ip = p.as_pod().unwrap().status.pod_ip.unwrap();
+            assert!(!ready_ips.contains(&ip));
+        }
+    }
+
+    // Evicted after the 300 s default toleration; replaced on the healthy node.
+    c.advance(Duration::from_secs(310));
+    let now = pods(c.store(), "app=whoami-web");
+    let stuck: Vec<_> = now
+        .iter()
+        .filter(|p| on_victim.contains(p.name().as_str()))
+        .collect();
+    assert_eq!(
+        stuck.len(),
+        on_victim.len(),
+        "stuck pods stay while the node is down"
+    );
+    assert!(stuck.iter().all(|p| p.meta().is_being_deleted()));
+    let serving: Vec<_> = now.iter().filter(|p| running_ready(p)).collect();
+    assert_eq!(serving.len(), 3, "replacements are running");
+    assert!(serving
+        .iter()
+        .all(|p| p.node_name().map(|n| n.as_str()) != Some(victim_node.as_str())));
+    let rs = c
+        .store()
+        .get(Kind::ReplicaSet, "default", "whoami-web")
+        .unwrap();
+    assert_eq!(rs.as_replica_set().unwrap().status.ready_replicas, 3);
+
+    // The node returns: its kubelet finishes the terminations.
+    c.recover_node(&victim_node).unwrap();
+    c.run_until(
+        |s| {
+            pods(s, "app=whoami-web")
+                .iter()
+                .all(|p| !on_victim.contains(p.name().as_str()))
+        },
+        Duration::from_secs(60),
+    )
+    .expect("stuck pods are removed once the node is back");
+    c.run_until_idle();
+    assert_eq!(pods(c.store(), "app=whoami-web").len(), 3);
+    assert!(check_gc_invariants(c.store()).is_empty());
+}
