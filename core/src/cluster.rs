@@ -159,6 +159,9 @@ pub struct ClusterConfig {
     pub strategy: Strategy,
     /// Dispatcher workers per controller (1).
     pub workers: usize,
+    /// Record every watch event the simulation pumps ([`Simulation::history`]): for
+    /// determinism checks and debugging (off).
+    pub record_history: bool,
 }
 
 impl Default for ClusterConfig {
@@ -175,6 +178,7 @@ impl Default for ClusterConfig {
             storage_class: None,
             seed: 0,
             threads: 1,
+            record_history: false,
             strategy: Strategy::Shared,
             workers: 1,
         }
@@ -200,6 +204,7 @@ impl ClusterConfig {
             threads: self.threads,
             strategy: self.strategy,
             workers: self.workers,
+            record_history: self.record_history,
             ..SimConfig::new(self.seed)
         }
     }
