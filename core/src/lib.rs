@@ -19,6 +19,9 @@
 //!   to keys and reconcile them on sharded workers, in real time
 //!   ([`runtime::Runtime`]) or in deterministic virtual time
 //!   ([`runtime::Simulation`]).
+//! - [`dns`]: cluster DNS answers (`A`/`SRV` for Services, headless endpoints and
+//!   StatefulSet pods, as CoreDNS gives them) computed from the store
+//!   ([`dns::DnsView`]).
 //! - [`cluster`]: a simulated cluster in virtual time — store, Nodes, StorageClass and
 //!   every controller wired into a [`runtime::Simulation`] ([`cluster::Cluster`]).
 //!
@@ -43,6 +46,7 @@
 pub mod cluster;
 pub mod controllers;
 pub mod dispatch;
+pub mod dns;
 pub mod intern;
 pub mod manifest;
 pub mod model;
