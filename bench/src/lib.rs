@@ -23,6 +23,7 @@
 //! ```
 
 pub mod report;
+pub mod shard_bench;
 pub mod store_bench;
 pub mod sysinfo;
 pub mod workload;

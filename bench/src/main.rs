@@ -15,9 +15,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use kubesim_bench::shard_bench::{bench_shard, ShardOptions, Sizes, Workload};
 use kubesim_bench::store_bench::impls::ImplId;
 use kubesim_bench::store_bench::memory::{measure_in_process, MemoryProbe};
 use kubesim_bench::{bench_store, StoreOptions, UsageError};
+use kubesim_core::dispatch::Strategy;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -35,6 +37,10 @@ enum Command {
     /// Benchmarks, compared with the field's own implementations.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Sharding strategies compared on the real controller runtime (ReplicaSet
+    /// controller): reconciles/s, time to converge, event-to-reconcile latency, load
+    /// imbalance, idle %, keys moved on reshard.
+    Shard(ShardArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +83,45 @@ struct StoreArgs {
     /// One timed run per workload and tiny operation counts (for tests of the CLI).
     #[arg(long, hide = true)]
     smoke: bool,
+}
+
+#[derive(Debug, Args)]
+struct ShardArgs {
+    /// Strategies, comma-separated [default: all: shared,hash,namespace,owner,consistent,steal].
+    #[arg(long, value_delimiter = ',', value_parser = parse_strategy)]
+    strategies: Vec<Strategy>,
+    /// Worker counts, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u16).range(1..=32))]
+    workers: Vec<u16>,
+    /// Workloads, comma-separated [default: all: uniform,zipf,churn,reshard].
+    #[arg(long, value_delimiter = ',', value_parser = parse_workload)]
+    workloads: Vec<Workload>,
+    /// Smaller sizes: 1,000 ReplicaSets (10,000 pods in uniform), 1 s of churn.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Directory for the run folder (shard-<UTC yyyymmdd-HHMMSS>/).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Do not write a run folder.
+    #[arg(long)]
+    no_save: bool,
+    /// ReplicaSets per workload (overrides --quick; churn runs 0.2 s) — for tests.
+    #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
+    scale: Option<u32>,
+}
+
+fn parse_strategy(s: &str) -> Result<Strategy, String> {
+    s.parse::<Strategy>().map_err(|e| e.to_string())
+}
+
+fn parse_workload(s: &str) -> Result<Workload, String> {
+    s.parse::<Workload>()
 }
 
 #[derive(Debug, Args)]
@@ -137,6 +182,59 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{}", serde_json::to_string(&sample)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Shard(args) => shard_cmd(args),
+    }
+}
+
+fn shard_cmd(args: ShardArgs) -> Result<ExitCode> {
+    let defaults = ShardOptions::default();
+    let sizes = match (args.scale, args.quick) {
+        (Some(n), _) => Sizes::new(n as usize, 0.2),
+        (None, true) => Sizes::quick(),
+        (None, false) => Sizes::full(),
+    };
+    let mut workers: Vec<usize> = args.workers.iter().map(|&w| usize::from(w)).collect();
+    workers.dedup();
+    let opts = ShardOptions {
+        strategies: if args.strategies.is_empty() {
+            defaults.strategies
+        } else {
+            args.strategies
+        },
+        workers,
+        workloads: if args.workloads.is_empty() {
+            defaults.workloads
+        } else {
+            args.workloads
+        },
+        sizes,
+        quick: args.quick,
+        json: args.json,
+        quiet: args.quiet,
+        out: args.out,
+        no_save: args.no_save,
+    };
+    let outcome = bench_shard(&opts)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
+    if let Some(dir) = &outcome.saved {
+        if opts.json {
+            eprintln!("saved {}", dir.display());
+        } else {
+            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
+        }
+    }
+    if outcome.ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed = outcome
+            .report
+            .rows
+            .iter()
+            .filter(|r| r.converged == Some(false))
+            .count();
+        eprintln!("error: {failed} cell(s) did not converge (see the report)");
+        Ok(ExitCode::FAILURE)
     }
 }
 

@@ -1,0 +1,595 @@
+//! `kubesim shard`'s output: the table, the JSON object and the run folder
+//! (`shard.csv`, `summary.md`, `shard.svg`, `report.json`), and [`bench_shard`], the
+//! whole command minus argument parsing.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kubesim_core::runtime::Strategy;
+use serde::Serialize;
+
+use super::{run, Row, ShardConfig, Sizes, Workload, ZIPF_EXPONENT};
+use crate::report::thousands;
+use crate::sysinfo::RunInfo;
+
+/// Options of `kubesim shard`.
+#[derive(Clone, Debug)]
+pub struct ShardOptions {
+    /// Strategies to compare.
+    pub strategies: Vec<Strategy>,
+    /// Worker counts.
+    pub workers: Vec<usize>,
+    /// Workloads.
+    pub workloads: Vec<Workload>,
+    /// Sizes (from `--quick` / `--scale`).
+    pub sizes: Sizes,
+    /// `--quick`.
+    pub quick: bool,
+    /// Print one JSON object instead of the table.
+    pub json: bool,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Where run folders go.
+    pub out: PathBuf,
+    /// Write no run folder.
+    pub no_save: bool,
+}
+
+impl Default for ShardOptions {
+    fn default() -> Self {
+        ShardOptions {
+            strategies: Strategy::ALL.to_vec(),
+            workers: vec![1, 2, 4],
+            workloads: Workload::ALL.to_vec(),
+            sizes: Sizes::full(),
+            quick: false,
+            json: false,
+            quiet: false,
+            out: PathBuf::from("results"),
+            no_save: false,
+        }
+    }
+}
+
+/// Run facts and configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardMeta {
+    /// Command, toolchain, commit, machine, date.
+    #[serde(flatten)]
+    pub run: RunInfo,
+    /// Sizes.
+    pub sizes: Sizes,
+    /// Pods per workload (cold start).
+    pub pods: Vec<(String, usize)>,
+    /// `--quick`.
+    pub quick: bool,
+    /// Seed.
+    pub seed: u64,
+    /// Honest notes on the method.
+    pub notes: Vec<String>,
+}
+
+/// The whole report (what `--json` prints).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShardReport {
+    /// One row per (strategy, workers, workload), workloads outermost.
+    pub rows: Vec<Row>,
+    /// Run facts.
+    pub meta: ShardMeta,
+}
+
+/// What `kubesim shard` produced.
+#[derive(Debug)]
+pub struct ShardOutcome {
+    /// The report.
+    pub report: ShardReport,
+    /// The table or the JSON object.
+    pub stdout: String,
+    /// The run folder, unless `no_save`.
+    pub saved: Option<PathBuf>,
+}
+
+impl ShardOutcome {
+    /// Whether every cell that ran converged (the CLI exits 1 otherwise).
+    pub fn ok(&self) -> bool {
+        self.report.all_converged()
+    }
+}
+
+/// Runs `kubesim shard`: every cell, then the table or JSON, and the run folder.
+pub fn bench_shard(opts: &ShardOptions) -> Result<ShardOutcome> {
+    let pb = &progress_bar(opts.quiet);
+    let run_info = RunInfo::collect();
+    let cfg = ShardConfig {
+        strategies: opts.strategies.clone(),
+        workers: opts.workers.clone(),
+        workloads: opts.workloads.clone(),
+        sizes: opts.sizes.clone(),
+        seed: 0x0053_4841_5244,
+    };
+    let rows = run(&cfg, pb)?;
+    pb.finish_and_clear();
+    let report = ShardReport::new(&cfg, rows, run_info, opts.quick);
+    let stdout = if opts.json {
+        report.to_json()?
+    } else {
+        report.table()
+    };
+    let saved = if opts.no_save {
+        None
+    } else {
+        Some(report.save(&opts.out)?)
+    };
+    Ok(ShardOutcome {
+        report,
+        stdout,
+        saved,
+    })
+}
+
+/// A progress bar on stderr (drawn only on a terminal), hidden when `quiet`.
+fn progress_bar(quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+    {
+        pb.set_style(style);
+    }
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+fn notes(cfg: &ShardConfig, nproc: usize) -> Vec<String> {
+    let s = &cfg.sizes;
+    let mut n = vec![
+        format!(
+            "This machine has {nproc} CPU(s); worker counts above {nproc} oversubscribe it \
+             (the workers also share the cores with the two watch pumps and the bench \
+             thread), so those figures show contention, not parallel speed-up."
+        ),
+        "Only the ReplicaSet controller runs: pods are created in the store but never \
+         scheduled or run (no scheduler, no kubelet). This measures the controller layout \
+         (watch → map → dispatch → reconcile → write), not a cluster."
+            .into(),
+        "Converged = every ReplicaSet has status.replicas == spec.replicas and the store \
+         holds exactly the expected pods, polled every 1 ms by the bench thread (which also \
+         uses CPU). The runtime's wait_idle cannot be used: the controller requeues a \
+         ReplicaSet at its 5-minute expectations expiry after each create batch."
+            .into(),
+        format!(
+            "uniform: {} ReplicaSets × {} pods, cold start (ReplicaSets exist before the \
+             runtime starts). zipf: {} ReplicaSets sized max(1, round({} / k^{ZIPF_EXPONENT})), \
+             {} pods in all (fewer than uniform: that is what a Zipf(1.1) head of this size \
+             sums to over this many owners).",
+            thousands(s.replica_sets as u64),
+            s.pods_per_rs,
+            thousands(s.replica_sets as u64),
+            thousands(s.zipf_hot as u64),
+            thousands(s.replicas(Workload::Zipf).iter().sum::<usize>() as u64)
+        ),
+        format!(
+            "churn: after a uniform cold start (not measured; the runtime settles — no reconcile for 50 ms, \
+             since every ReplicaSet is reconciled once more for its own status update — and metrics are reset), {} random pods \
+             deleted (grace 0) at {}/s; reconciles/s, latency and idle % cover the first \
+             deletion to convergence; converge_ms is the catch-up after the last deletion.",
+            thousands(s.churn_deletions() as u64),
+            s.churn_rate
+        ),
+        "reshard: uniform cold start; a worker is added when a third of the pods exist and \
+         worker 0 removed at two thirds; keys moved = moved_queued + moved_delayed of both. \
+         Strategies that cannot reshard are n/a."
+            .into(),
+        "Latency is the runtime's event-to-reconcile histogram: from the moment the pump \
+         mapped a key's oldest unserved event to the start of its reconcile. In a cold start \
+         the initial list enqueues every ReplicaSet at once, so the tail is queueing time."
+            .into(),
+        "imbalance = max ÷ mean of keys handed out per worker slot; idle % = 1 − Σ busy ÷ \
+         worker-time. One run per cell: on a shared 2-core VM, differences under ~15% are \
+         noise."
+            .into(),
+    ];
+    if s.replica_sets < 10_000 {
+        n.push(format!(
+            "Sizes are reduced ({} ReplicaSets instead of the issue's 10,000).",
+            thousands(s.replica_sets as u64)
+        ));
+    }
+    n
+}
+
+fn opt(v: Option<f64>, prec: usize) -> String {
+    v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.prec$}"))
+}
+
+impl ShardReport {
+    /// Builds the report.
+    pub fn new(cfg: &ShardConfig, rows: Vec<Row>, run: RunInfo, quick: bool) -> Self {
+        let notes = notes(cfg, run.nproc);
+        let pods = cfg
+            .workloads
+            .iter()
+            .map(|w| {
+                (
+                    w.name().to_string(),
+                    cfg.sizes.replicas(*w).iter().sum::<usize>(),
+                )
+            })
+            .collect();
+        ShardReport {
+            rows,
+            meta: ShardMeta {
+                run,
+                sizes: cfg.sizes.clone(),
+                pods,
+                quick,
+                seed: cfg.seed,
+                notes,
+            },
+        }
+    }
+
+    /// Every cell that ran converged.
+    pub fn all_converged(&self) -> bool {
+        self.rows.iter().all(|r| r.converged != Some(false))
+    }
+
+    /// The one JSON object.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).context("serializing the report")
+    }
+
+    /// `shard.csv`.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "workload,strategy,workers,reconciles_per_sec,converge_ms,p50_us,p99_us,p999_us,\
+             imbalance,idle_pct,keys_moved,converged,reconciles,errors,replica_sets,pods,wall_ms\n",
+        );
+        let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                r.workload,
+                r.strategy,
+                r.workers,
+                f(r.reconciles_per_sec),
+                f(r.converge_ms),
+                f(r.p50_us),
+                f(r.p99_us),
+                f(r.p999_us),
+                f(r.imbalance),
+                f(r.idle_pct),
+                r.keys_moved.map_or(String::new(), |k| k.to_string()),
+                r.converged.map_or("n/a".to_string(), |c| c.to_string()),
+                r.reconciles,
+                r.errors,
+                r.replica_sets,
+                r.pods,
+                f(r.wall_ms),
+            );
+        }
+        s
+    }
+
+    /// The terminal table.
+    pub fn table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "kubesim shard — ReplicaSet controller only, {} CPU(s){}",
+            self.meta.run.nproc,
+            if self.meta.quick { ", --quick" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:<10} {:>3} {:>11} {:>10} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>5}",
+            "workload",
+            "strategy",
+            "w",
+            "reconc/s",
+            "conv ms",
+            "p50 µs",
+            "p99 µs",
+            "p999 µs",
+            "imbal",
+            "idle%",
+            "moved",
+            "ok"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{:<8} {:<10} {:>3} {:>11} {:>10} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>5}",
+                r.workload,
+                r.strategy,
+                r.workers,
+                opt(r.reconciles_per_sec, 0),
+                opt(r.converge_ms, 1),
+                opt(r.p50_us, 0),
+                opt(r.p99_us, 0),
+                opt(r.p999_us, 0),
+                opt(r.imbalance, 2),
+                opt(r.idle_pct, 1),
+                r.keys_moved
+                    .map_or_else(|| "-".to_string(), |k| k.to_string()),
+                match r.converged {
+                    Some(true) => "yes",
+                    Some(false) => "NO",
+                    None => "n/a",
+                }
+            );
+        }
+        let _ = writeln!(s, "\nnotes:");
+        for n in &self.meta.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s
+    }
+
+    /// `summary.md`.
+    pub fn summary_md(&self) -> String {
+        let m = &self.meta;
+        let mut s = String::new();
+        let _ = writeln!(s, "# kubesim shard — {}\n", m.run.date);
+        let _ = writeln!(
+            s,
+            "Sharding strategies of the controller runtime compared on the ReplicaSet \
+             controller{}.\n",
+            if m.quick { " (`--quick` sizes)" } else { "" }
+        );
+        let _ = writeln!(s, "![reconciles/s, uniform](shard.svg)\n");
+        let _ = writeln!(s, "## Results\n");
+        let _ = writeln!(
+            s,
+            "| workload | strategy | workers | reconciles/s | converge ms | p50 µs | p99 µs | \
+             p999 µs | imbalance | idle % | keys moved | converged | reconciles |"
+        );
+        let _ = writeln!(
+            s,
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
+        );
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.workload,
+                r.strategy,
+                r.workers,
+                opt(r.reconciles_per_sec, 0),
+                opt(r.converge_ms, 1),
+                opt(r.p50_us, 0),
+                opt(r.p99_us, 0),
+                opt(r.p999_us, 0),
+                opt(r.imbalance, 2),
+                opt(r.idle_pct, 1),
+                r.keys_moved
+                    .map_or_else(|| "—".to_string(), |k| k.to_string()),
+                match r.converged {
+                    Some(true) => "yes".to_string(),
+                    Some(false) => format!("**no** ({})", r.note),
+                    None => r.note.clone(),
+                },
+                thousands(r.reconciles)
+            );
+        }
+        let _ = writeln!(s, "\n## Method and honest notes\n");
+        for n in &m.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        let _ = writeln!(s, "\n## Run\n");
+        let _ = writeln!(s, "- command: `{}`", m.run.command);
+        let _ = writeln!(s, "- rustc: `{}`", m.run.rustc);
+        let _ = writeln!(s, "- commit: `{}`", m.run.git);
+        let _ = writeln!(
+            s,
+            "- machine: {} CPUs, {}; load average at start {}",
+            m.run.nproc, m.run.cpu, m.run.loadavg
+        );
+        let _ = writeln!(s, "- date: {}", m.run.date);
+        let _ = writeln!(s, "- allocator: mimalloc; seed {:#x}", m.seed);
+        s
+    }
+
+    /// `shard.svg`: reconciles/s per strategy, one bar per worker count, for `uniform`
+    /// (or the first workload that ran).
+    pub fn svg(&self) -> Result<String> {
+        let wl = self
+            .rows
+            .iter()
+            .find(|r| r.workload == "uniform" && r.ran())
+            .or_else(|| self.rows.iter().find(|r| r.ran()))
+            .map(|r| r.workload.clone())
+            .unwrap_or_else(|| "uniform".into());
+        chart::grouped(&self.rows, &wl, self.meta.run.nproc)
+    }
+
+    /// Writes `dir/shard-<stamp>/` and returns its path.
+    pub fn save(&self, dir: &Path) -> Result<PathBuf> {
+        let run_dir = dir.join(format!("shard-{}", self.meta.run.stamp));
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        let write = |name: &str, text: &str| {
+            let p = run_dir.join(name);
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
+        };
+        write("shard.csv", &self.csv())?;
+        write("summary.md", &self.summary_md())?;
+        write("shard.svg", &self.svg()?)?;
+        write("report.json", &self.to_json()?)?;
+        Ok(run_dir)
+    }
+}
+
+mod chart {
+    use anyhow::{anyhow, Result};
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+    use super::Row;
+
+    const COLORS: [RGBColor; 4] = [
+        RGBColor(70, 110, 170),
+        RGBColor(46, 139, 87),
+        RGBColor(205, 92, 92),
+        RGBColor(218, 165, 32),
+    ];
+
+    pub(super) fn grouped(rows: &[Row], workload: &str, nproc: usize) -> Result<String> {
+        let rows: Vec<&Row> = rows
+            .iter()
+            .filter(|r| r.workload == workload && r.ran())
+            .collect();
+        let mut strategies: Vec<&str> = Vec::new();
+        let mut workers: Vec<usize> = Vec::new();
+        for r in &rows {
+            if !strategies.contains(&r.strategy.as_str()) {
+                strategies.push(&r.strategy);
+            }
+            if !workers.contains(&r.workers) {
+                workers.push(r.workers);
+            }
+        }
+        let ymax = rows
+            .iter()
+            .filter_map(|r| r.reconciles_per_sec)
+            .fold(1.0f64, f64::max)
+            * 1.15;
+        let n = strategies.len().max(1) as f64;
+        let mut svg = String::new();
+        {
+            let e = |e| anyhow!("chart: {e:?}");
+            let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
+            root.fill(&WHITE).map_err(e)?;
+            let title = format!(
+                "reconciles/s by strategy and workers, {workload} ({nproc} CPUs; higher is better)"
+            );
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 18))
+                .margin(16)
+                .x_label_area_size(10)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0f64..n, (-ymax * 0.06)..ymax)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .disable_x_axis()
+                .y_desc("reconciles/s")
+                .y_label_formatter(&|v| format!("{v:.0}"))
+                .draw()
+                .map_err(e)?;
+            let width = 0.8 / workers.len().max(1) as f64;
+            for (si, st) in strategies.iter().enumerate() {
+                for (wi, w) in workers.iter().enumerate() {
+                    let Some(v) = rows
+                        .iter()
+                        .find(|r| r.strategy == *st && r.workers == *w)
+                        .and_then(|r| r.reconciles_per_sec)
+                    else {
+                        continue;
+                    };
+                    let x0 = si as f64 + 0.1 + wi as f64 * width;
+                    let color = COLORS[wi % COLORS.len()];
+                    chart
+                        .draw_series([Rectangle::new(
+                            [(x0, 0.0), (x0 + width * 0.9, v)],
+                            color.filled(),
+                        )])
+                        .map_err(e)?;
+                }
+                chart
+                    .draw_series([Text::new(
+                        st.to_string(),
+                        (si as f64 + 0.5, -ymax * 0.01),
+                        ("sans-serif", 14)
+                            .into_font()
+                            .color(&BLACK)
+                            .pos(Pos::new(HPos::Center, VPos::Top)),
+                    )])
+                    .map_err(e)?;
+            }
+            for (wi, w) in workers.iter().enumerate() {
+                let color = COLORS[wi % COLORS.len()];
+                chart
+                    .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                    .map_err(e)?
+                    .label(format!("{w} worker(s)"))
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
+                    });
+            }
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK.mix(0.3))
+                .draw()
+                .map_err(e)?;
+            root.present().map_err(e)?;
+        }
+        Ok(svg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_info() -> RunInfo {
+        RunInfo {
+            command: "kubesim shard".into(),
+            rustc: "rustc 1.85.0".into(),
+            git: "abc1234".into(),
+            nproc: 2,
+            cpu: "test cpu".into(),
+            date: "2026-01-01T00:00:00Z".into(),
+            stamp: "20260101-000000".into(),
+            kube_runtime: "0.0.0".into(),
+            k8s_openapi: "0.0.0".into(),
+            loadavg: "0.00 0.00 0.00".into(),
+        }
+    }
+
+    #[test]
+    fn table_csv_summary_svg_and_folder() {
+        let cfg = ShardConfig {
+            strategies: vec![Strategy::Shared, Strategy::Hash],
+            workers: vec![1, 2],
+            workloads: vec![Workload::Uniform, Workload::Reshard],
+            sizes: Sizes::new(10, 0.05),
+            seed: 3,
+        };
+        let rows = run(&cfg, &ProgressBar::hidden()).unwrap();
+        assert_eq!(rows.len(), 8);
+        let r = ShardReport::new(&cfg, rows, run_info(), false);
+        assert!(r.all_converged());
+        let csv = r.csv();
+        assert_eq!(csv.lines().count(), 9);
+        assert!(csv.starts_with("workload,strategy,workers,reconciles_per_sec"));
+        assert!(csv.contains("\nreshard,hash,1,"), "{csv}");
+        let table = r.table();
+        assert!(
+            table.contains("n/a") && table.contains("2 CPU(s)"),
+            "{table}"
+        );
+        let md = r.summary_md();
+        for needle in ["rustc", "commit", "oversubscribe", "shard.svg", "never"] {
+            assert!(md.contains(needle), "summary lacks {needle}");
+        }
+        let svg = r.svg().unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("shared"));
+        let dir = std::env::temp_dir().join(format!("kubesim-shard-test-{}", std::process::id()));
+        let saved = r.save(&dir).unwrap();
+        for f in ["shard.csv", "summary.md", "shard.svg", "report.json"] {
+            assert!(saved.join(f).is_file(), "{f}");
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
