@@ -547,16 +547,7 @@ impl StoreReport {
         for n in &m.notes {
             let _ = writeln!(s, "- {n}");
         }
-        let _ = writeln!(s, "\n## Run\n");
-        let _ = writeln!(s, "- command: `{}`", m.run.command);
-        let _ = writeln!(s, "- rustc: `{}`", m.run.rustc);
-        let _ = writeln!(s, "- commit: `{}`", m.run.git);
-        let _ = writeln!(
-            s,
-            "- machine: {} CPUs, {}; load average at start {}",
-            m.run.nproc, m.run.cpu, m.run.loadavg
-        );
-        let _ = writeln!(s, "- date: {}", m.run.date);
+        m.run.write_markdown(&mut s);
         let _ = writeln!(
             s,
             "- peer crates: kube-runtime {}, k8s-openapi {}",

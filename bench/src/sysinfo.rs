@@ -41,6 +41,22 @@ pub struct RunInfo {
 }
 
 impl RunInfo {
+    /// Appends the `## Run` section every summary.md ends with: command, `rustc -V`,
+    /// commit, machine and date.
+    pub fn write_markdown(&self, s: &mut String) {
+        use std::fmt::Write as _;
+        let _ = writeln!(s, "\n## Run\n");
+        let _ = writeln!(s, "- command: `{}`", self.command);
+        let _ = writeln!(s, "- rustc: `{}`", self.rustc);
+        let _ = writeln!(s, "- commit: `{}`", self.git);
+        let _ = writeln!(
+            s,
+            "- machine: {} CPUs, {}; load average at start {}",
+            self.nproc, self.cpu, self.loadavg
+        );
+        let _ = writeln!(s, "- date: {}", self.date);
+    }
+
     /// Collects everything now.
     pub fn collect() -> Self {
         let now = now();

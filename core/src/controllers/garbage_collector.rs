@@ -520,6 +520,15 @@ pub fn check_foreground_order(mut events: Vec<WatchEvent>) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn gc_kinds_are_every_kind_but_namespace_and_event() {
+        let expected: Vec<Kind> = Kind::ALL
+            .into_iter()
+            .filter(|k| !matches!(k, Kind::Namespace | Kind::Event))
+            .collect();
+        assert_eq!(GC_KINDS.to_vec(), expected);
+    }
     use super::*;
     use crate::model::{ConfigMap, ObjectMeta};
 
