@@ -576,19 +576,17 @@ impl StoreReport {
 
     /// Writes the run folder `dir/store-<stamp>/` and returns its path.
     pub fn save(&self, dir: &Path) -> Result<PathBuf> {
-        let run_dir = dir.join(format!("store-{}", self.meta.run.stamp));
-        std::fs::create_dir_all(&run_dir)
-            .with_context(|| format!("creating {}", run_dir.display()))?;
-        let write = |name: &str, text: &str| {
-            let p = run_dir.join(name);
-            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
-        };
-        write("store.csv", &self.rows_csv())?;
-        write("memory.csv", &self.memory_csv())?;
-        write("summary.md", &self.summary_md())?;
-        write("store.svg", &self.svg()?)?;
-        write("report.json", &(self.to_json()? + "\n"))?;
-        Ok(run_dir)
+        self.meta.run.save_folder(
+            dir,
+            "store",
+            &[
+                ("store.csv", self.rows_csv()),
+                ("memory.csv", self.memory_csv()),
+                ("summary.md", self.summary_md()),
+                ("store.svg", self.svg()?),
+                ("report.json", self.to_json()? + "\n"),
+            ],
+        )
     }
 }
 

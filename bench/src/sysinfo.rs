@@ -57,6 +57,25 @@ impl RunInfo {
         let _ = writeln!(s, "- date: {}", self.date);
     }
 
+    /// Writes a run folder `dir/<name>-<stamp>/` holding `files` (name, contents) and
+    /// returns its path.
+    pub fn save_folder(
+        &self,
+        dir: &std::path::Path,
+        name: &str,
+        files: &[(&str, String)],
+    ) -> anyhow::Result<std::path::PathBuf> {
+        use anyhow::Context as _;
+        let run_dir = dir.join(format!("{name}-{}", self.stamp));
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        for (file, text) in files {
+            let p = run_dir.join(file);
+            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
+        }
+        Ok(run_dir)
+    }
+
     /// Collects everything now.
     pub fn collect() -> Self {
         let now = now();

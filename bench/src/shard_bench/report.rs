@@ -403,18 +403,16 @@ impl ShardReport {
 
     /// Writes `dir/shard-<stamp>/` and returns its path.
     pub fn save(&self, dir: &Path) -> Result<PathBuf> {
-        let run_dir = dir.join(format!("shard-{}", self.meta.run.stamp));
-        std::fs::create_dir_all(&run_dir)
-            .with_context(|| format!("creating {}", run_dir.display()))?;
-        let write = |name: &str, text: &str| {
-            let p = run_dir.join(name);
-            std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))
-        };
-        write("shard.csv", &self.csv())?;
-        write("summary.md", &self.summary_md())?;
-        write("shard.svg", &self.svg()?)?;
-        write("report.json", &self.to_json()?)?;
-        Ok(run_dir)
+        self.meta.run.save_folder(
+            dir,
+            "shard",
+            &[
+                ("shard.csv", self.csv()),
+                ("summary.md", self.summary_md()),
+                ("shard.svg", self.svg()?),
+                ("report.json", self.to_json()?),
+            ],
+        )
     }
 }
 
