@@ -22,6 +22,8 @@
 //! println!("{}", outcome.stdout);
 //! ```
 
+pub mod controller_bench;
+pub mod pipeline_bench;
 pub mod report;
 pub mod shard_bench;
 pub mod store_bench;

@@ -48,6 +48,7 @@ pub mod controllers;
 pub mod dispatch;
 pub mod dns;
 pub mod intern;
+pub mod invariants;
 pub mod manifest;
 pub mod model;
 pub mod quantity;

@@ -16,10 +16,16 @@
 //!
 //! [`crate::cluster::Cluster`] wires them all into one simulated cluster.
 
+pub mod cronjob;
+pub mod daemonset;
+pub mod deployment;
 pub mod endpoints;
 pub mod garbage_collector;
+pub mod hpa;
+pub mod job;
 pub mod kubelet;
 pub mod node_lifecycle;
 pub mod replicaset;
 pub mod scheduler;
+pub mod statefulset;
 pub mod volumes;

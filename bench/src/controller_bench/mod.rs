@@ -1,0 +1,1 @@
+//! kubesim's controller runtime vs kube-runtime's Controller (being written).

@@ -1,0 +1,1 @@
+//! Full-pipeline convergence vs raw store inserts (being written).

@@ -1,0 +1,1 @@
+//! The cronjob controller (being written; see the workload-controllers issue).

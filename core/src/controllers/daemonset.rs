@@ -1,0 +1,1 @@
+//! The daemonset controller (being written; see the workload-controllers issue).

@@ -1,0 +1,1 @@
+//! The deployment controller (being written; see the workload-controllers issue).

@@ -1,0 +1,1 @@
+//! The hpa controller (being written; see the workload-controllers issue).

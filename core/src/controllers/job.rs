@@ -1,0 +1,1 @@
+//! The job controller (being written; see the workload-controllers issue).

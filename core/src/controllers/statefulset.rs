@@ -1,0 +1,1 @@
+//! The statefulset controller (being written; see the workload-controllers issue).

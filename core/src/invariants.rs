@@ -1,0 +1,1 @@
+//! Invariant checker (being written; see the workload-controllers issue).
