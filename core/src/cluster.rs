@@ -16,6 +16,8 @@
 //! - a [`Simulation`] running [`controllers`]: the ServiceAllocator, Endpoints and
 //!   EndpointSlice controllers, the ReplicaSet controller, the Scheduler, the Kubelet,
 //!   the GarbageCollector and pod GC.
+//! - the Job, CronJob and HPA controllers; the HPA reads CPU usage from the cluster's
+//!   [`LoadModel`] ([`Cluster::set_load`], the scenario `load` step).
 //!
 //! The clock moves only in [`Cluster::advance`] and [`Cluster::run_until`];
 //! [`Cluster::apply`] and the node operations write to the store and then run the
@@ -47,10 +49,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::controllers::cronjob::CronJobController;
 use crate::controllers::endpoints::{
     EndpointSliceController, EndpointsController, ServiceAllocator,
 };
 use crate::controllers::garbage_collector::{GarbageCollector, PodGc};
+use crate::controllers::hpa::{scalable, HpaController, LoadModel};
+use crate::controllers::job::JobController;
 use crate::controllers::kubelet::{Kubelet, KubeletConfig};
 use crate::controllers::node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 use crate::controllers::replicaset::ReplicaSetController;
@@ -250,8 +255,13 @@ pub struct Applied {
 
 /// The controllers of a cluster, in their (fixed) simulation order.
 ///
-/// The kubelet is passed in so that the cluster keeps a handle to it (stopped nodes).
-pub fn controllers(config: &ClusterConfig, kubelet: Arc<Kubelet>) -> Vec<Arc<dyn Controller>> {
+/// The kubelet is passed in so that the cluster keeps a handle to it (stopped nodes),
+/// and the load model so that the cluster's `load` steps reach the HPA controller.
+pub fn controllers(
+    config: &ClusterConfig,
+    kubelet: Arc<Kubelet>,
+    load: Arc<LoadModel>,
+) -> Vec<Arc<dyn Controller>> {
     let lifecycle = NodeLifecycleController::new(NodeLifecycleConfig {
         grace_period: config.node_monitor_grace_period,
         default_toleration_seconds: config.default_toleration_seconds as i64,
@@ -270,6 +280,9 @@ pub fn controllers(config: &ClusterConfig, kubelet: Arc<Kubelet>) -> Vec<Arc<dyn
         // Binding and dynamic provisioning; the default class (config.storage_class)
         // is a StorageClass object the cluster creates, read by the binder.
         Arc::new(VolumeBinder::new()),
+        Arc::new(JobController::new()),
+        Arc::new(CronJobController::new()),
+        Arc::new(HpaController::new(load)),
     ]
 }
 
@@ -316,6 +329,7 @@ pub struct Cluster {
     kubelet: Arc<Kubelet>,
     sim: Simulation,
     next_node_index: u32,
+    load: Arc<LoadModel>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -382,10 +396,11 @@ impl Cluster {
             }))?;
         }
         let kubelet = Arc::new(Kubelet::new(config.kubelet_config()));
+        let load = Arc::new(LoadModel::new());
         let sim = Simulation::new(
             store.clone(),
             clock.clone(),
-            controllers(&config, kubelet.clone()),
+            controllers(&config, kubelet.clone(), load.clone()),
             config.sim_config(),
         )?;
         let mut cluster = Cluster {
@@ -395,6 +410,7 @@ impl Cluster {
             clock,
             kubelet,
             sim,
+            load,
         };
         cluster.sim.run_until_idle();
         Ok(cluster)
@@ -586,6 +602,55 @@ impl Cluster {
         self.kubelet.start_node(name);
         self.sim.run_until_idle();
         Ok(())
+    }
+
+    /// The CPU demand model the HPA controller reads (shared with it).
+    pub fn load_model(&self) -> &Arc<LoadModel> {
+        &self.load
+    }
+
+    /// The scenario `load` step: fixes the workload's total CPU demand at
+    /// `cpu_percent`% of the CPU requests of its ready pods now (millicores, returned);
+    /// the demand is then spread evenly over its ready pods as they come and go (see
+    /// [`crate::controllers::hpa`]). Runs until idle.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] (`NotFound`) for a missing workload,
+    /// [`ClusterError::Invalid`] for a kind without a pod selector (Deployment,
+    /// ReplicaSet and StatefulSet have one) or a negative percentage.
+    pub fn set_load(
+        &mut self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        cpu_percent: f64,
+    ) -> Result<i64> {
+        if !(cpu_percent >= 0.0 && cpu_percent.is_finite()) {
+            return Err(ClusterError::Invalid(format!(
+                "cpu-percent must be a non-negative number, got {cpu_percent}"
+            )));
+        }
+        let obj = self.store.get(kind, namespace, name)?;
+        let Some((_, selector)) = scalable(&obj) else {
+            return Err(ClusterError::Invalid(format!(
+                "{}: a load needs a Deployment, ReplicaSet or StatefulSet",
+                obj.display_key()
+            )));
+        };
+        let requests: i64 = self
+            .store
+            .list(Kind::Pod, Some(namespace), Some(selector), None)
+            .map_err(ClusterError::Store)?
+            .iter()
+            .filter_map(|o| o.as_pod())
+            .filter(|p| p.is_active() && p.is_ready())
+            .map(|p| p.spec.total_requests().cpu_millis)
+            .sum();
+        let demand = (requests as f64 * cpu_percent / 100.0).round() as i64;
+        self.load.set_demand(ObjectKey::of(&obj), demand);
+        self.sim.run_until_idle();
+        Ok(demand)
     }
 }
 
