@@ -18,6 +18,11 @@
 //!
 //! # Reconcile (`reconcileAutoscaler`), every [`SYNC_PERIOD`]
 //!
+//! As upstream's queue (every event added with the resync delay, dropped when the key
+//! is already queued), an HPA is evaluated every 15 s, the first time 15 s after the
+//! controller first sees it; events in between (its own status writes, spec changes)
+//! only requeue it at its next due time.
+//!
 //! 1. The target (`scaleTargetRef`: Deployment, ReplicaSet or StatefulSet in the HPA's
 //!    namespace): missing or of another kind → `AbleToScale=False` (`FailedGetScale`),
 //!    nothing else. `current` = its `spec.replicas`.
@@ -488,6 +493,8 @@ struct Memory {
     down: Vec<ScaleEvent>,
     /// The scale change of the last reconcile, recorded when its update succeeds.
     pending: Option<ScaleEvent>,
+    /// When the next evaluation is due.
+    next_sync: Timestamp,
 }
 
 /// The HPA controller (see the [module docs](self)).
@@ -616,6 +623,28 @@ impl Controller for HpaController {
             return Ok(Requeue::Done);
         }
         let now = ctx.now();
+        // Upstream enqueues every HPA event with the resync delay and drops it when the
+        // key is already queued: an HPA is evaluated every 15 s, the first time 15 s
+        // after it is seen, whatever its events.
+        {
+            let mut mem = self.memory.lock();
+            match mem.get_mut(key) {
+                None => {
+                    mem.insert(
+                        key.clone(),
+                        Memory {
+                            next_sync: now.plus(SYNC_PERIOD),
+                            ..Memory::default()
+                        },
+                    );
+                    return Ok(Requeue::After(SYNC_PERIOD));
+                }
+                Some(m) if now < m.next_sync => {
+                    return Ok(Requeue::After(m.next_sync.since(now)));
+                }
+                Some(m) => m.next_sync = now.plus(SYNC_PERIOD),
+            }
+        }
         let ns = hpa.meta.namespace.as_str();
         let r = &hpa.spec.scale_target_ref;
         let mut status = HpaStatus {
