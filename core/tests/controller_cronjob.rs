@@ -293,3 +293,73 @@ fn schedule_with_hours_requeues_at_the_next_time() {
     assert_eq!(names(&js), vec![job_name("weekly", at)]);
     assert_eq!(cron(&c, "weekly").status.last_schedule_time, Some(at));
 }
+
+/// `shared/scenarios/manifests/<name>`, found from the crate upwards (the shared
+/// folder sits beside the repository or its worktree folder).
+fn shared_manifest(name: &str) -> Option<std::path::PathBuf> {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|d| d.join("shared/scenarios/manifests").join(name))
+        .find(|p| p.exists())
+}
+
+/// `scenarios/batch.yaml`, step by step.
+#[test]
+fn batch_scenario() {
+    let Some(path) = shared_manifest("batch.yaml") else {
+        panic!("shared/scenarios/manifests/batch.yaml not found above the crate");
+    };
+    let mut c = cluster();
+    c.apply(manifest::load_path(&path).unwrap()).unwrap();
+    c.advance(Duration::from_secs(5));
+    let job = |c: &Cluster, n: &str| {
+        c.store()
+            .get(Kind::Job, "default", n)
+            .unwrap()
+            .as_job()
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(job(&c, "pi-digits").status.active, 2);
+    let done = |n: &'static str, t: &'static str| {
+        move |s: &kubesim_core::store::Store| {
+            s.get(Kind::Job, "default", n)
+                .ok()
+                .and_then(|o| o.as_job().map(|j| finished_condition(&j.status) == Some(t)))
+                .unwrap_or(false)
+        }
+    };
+    c.run_until(done("pi-digits", "Complete"), 5 * MIN).unwrap();
+    assert_eq!(job(&c, "pi-digits").status.succeeded, 5);
+    let sel = "job-name=pi-digits".parse().unwrap();
+    let pods = c
+        .store()
+        .list(Kind::Pod, Some("default"), Some(&sel), None)
+        .unwrap();
+    assert_eq!(pods.len(), 5);
+    assert!(pods
+        .iter()
+        .all(|p| p.as_pod().unwrap().status.phase == kubesim_core::model::PodPhase::Succeeded));
+    c.run_until(done("always-fails", "Failed"), 10 * MIN)
+        .unwrap();
+    let f = job(&c, "always-fails");
+    assert_eq!(
+        kubesim_core::model::find_condition(&f.status.conditions, "Failed")
+            .and_then(|c| c.reason.as_deref().map(str::to_string))
+            .as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+    assert_eq!(f.status.failed, 3);
+    c.advance(6 * MIN);
+    let kept: Vec<_> = c
+        .store()
+        .list(Kind::Job, Some("default"), None, None)
+        .unwrap()
+        .into_iter()
+        .filter(|j| {
+            j.meta().owner_references.first().map(|r| r.name.as_str()) == Some("every-minute")
+                && j.as_job().unwrap().status.succeeded == 1
+        })
+        .collect();
+    assert_eq!(kept.len(), 3);
+}
