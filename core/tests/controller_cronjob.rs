@@ -363,3 +363,29 @@ fn batch_scenario() {
         .collect();
     assert_eq!(kept.len(), 3);
 }
+
+/// The batch manifests run with 1 and 2 threads and with sharded workers: the same
+/// watch-event history.
+#[test]
+fn same_history_with_one_and_two_threads() {
+    let path = shared_manifest("batch.yaml").expect("batch.yaml");
+    let run = |threads: usize, strategy: &str, workers: usize| -> Vec<String> {
+        let mut c = Cluster::new(ClusterConfig {
+            nodes: NodeSpecs::Count(2),
+            seed: 3,
+            threads,
+            workers,
+            strategy: strategy.parse().unwrap(),
+            record_history: true,
+            ..ClusterConfig::default()
+        })
+        .unwrap();
+        c.apply(manifest::load_path(&path).unwrap()).unwrap();
+        c.advance(4 * MIN);
+        c.sim().history().iter().map(|h| h.to_string()).collect()
+    };
+    let one = run(1, "shared", 1);
+    assert!(one.len() > 100);
+    assert_eq!(one, run(2, "shared", 1));
+    assert_eq!(one, run(2, "consistent", 2));
+}

@@ -327,3 +327,34 @@ fn unready_pods_count_as_idle_when_scaling_up() {
     assert_eq!(replicas(&c), 6);
     assert_eq!(status(&c).current_utilization, Some(53));
 }
+
+/// Scaling up and down under load, with 1 and 2 threads and sharded workers: the same
+/// watch-event history (the recommendation history is per HPA key).
+#[test]
+fn same_history_with_one_and_two_threads() {
+    let run = |threads: usize, strategy: &str, workers: usize| -> Vec<String> {
+        let mut c = Cluster::new(ClusterConfig {
+            nodes: NodeSpecs::Count(3),
+            seed: 5,
+            threads,
+            workers,
+            strategy: strategy.parse().unwrap(),
+            record_history: true,
+            ..ClusterConfig::default()
+        })
+        .unwrap();
+        apply(&mut c, &rs_yaml(2, ""));
+        c.advance(Duration::from_secs(5));
+        let (k, ns, n) = rs_key();
+        c.set_load(k, ns, n, 400.0).unwrap();
+        apply(&mut c, &hpa_yaml("ReplicaSet", "web", 1, 10));
+        c.advance(Duration::from_secs(60));
+        c.set_load(k, ns, n, 5.0).unwrap();
+        c.advance(Duration::from_secs(400));
+        assert_eq!(replicas(&c), 1);
+        c.sim().history().iter().map(|h| h.to_string()).collect()
+    };
+    let one = run(1, "shared", 1);
+    assert_eq!(one, run(2, "shared", 1));
+    assert_eq!(one, run(2, "consistent", 2));
+}
