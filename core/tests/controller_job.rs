@@ -456,3 +456,43 @@ fn success_resets_the_failure_backoff() {
     assert!(cond_true(&j, "Complete"));
     assert_eq!((j.status.succeeded, j.status.failed), (2, 2));
 }
+
+#[test]
+fn deleted_terminated_pods_stay_counted() {
+    // Each succeeded pod is deleted at once (as pod GC or a removed node would): the
+    // counts never go down, and the Job still completes after exactly 3 pods.
+    let mut c = cluster();
+    apply(
+        &mut c,
+        &job_yaml("gc", "  completions: 3\n", "5s", 0, "Never"),
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    let mut max_succeeded = 0;
+    for _ in 0..120 {
+        c.advance(Duration::from_secs(1));
+        for p in pods(&c, "gc") {
+            seen.insert(p.meta().uid);
+            if p.as_pod().unwrap().status.phase == PodPhase::Succeeded {
+                c.store()
+                    .delete(
+                        Kind::Pod,
+                        "default",
+                        p.name(),
+                        &kubesim_core::store::DeleteOptions::default(),
+                    )
+                    .unwrap();
+            }
+        }
+        c.run_until_idle();
+        let j = job(&c, "gc");
+        assert!(
+            j.status.succeeded >= max_succeeded,
+            "succeeded never goes down"
+        );
+        max_succeeded = j.status.succeeded;
+    }
+    let j = job(&c, "gc");
+    assert!(cond_true(&j, "Complete"));
+    assert_eq!(j.status.succeeded, 3);
+    assert_eq!(seen.len(), 3, "exactly completions pods were created");
+}

@@ -20,9 +20,14 @@
 //! Keys are Jobs; a Pod event maps to its controller Job. The Job's pods are the pods
 //! whose controller ownerReference has its uid (the owner index). Counting:
 //! `active` = not terminal and not being deleted, `terminating` = being deleted and not
-//! terminal, `succeeded`/`failed` = phase Succeeded/Failed, `ready` = active with
-//! Ready=True. The status's `succeeded` and `failed` never go down (see the
-//! simplifications).
+//! terminal, `ready` = active with Ready=True. `succeeded` and `failed` are cumulative:
+//! each sync adds the pods that reached phase Succeeded / Failed and were not counted
+//! yet. The controller remembers, per Job, the uids of the pods it counted (upstream
+//! keeps that state in the API instead: `uncountedTerminatedPods` and the
+//! `batch.kubernetes.io/job-tracking` finalizer); a sync's new uids join the set when
+//! its status write succeeds ([`Controller::applied`]), so a failed write counts them
+//! again next time and a terminated pod that is deleted later (pod GC, a removed node)
+//! is never subtracted nor counted twice.
 //!
 //! 1. A finished Job (Complete or Failed True) is left alone.
 //! 2. **Suspend:** a suspended Job has no pods (active ones are deleted) and condition
@@ -59,10 +64,9 @@
 //!
 //! # Simplifications (stated)
 //!
-//! - No `batch.kubernetes.io/job-tracking` finalizers: terminated pods stay in the
-//!   store (pod GC's threshold is far away), so `succeeded`/`failed` are counted from
-//!   them, never lowered when such a pod is deleted. A pod deleted while active is not
-//!   counted as failed (upstream counts it, thanks to the finalizer).
+//! - No `batch.kubernetes.io/job-tracking` finalizers (the counted-uid memory stands
+//!   in for them). A pod deleted before it terminated is therefore not seen to fail:
+//!   it is not counted as failed (upstream counts it, thanks to the finalizer).
 //! - No expectations: the store view a sync reads is the truth (writes are applied
 //!   before the key is released, and a virtual-time round reconciles a key at most
 //!   once), so a second sync cannot double-create.
@@ -72,17 +76,21 @@
 //!   `ttlSecondsAfterFinished` are not simulated.
 
 use std::cmp::Ordering;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use crate::intern::{intern, SharedList, Str};
 use crate::model::{
     find_condition, set_condition, Condition, ConditionStatus, ContainerState, EventType, Job,
     JobStatus, Kind, Object, ObjectKey, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
-    RestartPolicy,
+    RestartPolicy, Uid,
 };
 use crate::runtime::{
     map_to_controller, route_object, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView,
+    Verb, WriteResult,
 };
 use crate::store::{DeleteOptions, WatchEvent};
 use crate::time::Timestamp;
@@ -216,14 +224,27 @@ pub fn failures_since_success(pods: &[&Pod]) -> (u32, Option<Timestamp>) {
     (n, last)
 }
 
-/// The Job controller (see the [module docs](self)). Stateless.
+/// The terminated pods a Job's status already counts.
 #[derive(Debug, Default)]
-pub struct JobController;
+struct Counted {
+    /// The Job's uid (a new Job with the same name starts over).
+    job_uid: Uid,
+    /// Pods counted in `succeeded` or `failed`.
+    uids: HashSet<Uid>,
+    /// Pods the last sync counted, pending its status write.
+    pending: Vec<Uid>,
+}
+
+/// The Job controller (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct JobController {
+    counted: Mutex<HashMap<ObjectKey, Counted>>,
+}
 
 impl JobController {
     /// A controller.
     pub fn new() -> Self {
-        JobController
+        Self::default()
     }
 }
 
@@ -318,6 +339,7 @@ impl Controller for JobController {
     fn reconcile(&self, key: &ObjectKey, ctx: &mut Ctx<'_>) -> Result<Requeue, ReconcileError> {
         let store = ctx.store();
         let Some(obj) = store.get_key(key) else {
+            self.counted.lock().remove(key);
             return Ok(Requeue::Done);
         };
         let Some(job) = obj.as_job() else {
@@ -354,18 +376,35 @@ impl Controller for JobController {
             .iter()
             .filter(|p| p.meta.is_being_deleted() && !p.status.phase.is_terminal())
             .count();
-        let succeeded_pods = pods
-            .iter()
-            .filter(|p| p.status.phase == PodPhase::Succeeded)
-            .count() as i32;
-        let failed_pods = pods
-            .iter()
-            .filter(|p| p.status.phase == PodPhase::Failed)
-            .count() as i32;
+        // Newly terminated pods (not counted yet).
+        let (mut new_succeeded, mut new_failed) = (0, 0);
+        let mut pending = Vec::new();
+        {
+            let mut counted = self.counted.lock();
+            let c = counted.entry(key.clone()).or_default();
+            if c.job_uid != job.meta.uid {
+                *c = Counted {
+                    job_uid: job.meta.uid,
+                    ..Counted::default()
+                };
+            }
+            for p in &pods {
+                if c.uids.contains(&p.meta.uid) {
+                    continue;
+                }
+                match p.status.phase {
+                    PodPhase::Succeeded => new_succeeded += 1,
+                    PodPhase::Failed => new_failed += 1,
+                    _ => continue,
+                }
+                pending.push(p.meta.uid);
+            }
+            c.pending = pending;
+        }
 
         let mut status = JobStatus {
-            succeeded: st.succeeded.max(succeeded_pods),
-            failed: st.failed.max(failed_pods),
+            succeeded: st.succeeded + new_succeeded,
+            failed: st.failed + new_failed,
             ready: active.iter().filter(|p| p.is_ready()).count() as i32,
             ..st.clone()
         };
@@ -547,6 +586,20 @@ impl Controller for JobController {
             ctx.update_status(new);
         }
         Ok(requeue.map_or(Requeue::Done, Requeue::After))
+    }
+
+    fn applied(&self, key: &ObjectKey, results: &[WriteResult]) {
+        let mut counted = self.counted.lock();
+        let Some(c) = counted.get_mut(key) else {
+            return;
+        };
+        let pending = std::mem::take(&mut c.pending);
+        let written = results
+            .iter()
+            .any(|r| r.verb == Verb::UpdateStatus && &r.key == key && r.is_ok());
+        if written {
+            c.uids.extend(pending);
+        }
     }
 }
 
