@@ -715,6 +715,13 @@ fn merged(stored: &Object, mut new: Object) -> Object {
         (Object::Pod(n), Object::Pod(s)) if n.node_name.is_none() => {
             n.node_name = s.node_name.clone();
         }
+        // The selector and template labels the Job controller generated from the uid
+        // (crate::controllers::job::generated) survive a re-apply.
+        (Object::Job(n), Object::Job(_)) => {
+            if let Some(g) = crate::controllers::job::generated(n) {
+                **n = g;
+            }
+        }
         _ => {}
     }
     new

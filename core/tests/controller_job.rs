@@ -194,8 +194,14 @@ fn generated_selector_and_pod_labels() {
         assert_eq!(l.get(k).map(|s| s.as_str()), Some(v), "{k}");
     }
     assert!(j.spec.selector.matches(l));
-    // A re-apply (which replaces the spec) gets the same selector back.
-    apply(&mut c, &job_yaml("gen", "", "1h", 0, "Never"));
+    // A re-apply keeps the generated selector and labels: nothing changes.
+    let again = c
+        .apply(manifest::load_str(&job_yaml("gen", "", "1h", 0, "Never"), "t.yaml").unwrap())
+        .unwrap();
+    assert_eq!(
+        again[0].action,
+        kubesim_core::cluster::ApplyAction::Unchanged
+    );
     let j2 = job(&c, "gen");
     assert_eq!(j2.spec.selector, j.spec.selector);
     assert_eq!(pods(&c, "gen").len(), 1);
