@@ -12,8 +12,8 @@
 //! are created both by `apply` and by the CronJob controller, so the Job controller does
 //! it: a sync of a Job that lacks the generated selector key records an update adding
 //! it (and the template labels) and does nothing else; the Job's `Modified` event
-//! brings the next sync. An `apply` that replaces the spec of an existing Job drops them
-//! and the next sync adds them back (same uid, same values). See [`generated`].
+//! brings the next sync. [`crate::cluster::Cluster::apply`] keeps them when it replaces
+//! the spec of an existing Job (so a re-apply is `unchanged`). See [`generated`].
 //!
 //! # Reconcile (`syncJob`)
 //!
