@@ -529,20 +529,24 @@ impl InvariantChecker {
                         *a = (*a).max(rs.status.available_replicas);
                     }
                     if let Some(d) = controller_of_kind(obj, Kind::Deployment) {
-                        step.deployments
-                            .insert(ObjectKey::new(Kind::Deployment, obj.namespace(), d));
+                        step.deployments.insert(ObjectKey::new(
+                            Kind::Deployment,
+                            obj.namespace(),
+                            d,
+                        ));
                     }
                 }
                 Kind::Pod => {
                     if let Some(rs) = controller_of_kind(obj, Kind::ReplicaSet) {
                         if let Some(d) = store
                             .try_get(Kind::ReplicaSet, obj.namespace(), rs)
-                            .and_then(|rs| {
-                                controller_of_kind(&rs, Kind::Deployment).cloned()
-                            })
+                            .and_then(|rs| controller_of_kind(&rs, Kind::Deployment).cloned())
                         {
-                            step.deployments
-                                .insert(ObjectKey::new(Kind::Deployment, obj.namespace(), &d));
+                            step.deployments.insert(ObjectKey::new(
+                                Kind::Deployment,
+                                obj.namespace(),
+                                &d,
+                            ));
                         }
                     }
                     if ev.type_ != WatchEventType::Deleted {
@@ -551,10 +555,8 @@ impl InvariantChecker {
                         }
                     }
                 }
-                Kind::Node => {
-                    if ev.type_ != WatchEventType::Deleted {
-                        step.nodes.insert(obj.name().clone());
-                    }
+                Kind::Node if ev.type_ != WatchEventType::Deleted => {
+                    step.nodes.insert(obj.name().clone());
                 }
                 _ => {}
             }
@@ -775,10 +777,8 @@ impl InvariantChecker {
                         continue;
                     }
                     let min_available = (replicas - unavailable).max(0);
-                    let new_unavailable = rows
-                        .iter()
-                        .find(|r| r.3)
-                        .map_or(0, |r| (r.1 - r.2).max(0));
+                    let new_unavailable =
+                        rows.iter().find(|r| r.3).map_or(0, |r| (r.1 - r.2).max(0));
                     if sum_after < min_available + new_unavailable {
                         out.push(Violation {
                             rule: Rule::DeploymentAvailability,
@@ -1064,8 +1064,7 @@ fn node_allocatable(store: &Store, step: &Step, out: &mut Vec<Violation>) {
 /// [`Rule::StatefulSetPvcRetained`] over the claims deleted in the step.
 fn pvc_retention(store: &Store, step: &Step, out: &mut Vec<Violation>) {
     for ev in &step.events {
-        if ev.type_ != WatchEventType::Deleted || ev.object.kind() != Kind::PersistentVolumeClaim
-        {
+        if ev.type_ != WatchEventType::Deleted || ev.object.kind() != Kind::PersistentVolumeClaim {
             continue;
         }
         let ns = ev.object.namespace();
@@ -1083,7 +1082,8 @@ fn pvc_retention(store: &Store, step: &Step, out: &mut Vec<Violation>) {
             let Some(sts) = obj.as_stateful_set() else {
                 continue;
             };
-            if sts.meta.is_being_deleted() || sts.spec.pvc_retention_when_scaled != PvcRetention::Retain
+            if sts.meta.is_being_deleted()
+                || sts.spec.pvc_retention_when_scaled != PvcRetention::Retain
             {
                 continue;
             }
@@ -1194,7 +1194,9 @@ fn endpoints_ready(store: &Store, out: &mut Vec<Violation>) {
     };
     if let Ok(eps) = store.list(Kind::Endpoints, None, None, None) {
         for obj in &eps {
-            let Some(ep) = obj.as_endpoints() else { continue };
+            let Some(ep) = obj.as_endpoints() else {
+                continue;
+            };
             let ns = obj.namespace();
             let pub_ = publish(ns, obj.name());
             for a in ep.subsets.iter().flat_map(|s| s.addresses.iter()) {
@@ -1289,11 +1291,11 @@ mod tests {
     use super::*;
     use crate::intern::StrMap;
     use crate::model::{
-        Condition, ConfigMap, Deployment, DeploymentSpec, EndpointAddress, EndpointSubset,
-        Endpoints, Namespace, NamespacePhase, Node, NodeCapacity, NodeSpec, NodeStatus,
-        ObjectMeta, ObjectRef, OwnerReference, PersistentVolumeClaim, Pod, PodCondition,
-        PodConditions, PodSpec, PodStatus, PropagationPolicy, PvcTemplate, ReplicaSet,
-        ReplicaSetSpec, Resources, StatefulSet, StatefulSetSpec, TemplateMeta, Container,
+        Condition, ConfigMap, Container, Deployment, DeploymentSpec, EndpointAddress,
+        EndpointSubset, Endpoints, Namespace, NamespacePhase, Node, NodeCapacity, NodeSpec,
+        NodeStatus, ObjectMeta, ObjectRef, OwnerReference, PersistentVolumeClaim, Pod,
+        PodCondition, PodConditions, PodSpec, PodStatus, PropagationPolicy, PvcTemplate,
+        ReplicaSet, ReplicaSetSpec, Resources, StatefulSet, StatefulSetSpec, TemplateMeta,
     };
     use crate::store::{DeleteOptions, StoreConfig};
     use crate::time::{ManualClock, Timestamp};
@@ -1519,9 +1521,19 @@ mod tests {
             meta: ObjectMeta::named("default", "b"),
             data: vec![],
         });
-        env.create(pod("one", vec![owner(&a, true), owner(&b, false)], None, PodPhase::Pending));
+        env.create(pod(
+            "one",
+            vec![owner(&a, true), owner(&b, false)],
+            None,
+            PodPhase::Pending,
+        ));
         assert_eq!(env.check(), vec![]);
-        env.create(pod("two", vec![owner(&a, true), owner(&b, true)], None, PodPhase::Pending));
+        env.create(pod(
+            "two",
+            vec![owner(&a, true), owner(&b, true)],
+            None,
+            PodPhase::Pending,
+        ));
         let v = env.check();
         assert_eq!(rules(&v), [Rule::SingleController]);
         assert_eq!(
@@ -1532,7 +1544,9 @@ mod tests {
                 ObjectKey::new(Kind::ConfigMap, "default", "b"),
             ]
         );
-        assert!(v[0].to_string().starts_with("[single-controller] Pod/default/two has 2"));
+        assert!(v[0]
+            .to_string()
+            .starts_with("[single-controller] Pod/default/two has 2"));
     }
 
     #[test]
@@ -1546,9 +1560,17 @@ mod tests {
         assert_eq!(env.check(), vec![]);
         env.scale_rs("web-new", 2); // Σ 6
         let v = env.check();
-        assert_eq!(rules(&v), [Rule::DeploymentSurge], "{}", format_violations(&v));
+        assert_eq!(
+            rules(&v),
+            [Rule::DeploymentSurge],
+            "{}",
+            format_violations(&v)
+        );
         assert!(v[0].message.contains("Σ spec.replicas 6 > 5"), "{}", v[0]);
-        assert_eq!(v[0].objects[0], ObjectKey::new(Kind::Deployment, "default", "web"));
+        assert_eq!(
+            v[0].objects[0],
+            ObjectKey::new(Kind::Deployment, "default", "web")
+        );
         // A step with no scale-up says nothing even though Σ stays above the bound.
         env.rs_available("web-new", 1);
         assert_eq!(env.check(), vec![]);
@@ -1601,8 +1623,17 @@ mod tests {
             "{}",
             format_violations(&v)
         );
-        assert!(v[0].message.contains("Σ spec.replicas 3 < minAvailable 3 + new ReplicaSet unavailable 1"), "{}", v[0]);
-        assert!(v[1].message.contains("kept 3→2 < minAvailable 3"), "{}", v[1]);
+        assert!(
+            v[0].message
+                .contains("Σ spec.replicas 3 < minAvailable 3 + new ReplicaSet unavailable 1"),
+            "{}",
+            v[0]
+        );
+        assert!(
+            v[1].message.contains("kept 3→2 < minAvailable 3"),
+            "{}",
+            v[1]
+        );
     }
 
     #[test]
@@ -1636,7 +1667,12 @@ mod tests {
         // Σ stays 4 ≥ 3 (first bound holds) but the available old pods go.
         env.scale_rs("web-b", 0);
         let v = env.check();
-        assert_eq!(rules(&v), [Rule::DeploymentAvailability], "{}", format_violations(&v));
+        assert_eq!(
+            rules(&v),
+            [Rule::DeploymentAvailability],
+            "{}",
+            format_violations(&v)
+        );
         assert!(v[0].message.contains("kept 4→2"), "{}", v[0]);
     }
 
@@ -1648,9 +1684,19 @@ mod tests {
         replica_set(&env, &d, "web-new", "v2", 1, 0);
         let old_rs = env.get(Kind::ReplicaSet, "web-old");
         let new_rs = env.get(Kind::ReplicaSet, "web-new");
-        env.create(pod("old-1", vec![owner(&old_rs, true)], Some("n1"), PodPhase::Succeeded));
+        env.create(pod(
+            "old-1",
+            vec![owner(&old_rs, true)],
+            Some("n1"),
+            PodPhase::Succeeded,
+        ));
         env.tick();
-        env.create(pod("new-1", vec![owner(&new_rs, true)], None, PodPhase::Pending));
+        env.create(pod(
+            "new-1",
+            vec![owner(&new_rs, true)],
+            None,
+            PodPhase::Pending,
+        ));
         assert_eq!(env.check(), vec![]);
         let mut env = Env::new();
         let d = deployment(&env, 2, DeploymentStrategy::Recreate);
@@ -1658,16 +1704,31 @@ mod tests {
         replica_set(&env, &d, "web-new", "v2", 1, 0);
         let old_rs = env.get(Kind::ReplicaSet, "web-old");
         let new_rs = env.get(Kind::ReplicaSet, "web-new");
-        let old = env.create(pod("old-1", vec![owner(&old_rs, true)], Some("n1"), PodPhase::Running));
+        let old = env.create(pod(
+            "old-1",
+            vec![owner(&old_rs, true)],
+            Some("n1"),
+            PodPhase::Running,
+        ));
         // Terminating still counts.
         env.store
             .delete(Kind::Pod, "default", "old-1", &DeleteOptions::default())
             .unwrap();
         assert!(env.get(Kind::Pod, "old-1").meta().is_being_deleted());
         env.tick();
-        env.create(pod("new-1", vec![owner(&new_rs, true)], None, PodPhase::Pending));
+        env.create(pod(
+            "new-1",
+            vec![owner(&new_rs, true)],
+            None,
+            PodPhase::Pending,
+        ));
         let v = env.check();
-        assert_eq!(rules(&v), [Rule::DeploymentRecreateOverlap], "{}", format_violations(&v));
+        assert_eq!(
+            rules(&v),
+            [Rule::DeploymentRecreateOverlap],
+            "{}",
+            format_violations(&v)
+        );
         assert!(v[0].objects.contains(&ObjectKey::of(&old)));
         assert!(v[0].message.contains("terminating"), "{}", v[0]);
     }
@@ -1695,14 +1756,24 @@ mod tests {
         env.create(node("n1", 110));
         env.create(node("n2", 110));
         let sts = statefulset(&env, PvcRetention::Retain);
-        env.create(pod("db-0", vec![owner(&sts, true)], Some("n1"), PodPhase::Running));
+        env.create(pod(
+            "db-0",
+            vec![owner(&sts, true)],
+            Some("n1"),
+            PodPhase::Running,
+        ));
         assert_eq!(env.check(), vec![]);
         env.node_ready("n1", node1_ready);
         env.store
             .delete(Kind::Pod, "default", "db-0", &DeleteOptions::grace(0))
             .unwrap();
         assert_eq!(env.check(), vec![]);
-        env.create(pod("db-0", vec![owner(&sts, true)], Some("n2"), PodPhase::Pending));
+        env.create(pod(
+            "db-0",
+            vec![owner(&sts, true)],
+            Some("n2"),
+            PodPhase::Pending,
+        ));
         let v = env.check();
         if !v.is_empty() {
             // The ghost ends when its node is deleted.
@@ -1717,7 +1788,12 @@ mod tests {
     #[test]
     fn statefulset_identity_flags_a_replacement_beside_an_unconfirmed_pod() {
         let v = replace_db0(false);
-        assert_eq!(rules(&v), [Rule::StatefulSetIdentity], "{}", format_violations(&v));
+        assert_eq!(
+            rules(&v),
+            [Rule::StatefulSetIdentity],
+            "{}",
+            format_violations(&v)
+        );
         assert_eq!(
             v[0].objects,
             [
@@ -1734,13 +1810,23 @@ mod tests {
         let mut env = Env::new();
         env.create(node("n1", 110));
         let sts = statefulset(&env, PvcRetention::Retain);
-        env.create(pod("db-1", vec![owner(&sts, true)], Some("n1"), PodPhase::Running));
+        env.create(pod(
+            "db-1",
+            vec![owner(&sts, true)],
+            Some("n1"),
+            PodPhase::Running,
+        ));
         env.checker.set_unreachable_nodes(["n1"]);
         assert_eq!(env.check(), vec![]);
         env.store
             .delete(Kind::Pod, "default", "db-1", &DeleteOptions::grace(0))
             .unwrap();
-        env.create(pod("db-1", vec![owner(&sts, true)], None, PodPhase::Pending));
+        env.create(pod(
+            "db-1",
+            vec![owner(&sts, true)],
+            None,
+            PodPhase::Pending,
+        ));
         assert_eq!(rules(&env.check()), [Rule::StatefulSetIdentity]);
         // The node comes back: its kubelet kills the old containers.
         env.checker.set_unreachable_nodes(Vec::<String>::new());
@@ -1825,9 +1911,17 @@ mod tests {
         let (mut env, _) = foreground_env();
         assert_eq!(env.check(), vec![]);
         drop_finalizers(&env, "owner");
-        assert!(env.store.try_get(Kind::ConfigMap, "default", "owner").is_none());
+        assert!(env
+            .store
+            .try_get(Kind::ConfigMap, "default", "owner")
+            .is_none());
         let v = env.check();
-        assert_eq!(rules(&v), [Rule::GcForegroundOrder], "{}", format_violations(&v));
+        assert_eq!(
+            rules(&v),
+            [Rule::GcForegroundOrder],
+            "{}",
+            format_violations(&v)
+        );
         assert_eq!(
             v[0].objects,
             [
@@ -1861,12 +1955,20 @@ mod tests {
         env.create(ConfigMap { meta, data: vec![] });
         assert_eq!(env.settled(), vec![]);
         env.store
-            .delete(Kind::ConfigMap, "default", "owner", &DeleteOptions::default())
+            .delete(
+                Kind::ConfigMap,
+                "default",
+                "owner",
+                &DeleteOptions::default(),
+            )
             .unwrap();
         assert_eq!(env.check(), vec![]);
         let v = env.settled();
         assert_eq!(rules(&v), [Rule::GcSettled], "{}", format_violations(&v));
-        assert_eq!(v[0].objects, [ObjectKey::new(Kind::ConfigMap, "default", "dep")]);
+        assert_eq!(
+            v[0].objects,
+            [ObjectKey::new(Kind::ConfigMap, "default", "dep")]
+        );
     }
 
     #[test]
@@ -1944,7 +2046,11 @@ mod tests {
         env.create(pod("c", vec![owner(&rs, true)], None, PodPhase::Pending));
         let v = env.settled();
         assert_eq!(rules(&v), [Rule::ReplicaSetOverReplicas]);
-        assert!(v[0].message.contains("2 active pods with spec.replicas 1"), "{}", v[0]);
+        assert!(
+            v[0].message.contains("2 active pods with spec.replicas 1"),
+            "{}",
+            v[0]
+        );
     }
 
     #[test]
