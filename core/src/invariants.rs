@@ -83,9 +83,9 @@
 //! uid; the *new* one: the oldest whose template equals `D`'s ignoring the
 //! `pod-template-hash` label; the others are *old*), with `before(rs)` the
 //! ReplicaSet's `spec.replicas` at the previous check (0 if it did not exist),
-//! `after(rs)` its value now, and `avail(rs)` the largest `status.availableReplicas`
-//! it had at the previous check, in any event of the step, or now (an upper bound of
-//! whatever the controller may have read during the step); `surge`, `unavailable`
+//! `after(rs)` its value now, and `lo(rs)`..`hi(rs)` the range of the
+//! `status.availableReplicas` it had at the previous check, in any event of the step,
+//! and now (whatever the controller read during the step lies in it); `surge`, `unavailable`
 //! from [`resolve_fenceposts`] on `D.spec.replicas`, `minAvailable = replicas −
 //! unavailable`:
 //!
@@ -103,12 +103,16 @@
 //!   decrease only lowers the sum.
 //! - [`Rule::DeploymentAvailability`] (`RollingUpdate`): if `Σ_old after < Σ_old
 //!   before` (the old ReplicaSets were scaled down), then
-//!   1. `Σ after ≥ minAvailable + max(0, after(new) − avail(new))` — upstream's
+//!   1. `Σ after ≥ minAvailable + max(0, after(new) − hi(new))` — upstream's
 //!      `maxScaledDown = Σ spec − minAvailable − newRSUnavailable` bounds both the
 //!      unhealthy clean-up and the rolling scale-down; a later scale-up of the new
 //!      ReplicaSet in the same step adds the same amount to both sides, and
-//!      `avail(new)` is the most favourable value the controller can have read; and
-//!   2. `Σ min(after, avail) ≥ min(minAvailable, Σ min(before, avail))` — the pods
+//!      `hi(new)` is the most favourable value the controller can have read; and
+//!   2. `Σ min(after, a) ≥ min(minAvailable, Σ min(before, a))` for at least one of
+//!      three readings `a` of every ReplicaSet's availability — all `lo`, all `hi`,
+//!      or `lo` for the old ones and `hi` for the new one (a controller that read a
+//!      stale, lower availability and "cleaned up" replicas that had just become
+//!      available is not blamed) — the pods
 //!      that stay available once the ReplicaSet controllers have acted (they delete
 //!      unavailable pods first) never fall below `minAvailable` because of a
 //!      scale-down, and never fall at all when they already were below: the clean-up
@@ -116,7 +120,7 @@
 //!      minAvailable`.
 //!
 //!   External disruptions cannot trip either: they lower `status.availableReplicas`,
-//!   never raise `spec.replicas`, and `avail` keeps the highest value seen.
+//!   never raise `spec.replicas`, and `hi` keeps the highest value seen.
 //!
 //! # Cost
 //!
@@ -292,6 +296,20 @@ struct RsState {
     available: i32,
 }
 
+/// One ReplicaSet of a Deployment across a step.
+struct RsRow {
+    /// `spec.replicas` at the previous check (0 if new).
+    before: i32,
+    /// `spec.replicas` now.
+    after: i32,
+    /// Lowest and highest `status.availableReplicas` at the previous check, in the
+    /// step's events, and now.
+    lo: i32,
+    hi: i32,
+    /// Whether it is the new ReplicaSet.
+    new: bool,
+}
+
 /// A StatefulSet pod that left the store while possibly still running.
 #[derive(Clone, Debug)]
 struct Ghost {
@@ -312,6 +330,8 @@ pub struct InvariantChecker {
     mirror: HashMap<Uid, Arc<Object>>,
     /// Owner uid → uids of mirrored objects with a blocking reference to it.
     blocked_by: HashMap<Uid, BTreeSet<Uid>>,
+    /// Uids of mirrored objects being deleted with `foregroundDeletion`.
+    fg_owners: BTreeSet<Uid>,
     rs_prev: HashMap<Uid, RsState>,
     /// Deployment uid → `status.observedGeneration` at the end of the last check.
     dep_prev: HashMap<Uid, i64>,
@@ -338,8 +358,8 @@ struct Step {
     written: BTreeSet<ObjectKey>,
     deployments: BTreeSet<ObjectKey>,
     nodes: BTreeSet<Str>,
-    /// ReplicaSet uid → the largest `availableReplicas` of its events.
-    rs_avail: HashMap<Uid, i32>,
+    /// ReplicaSet uid → the smallest and largest `availableReplicas` of its events.
+    rs_avail: HashMap<Uid, (i32, i32)>,
 }
 
 /// Whether `obj` has a `controller: true` reference of `kind`; its name if so.
@@ -408,6 +428,7 @@ impl InvariantChecker {
             unreachable: BTreeSet::new(),
             mirror: HashMap::new(),
             blocked_by: HashMap::new(),
+            fg_owners: BTreeSet::new(),
             rs_prev: HashMap::new(),
             dep_prev: HashMap::new(),
             ghosts: BTreeMap::new(),
@@ -493,6 +514,7 @@ impl InvariantChecker {
         if expired {
             self.resyncs += 1;
             self.mirror.clear();
+            self.fg_owners.clear();
             self.blocked_by.clear();
             self.rs_prev.clear();
             self.dep_prev.clear();
@@ -525,8 +547,9 @@ impl InvariantChecker {
                 }
                 Kind::ReplicaSet => {
                     if let Some(rs) = obj.as_replica_set() {
-                        let a = step.rs_avail.entry(obj.meta().uid).or_insert(0);
-                        *a = (*a).max(rs.status.available_replicas);
+                        let a = rs.status.available_replicas;
+                        let e = step.rs_avail.entry(obj.meta().uid).or_insert((a, a));
+                        *e = (e.0.min(a), e.1.max(a));
                     }
                     if let Some(d) = controller_of_kind(obj, Kind::Deployment) {
                         step.deployments.insert(ObjectKey::new(
@@ -572,17 +595,12 @@ impl InvariantChecker {
     /// [`Rule::GcForegroundOrder`] over the step (see the module docs).
     fn foreground_order(&self, step: &Step, out: &mut Vec<Violation>) {
         // Foreground owners that left the store in this step.
-        let mut fg_seen: BTreeSet<Uid> = self
-            .mirror
-            .iter()
-            .filter(|(_, o)| is_foreground_deleting(o))
-            .map(|(u, _)| *u)
-            .collect();
+        let mut fg_seen: BTreeSet<Uid> = BTreeSet::new();
         let mut gone: BTreeSet<Uid> = BTreeSet::new();
         for ev in &step.events {
             let uid = ev.object.meta().uid;
             if ev.type_ == WatchEventType::Deleted {
-                if fg_seen.contains(&uid) {
+                if self.fg_owners.contains(&uid) || fg_seen.contains(&uid) {
                     gone.insert(uid);
                 }
             } else if is_foreground_deleting(&ev.object) {
@@ -632,6 +650,7 @@ impl InvariantChecker {
     }
 
     fn unlink(&mut self, uid: Uid) {
+        self.fg_owners.remove(&uid);
         if let Some(old) = self.mirror.remove(&uid) {
             for r in old.meta().owner_references.iter() {
                 if let Some(set) = self.blocked_by.get_mut(&r.uid) {
@@ -653,6 +672,9 @@ impl InvariantChecker {
                     if r.block_owner_deletion {
                         self.blocked_by.entry(r.uid).or_default().insert(uid);
                     }
+                }
+                if is_foreground_deleting(&ev.object) {
+                    self.fg_owners.insert(uid);
                 }
                 self.mirror.insert(uid, Arc::clone(&ev.object));
             }
@@ -698,25 +720,33 @@ impl InvariantChecker {
             if !guard {
                 continue;
             }
-            // (before, after, avail, is_new) per ReplicaSet.
-            let rows: Vec<(i32, i32, i32, bool)> = rss
+            let rows: Vec<RsRow> = rss
                 .iter()
                 .enumerate()
                 .filter_map(|(i, o)| {
                     let rs = o.as_replica_set()?;
                     let u = o.meta().uid;
                     let prev = self.rs_prev.get(&u);
-                    let before = prev.map_or(0, |p| p.spec);
-                    let avail = prev
-                        .map_or(0, |p| p.available)
-                        .max(step.rs_avail.get(&u).copied().unwrap_or(0))
-                        .max(rs.status.available_replicas);
-                    Some((before, rs.spec.replicas, avail, Some(i) == new_idx))
+                    let now = rs.status.available_replicas;
+                    let (mut lo, mut hi) = step.rs_avail.get(&u).copied().unwrap_or((now, now));
+                    lo = lo.min(now);
+                    hi = hi.max(now);
+                    if let Some(p) = prev {
+                        lo = lo.min(p.available);
+                        hi = hi.max(p.available);
+                    }
+                    Some(RsRow {
+                        before: prev.map_or(0, |p| p.spec),
+                        after: rs.spec.replicas,
+                        lo,
+                        hi,
+                        new: Some(i) == new_idx,
+                    })
                 })
                 .collect();
             let replicas = d.spec.replicas;
-            let grew = rows.iter().any(|r| r.1 > r.0);
-            let sum_after: i32 = rows.iter().map(|r| r.1).sum();
+            let grew = rows.iter().any(|r| r.after > r.before);
+            let sum_after: i32 = rows.iter().map(|r| r.after).sum();
             let rs_keys = || -> Vec<ObjectKey> {
                 std::iter::once(key.clone())
                     .chain(rss.iter().map(|o| ObjectKey::of(o)))
@@ -727,12 +757,13 @@ impl InvariantChecker {
                     .zip(&rows)
                     .map(|(o, r)| {
                         format!(
-                            "{}{}: spec.replicas {}→{}, available ≤{}",
+                            "{}{}: spec.replicas {}→{}, availableReplicas {}..{}",
                             o.name(),
-                            if r.3 { " (new)" } else { "" },
-                            r.0,
-                            r.1,
-                            r.2
+                            if r.new { " (new)" } else { "" },
+                            r.before,
+                            r.after,
+                            r.lo,
+                            r.hi
                         )
                     })
                     .collect::<Vec<_>>()
@@ -771,14 +802,16 @@ impl InvariantChecker {
                             objects: rs_keys(),
                         });
                     }
-                    let old_before: i32 = rows.iter().filter(|r| !r.3).map(|r| r.0).sum();
-                    let old_after: i32 = rows.iter().filter(|r| !r.3).map(|r| r.1).sum();
+                    let old_before: i32 = rows.iter().filter(|r| !r.new).map(|r| r.before).sum();
+                    let old_after: i32 = rows.iter().filter(|r| !r.new).map(|r| r.after).sum();
                     if old_after >= old_before {
                         continue;
                     }
                     let min_available = (replicas - unavailable).max(0);
-                    let new_unavailable =
-                        rows.iter().find(|r| r.3).map_or(0, |r| (r.1 - r.2).max(0));
+                    let new_unavailable = rows
+                        .iter()
+                        .find(|r| r.new)
+                        .map_or(0, |r| (r.after - r.hi).max(0));
                     if sum_after < min_available + new_unavailable {
                         out.push(Violation {
                             rule: Rule::DeploymentAvailability,
@@ -789,9 +822,27 @@ impl InvariantChecker {
                             objects: rs_keys(),
                         });
                     }
-                    let kept_after: i32 = rows.iter().map(|r| r.1.min(r.2)).sum();
-                    let kept_before: i32 = rows.iter().map(|r| r.0.min(r.2)).sum();
-                    if kept_after < min_available.min(kept_before) {
+                    // The most favourable of three readings of availability: all lowest,
+                    // all highest, old lowest and new highest.
+                    let readings = [(false, false), (true, true), (false, true)];
+                    let kept = |old_hi: bool, new_hi: bool| {
+                        let a = |r: &RsRow| {
+                            if (r.new && new_hi) || (!r.new && old_hi) {
+                                r.hi
+                            } else {
+                                r.lo
+                            }
+                        };
+                        let after: i32 = rows.iter().map(|r| r.after.min(a(r))).sum();
+                        let before: i32 = rows.iter().map(|r| r.before.min(a(r))).sum();
+                        (before, after)
+                    };
+                    let ok = readings.iter().any(|&(o, n)| {
+                        let (before, after) = kept(o, n);
+                        after >= min_available.min(before)
+                    });
+                    let (kept_before, kept_after) = kept(true, true);
+                    if !ok {
                         out.push(Violation {
                             rule: Rule::DeploymentAvailability,
                             message: format!(
