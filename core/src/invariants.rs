@@ -40,8 +40,10 @@
 //! - [`Rule::StatefulSetPvcRetained`] — a PersistentVolumeClaim named
 //!   `<template>-<sts>-<ordinal>` (a `volumeClaimTemplates` entry of a StatefulSet in
 //!   the same namespace) left the store while that StatefulSet exists, is not being
-//!   deleted, its namespace is not being deleted, and its
-//!   `persistentVolumeClaimRetentionPolicy.whenScaled` is `Retain`.
+//!   deleted, its namespace is not being deleted, its
+//!   `persistentVolumeClaimRetentionPolicy.whenScaled` is `Retain`, and the claim had no
+//!   ownerReference but to that StatefulSet (a claim owned by a pod or by an earlier
+//!   StatefulSet of that name is the garbage collector's to delete).
 //! - [`Rule::SingleController`] — no object has two ownerReferences with
 //!   `controller: true` (objects written in the step).
 //! - [`Rule::NodeOverAllocatable`] — on a node that received a pod in the step, the
@@ -1135,6 +1137,12 @@ fn pvc_retention(store: &Store, step: &Step, out: &mut Vec<Violation>) {
             };
             if sts.meta.is_being_deleted()
                 || sts.spec.pvc_retention_when_scaled != PvcRetention::Retain
+                || ev
+                    .object
+                    .meta()
+                    .owner_references
+                    .iter()
+                    .any(|r| r.uid != sts.meta.uid)
             {
                 continue;
             }
@@ -1884,11 +1892,30 @@ mod tests {
         assert_eq!(env.check(), vec![]);
     }
 
-    fn delete_claim(when_scaled: PvcRetention, claim: &str) -> Vec<Violation> {
+    /// Deletes a claim; `owner`: none, "sts" or "pod".
+    fn delete_claim_owned(
+        when_scaled: PvcRetention,
+        claim: &str,
+        owner_kind: &str,
+    ) -> Vec<Violation> {
         let mut env = Env::new();
-        statefulset(&env, when_scaled);
+        let sts = statefulset(&env, when_scaled);
+        let mut meta = ObjectMeta::named("default", claim);
+        match owner_kind {
+            "sts" => meta.owner_references = vec![owner(&sts, false)].into(),
+            "pod" => {
+                let p = env.create(pod(
+                    "db-4",
+                    vec![owner(&sts, true)],
+                    None,
+                    PodPhase::Pending,
+                ));
+                meta.owner_references = vec![owner(&p, false)].into();
+            }
+            _ => {}
+        }
         env.create(PersistentVolumeClaim {
-            meta: ObjectMeta::named("default", claim),
+            meta,
             spec: Default::default(),
             status: Default::default(),
         });
@@ -1904,6 +1931,10 @@ mod tests {
         env.check()
     }
 
+    fn delete_claim(when_scaled: PvcRetention, claim: &str) -> Vec<Violation> {
+        delete_claim_owned(when_scaled, claim, "")
+    }
+
     #[test]
     fn pvc_retention_flags_a_retained_claim_deleted() {
         let v = delete_claim(PvcRetention::Retain, "data-db-4");
@@ -1912,6 +1943,14 @@ mod tests {
         assert_eq!(delete_claim(PvcRetention::Delete, "data-db-4"), vec![]);
         assert_eq!(delete_claim(PvcRetention::Retain, "logs-db-4"), vec![]);
         assert_eq!(delete_claim(PvcRetention::Retain, "data-db-x"), vec![]);
+        // Owned by the live StatefulSet (whenDeleted: Delete): still a violation.
+        let v = delete_claim_owned(PvcRetention::Retain, "data-db-1", "sts");
+        assert_eq!(rules(&v), [Rule::StatefulSetPvcRetained]);
+        // Owned by a pod: the garbage collector's cascade, not a scale-down's.
+        assert_eq!(
+            delete_claim_owned(PvcRetention::Retain, "data-db-4", "pod"),
+            vec![]
+        );
     }
 
     #[test]
