@@ -2144,6 +2144,59 @@ mod tests {
     }
 
     #[test]
+    fn an_expired_watch_starts_over_with_every_object() {
+        let store = Store::with_config(StoreConfig {
+            watch_window: 4,
+            ..StoreConfig::default()
+        });
+        let mut checker = InvariantChecker::new(&store);
+        let a = store
+            .create(Object::from(ConfigMap {
+                meta: ObjectMeta::named("default", "a"),
+                data: vec![],
+            }))
+            .unwrap();
+        for i in 0..10 {
+            store
+                .create(Object::from(pod(
+                    &format!("p{i}"),
+                    vec![],
+                    None,
+                    PodPhase::Pending,
+                )))
+                .unwrap();
+        }
+        let bad = pod(
+            "bad",
+            vec![owner(&a, true), owner(&a, true)],
+            None,
+            PodPhase::Pending,
+        );
+        store.create(Object::from(bad)).unwrap();
+        for i in 10..20 {
+            store
+                .create(Object::from(pod(
+                    &format!("p{i}"),
+                    vec![],
+                    None,
+                    PodPhase::Pending,
+                )))
+                .unwrap();
+        }
+        let v = checker.check(&store);
+        assert_eq!(checker.resyncs(), 1);
+        assert_eq!(
+            rules(&v),
+            [Rule::SingleController],
+            "{}",
+            format_violations(&v)
+        );
+        // Watching again from the resync on.
+        assert_eq!(rules(&checker.check(&store)), []);
+        assert_eq!(checker.resyncs(), 1);
+    }
+
+    #[test]
     fn settled_only_rules_are_the_convergence_ones() {
         let settled: Vec<Rule> = Rule::ALL.into_iter().filter(|r| r.settled_only()).collect();
         assert_eq!(
