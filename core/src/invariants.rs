@@ -36,14 +36,17 @@
 //!   longer has) or the Node object is deleted (the administrator's confirmation that
 //!   the machine is gone, as upstream). A faithful control plane never produces a
 //!   ghost (graceful deletes on an unreachable node stay `Terminating`); a force
-//!   delete does, and the violation is real whoever caused it.
+//!   delete does. K8S-SEMANTICS lets a *user* force-delete such a pod (and the
+//!   StatefulSet controller then replaces it): a caller that performs one declares it
+//!   with [`InvariantChecker::acknowledge_deletion`]; any other is flagged.
 //! - [`Rule::StatefulSetPvcRetained`] — a PersistentVolumeClaim named
 //!   `<template>-<sts>-<ordinal>` (a `volumeClaimTemplates` entry of a StatefulSet in
 //!   the same namespace) left the store while that StatefulSet exists, is not being
 //!   deleted, its namespace is not being deleted, its
 //!   `persistentVolumeClaimRetentionPolicy.whenScaled` is `Retain`, and the claim had no
 //!   ownerReference but to that StatefulSet (a claim owned by a pod or by an earlier
-//!   StatefulSet of that name is the garbage collector's to delete).
+//!   StatefulSet of that name is the garbage collector's to delete), unless a caller
+//!   declared the deletion its own ([`InvariantChecker::acknowledge_deletion`]).
 //! - [`Rule::SingleController`] — no object has two ownerReferences with
 //!   `controller: true` (objects written in the step).
 //! - [`Rule::NodeOverAllocatable`] — on a node that received a pod in the step, the
@@ -339,6 +342,9 @@ pub struct InvariantChecker {
     dep_prev: HashMap<Uid, i64>,
     /// (namespace, pod name) → ghost.
     ghosts: BTreeMap<(Str, Str), Ghost>,
+    /// Deletions a caller declared to be a user's own (see
+    /// [`InvariantChecker::acknowledge_deletion`]), not yet seen.
+    acknowledged: BTreeSet<ObjectKey>,
     resyncs: u64,
 }
 
@@ -434,6 +440,7 @@ impl InvariantChecker {
             rs_prev: HashMap::new(),
             dep_prev: HashMap::new(),
             ghosts: BTreeMap::new(),
+            acknowledged: BTreeSet::new(),
             resyncs: 0,
         };
         c.open(store);
@@ -457,6 +464,25 @@ impl InvariantChecker {
             .into_iter()
             .map(|s| crate::intern::intern(s.as_ref()))
             .collect();
+    }
+
+    /// Declares the deletion of `key` (a Pod or a PersistentVolumeClaim) a user's own
+    /// action — e.g. a scenario step's `kubectl delete pod --force` of a pod stuck on
+    /// an unreachable node, which K8S-SEMANTICS allows and which lets the StatefulSet
+    /// controller create the replacement: the removed pod leaves no ghost
+    /// ([`Rule::StatefulSetIdentity`]) and the removed claim is not a
+    /// [`Rule::StatefulSetPvcRetained`] violation. Call it before or after the delete;
+    /// it applies to the next removal of that key seen by a check (or to the ghost
+    /// that removal already left).
+    pub fn acknowledge_deletion(&mut self, key: &ObjectKey) {
+        let ghost_removed = key.kind == Kind::Pod
+            && self
+                .ghosts
+                .remove(&(key.namespace.clone(), key.name.clone()))
+                .is_some();
+        if !ghost_removed {
+            self.acknowledged.insert(key.clone());
+        }
     }
 
     /// How many times a watch fell out of the store's window and the checker started
@@ -486,7 +512,7 @@ impl InvariantChecker {
         node_allocatable(store, &step, &mut out);
         self.deployments(store, &step, &mut out);
         self.statefulset_identity(store, &step, &mut out);
-        pvc_retention(store, &step, &mut out);
+        pvc_retention(store, &step, &mut self.acknowledged, &mut out);
         self.remember(store, &step);
         if settled {
             gc_settled(store, &mut out);
@@ -877,6 +903,9 @@ impl InvariantChecker {
             let Some(node) = pod.node_name.as_ref().filter(|n| !n.is_empty()) else {
                 continue;
             };
+            if self.acknowledged.remove(&ObjectKey::of(&ev.object)) {
+                continue;
+            }
             if node_unreachable(store, &self.unreachable, node) == Some(true) {
                 self.ghosts.insert(
                     (pod.meta.namespace.clone(), pod.meta.name.clone()),
@@ -1115,9 +1144,17 @@ fn node_allocatable(store: &Store, step: &Step, out: &mut Vec<Violation>) {
 }
 
 /// [`Rule::StatefulSetPvcRetained`] over the claims deleted in the step.
-fn pvc_retention(store: &Store, step: &Step, out: &mut Vec<Violation>) {
+fn pvc_retention(
+    store: &Store,
+    step: &Step,
+    acknowledged: &mut BTreeSet<ObjectKey>,
+    out: &mut Vec<Violation>,
+) {
     for ev in &step.events {
         if ev.type_ != WatchEventType::Deleted || ev.object.kind() != Kind::PersistentVolumeClaim {
+            continue;
+        }
+        if acknowledged.remove(&ObjectKey::of(&ev.object)) {
             continue;
         }
         let ns = ev.object.namespace();
@@ -1929,6 +1966,63 @@ mod tests {
             )
             .unwrap();
         env.check()
+    }
+
+    #[test]
+    fn acknowledged_deletions_are_not_violations() {
+        let key = ObjectKey::new(Kind::Pod, "default", "db-0");
+        for ack_before_check in [true, false] {
+            let mut env = Env::new();
+            env.create(node("n1", 110));
+            let sts = statefulset(&env, PvcRetention::Retain);
+            env.create(pod(
+                "db-0",
+                vec![owner(&sts, true)],
+                Some("n1"),
+                PodPhase::Running,
+            ));
+            env.create(PersistentVolumeClaim {
+                meta: ObjectMeta::named("default", "data-db-0"),
+                spec: Default::default(),
+                status: Default::default(),
+            });
+            assert_eq!(env.check(), vec![]);
+            env.node_ready("n1", false);
+            env.store
+                .delete(Kind::Pod, "default", "db-0", &DeleteOptions::grace(0))
+                .unwrap();
+            env.store
+                .delete(
+                    Kind::PersistentVolumeClaim,
+                    "default",
+                    "data-db-0",
+                    &DeleteOptions::default(),
+                )
+                .unwrap();
+            env.checker.acknowledge_deletion(&ObjectKey::new(
+                Kind::PersistentVolumeClaim,
+                "default",
+                "data-db-0",
+            ));
+            if ack_before_check {
+                env.checker.acknowledge_deletion(&key);
+                assert_eq!(env.check(), vec![]);
+            } else {
+                assert_eq!(env.check(), vec![]); // the ghost is recorded
+                env.checker.acknowledge_deletion(&key);
+            }
+            env.create(pod(
+                "db-0",
+                vec![owner(&sts, true)],
+                None,
+                PodPhase::Pending,
+            ));
+            assert_eq!(
+                env.check(),
+                vec![],
+                "acknowledged before check: {ack_before_check}"
+            );
+        }
     }
 
     fn delete_claim(when_scaled: PvcRetention, claim: &str) -> Vec<Violation> {
