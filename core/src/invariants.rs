@@ -91,7 +91,7 @@
 //! `after(rs)` its value now, and `lo(rs)`..`hi(rs)` the range of the
 //! `status.availableReplicas` it had at the previous check, in any event of the step,
 //! and now (whatever the controller read during the step lies in it); `surge`, `unavailable`
-//! from [`resolve_fenceposts`] on `D.spec.replicas`, `minAvailable = replicas −
+//! from `resolve_fenceposts` (upstream `ResolveFenceposts`) on `D.spec.replicas`, `minAvailable = replicas −
 //! unavailable`:
 //!
 //! - **Guard**: checked only when `D`'s `status.observedGeneration` at the previous
