@@ -89,10 +89,10 @@
 //! `pod-template-hash` label; the others are *old*), with `before(rs)` the
 //! ReplicaSet's `spec.replicas` at the previous check (0 if it did not exist),
 //! `after(rs)` its value now, and `lo(rs)`..`hi(rs)` the range of the
-//! `status.availableReplicas` it had at the previous check, in any event of the step,
-//! and now (whatever the controller read during the step lies in it); `surge`, `unavailable`
-//! from `resolve_fenceposts` (upstream `ResolveFenceposts`) on `D.spec.replicas`, `minAvailable = replicas −
-//! unavailable`:
+//! `status.availableReplicas` it had at the previous check, in any event of the
+//! step, and now (whatever the controller read during the step lies in it);
+//! `surge`, `unavailable` from `resolve_fenceposts` (upstream `ResolveFenceposts`) on
+//! `D.spec.replicas`, `minAvailable = replicas − unavailable`:
 //!
 //! - **Guard**: checked only when `D`'s `status.observedGeneration` at the previous
 //!   check already equalled its current `metadata.generation` (and so does the current
