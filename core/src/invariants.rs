@@ -59,7 +59,9 @@
 //!   [`check_foreground_order`] run over the step's events, preceded by the state at
 //!   the start of the step of the owners concerned and their blocking dependents (the
 //!   checker mirrors objects with a blocking reference or a `foregroundDeletion`
-//!   finalizer across steps).
+//!   finalizer across steps). A user who deletes such an owner again with another
+//!   propagation policy removes the finalizer through the API (as upstream); a caller
+//!   that does so declares it with [`InvariantChecker::acknowledge_deletion`].
 //!
 //! Rules checked only by `check_settled` (they are about convergence: between two
 //! reconciles they can legitimately be false):
@@ -366,6 +368,9 @@ struct Step {
     written: BTreeSet<ObjectKey>,
     deployments: BTreeSet<ObjectKey>,
     nodes: BTreeSet<Str>,
+    /// Acknowledged deletions (see [`InvariantChecker::acknowledge_deletion`]) whose
+    /// removal this step saw.
+    acked: BTreeSet<ObjectKey>,
     /// ReplicaSet uid → the smallest and largest `availableReplicas` of its events.
     rs_avail: HashMap<Uid, (i32, i32)>,
 }
@@ -466,14 +471,21 @@ impl InvariantChecker {
             .collect();
     }
 
-    /// Declares the deletion of `key` (a Pod or a PersistentVolumeClaim) a user's own
-    /// action — e.g. a scenario step's `kubectl delete pod --force` of a pod stuck on
-    /// an unreachable node, which K8S-SEMANTICS allows and which lets the StatefulSet
-    /// controller create the replacement: the removed pod leaves no ghost
-    /// ([`Rule::StatefulSetIdentity`]) and the removed claim is not a
-    /// [`Rule::StatefulSetPvcRetained`] violation. Call it before or after the delete;
-    /// it applies to the next removal of that key seen by a check (or to the ghost
-    /// that removal already left).
+    /// Declares the removal of `key` a user's own action, which the rules must not
+    /// blame on the control plane:
+    ///
+    /// - a Pod: a `kubectl delete pod --force` of a pod stuck on an unreachable node,
+    ///   which K8S-SEMANTICS allows (the StatefulSet controller then creates the
+    ///   replacement) — the removed pod leaves no ghost ([`Rule::StatefulSetIdentity`]);
+    /// - a PersistentVolumeClaim deleted by hand — not a
+    ///   [`Rule::StatefulSetPvcRetained`] violation;
+    /// - an owner being deleted in foreground that the user deletes again with
+    ///   another propagation policy (the API then drops the `foregroundDeletion`
+    ///   finalizer, upstream's documented way out of a stuck foreground deletion) —
+    ///   not a [`Rule::GcForegroundOrder`] violation.
+    ///
+    /// Call it before or after the delete: it applies to the next removal of that key
+    /// a check sees (or to the ghost that removal already left).
     pub fn acknowledge_deletion(&mut self, key: &ObjectKey) {
         let ghost_removed = key.kind == Kind::Pod
             && self
@@ -504,7 +516,17 @@ impl InvariantChecker {
     }
 
     fn run(&mut self, store: &Store, settled: bool) -> Vec<Violation> {
-        let step = self.gather(store);
+        let mut step = self.gather(store);
+        if !self.acknowledged.is_empty() {
+            for ev in &step.events {
+                if ev.type_ == WatchEventType::Deleted {
+                    let key = ObjectKey::of(&ev.object);
+                    if self.acknowledged.remove(&key) {
+                        step.acked.insert(key);
+                    }
+                }
+            }
+        }
         let mut out = Vec::new();
         self.foreground_order(&step, &mut out);
         self.update_mirror(&step);
@@ -512,7 +534,7 @@ impl InvariantChecker {
         node_allocatable(store, &step, &mut out);
         self.deployments(store, &step, &mut out);
         self.statefulset_identity(store, &step, &mut out);
-        pvc_retention(store, &step, &mut self.acknowledged, &mut out);
+        pvc_retention(store, &step, &mut out);
         self.remember(store, &step);
         if settled {
             gc_settled(store, &mut out);
@@ -665,10 +687,13 @@ impl InvariantChecker {
                 .cloned(),
         );
         for msg in check_foreground_order(history) {
-            let objects = msg
+            let objects: Vec<ObjectKey> = msg
                 .split(" went before its blocking dependent ")
                 .filter_map(parse_key)
                 .collect();
+            if objects.first().is_some_and(|o| step.acked.contains(o)) {
+                continue;
+            }
             out.push(Violation {
                 rule: Rule::GcForegroundOrder,
                 message: msg,
@@ -903,7 +928,7 @@ impl InvariantChecker {
             let Some(node) = pod.node_name.as_ref().filter(|n| !n.is_empty()) else {
                 continue;
             };
-            if self.acknowledged.remove(&ObjectKey::of(&ev.object)) {
+            if step.acked.contains(&ObjectKey::of(&ev.object)) {
                 continue;
             }
             if node_unreachable(store, &self.unreachable, node) == Some(true) {
@@ -1144,17 +1169,12 @@ fn node_allocatable(store: &Store, step: &Step, out: &mut Vec<Violation>) {
 }
 
 /// [`Rule::StatefulSetPvcRetained`] over the claims deleted in the step.
-fn pvc_retention(
-    store: &Store,
-    step: &Step,
-    acknowledged: &mut BTreeSet<ObjectKey>,
-    out: &mut Vec<Violation>,
-) {
+fn pvc_retention(store: &Store, step: &Step, out: &mut Vec<Violation>) {
     for ev in &step.events {
         if ev.type_ != WatchEventType::Deleted || ev.object.kind() != Kind::PersistentVolumeClaim {
             continue;
         }
-        if acknowledged.remove(&ObjectKey::of(&ev.object)) {
+        if step.acked.contains(&ObjectKey::of(&ev.object)) {
             continue;
         }
         let ns = ev.object.namespace();
@@ -2125,6 +2145,34 @@ mod tests {
             .unwrap();
         drop_finalizers(&env, "owner");
         assert_eq!(env.check(), vec![]);
+    }
+
+    #[test]
+    fn a_user_re_delete_of_a_foreground_owner_is_acknowledged() {
+        for acknowledge in [false, true] {
+            let (mut env, o) = foreground_env();
+            assert_eq!(env.check(), vec![]);
+            if acknowledge {
+                env.checker.acknowledge_deletion(&ObjectKey::of(&o));
+            }
+            // Background drops the foregroundDeletion finalizer: the owner goes.
+            let gone = env
+                .store
+                .delete(
+                    Kind::ConfigMap,
+                    "default",
+                    "owner",
+                    &DeleteOptions::propagation(PropagationPolicy::Background),
+                )
+                .unwrap();
+            assert!(gone.is_gone());
+            let v = env.check();
+            if acknowledge {
+                assert_eq!(v, vec![]);
+            } else {
+                assert_eq!(rules(&v), [Rule::GcForegroundOrder]);
+            }
+        }
     }
 
     #[test]

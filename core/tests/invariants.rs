@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubesim_core::cluster::{controllers, Cluster, ClusterConfig, NodeSpecs};
+use kubesim_core::cluster::{controllers, Cluster, ClusterConfig, NodeConfig, NodeSpecs};
 use kubesim_core::invariants::{format_violations, InvariantChecker, Rule, Violation};
 use kubesim_core::manifest;
 use kubesim_core::model::{Kind, Object, ObjectKey, PodPhase, PropagationPolicy};
@@ -285,4 +285,120 @@ fn a_pod_bound_past_a_full_node_is_caught() {
         "{}",
         v[0]
     );
+}
+
+/// xorshift64*: a fixed-seed generator for the chaos run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) % n
+    }
+}
+
+#[test]
+fn seeded_chaos_over_replica_sets_and_nodes_violates_nothing() {
+    for seed in 1u64..=10 {
+        let mut k = Checked::new(4, seed);
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let names = ["web", "api", "db"];
+        for n in names {
+            k.apply_yaml(&replica_set_yaml(n, 3, "500m"));
+        }
+        k.apply_yaml(SERVICE);
+        for _ in 0..60 {
+            let name = names[rng.below(3) as usize];
+            match rng.below(8) {
+                0 | 1 => {
+                    if k.store()
+                        .try_get(Kind::ReplicaSet, "default", name)
+                        .is_some()
+                    {
+                        k.scale(name, rng.below(9) as i32);
+                    }
+                }
+                2 => {
+                    let pods = k.pods(name);
+                    if !pods.is_empty() {
+                        let p = &pods[rng.below(pods.len() as u64) as usize];
+                        let grace = if rng.below(2) == 0 { None } else { Some(0) };
+                        let opts = DeleteOptions {
+                            grace_period_seconds: grace,
+                            ..DeleteOptions::default()
+                        };
+                        let _ = k.store().delete(Kind::Pod, "default", p.name(), &opts);
+                        k.settle();
+                    }
+                }
+                3 => {
+                    let node = format!("node-{}", rng.below(4));
+                    if k.c.kubelet().is_node_stopped(&node) {
+                        k.c.kubelet().start_node(&node);
+                    } else {
+                        k.c.kubelet().stop_node(&node);
+                    }
+                    k.settle();
+                }
+                4 => match k.store().try_get(Kind::ReplicaSet, "default", name) {
+                    Some(rs) => {
+                        let policy = [
+                            PropagationPolicy::Background,
+                            PropagationPolicy::Foreground,
+                            PropagationPolicy::Orphan,
+                        ][rng.below(3) as usize];
+                        if rs.meta().is_being_deleted() {
+                            // Deleting again with another policy replaces the GC
+                            // finalizer: the user's choice, not the collector's.
+                            k.checker.acknowledge_deletion(&ObjectKey::of(&rs));
+                        }
+                        k.store()
+                            .delete(
+                                Kind::ReplicaSet,
+                                "default",
+                                name,
+                                &DeleteOptions::propagation(policy),
+                            )
+                            .unwrap();
+                        k.settle();
+                    }
+                    None => k.apply_yaml(&replica_set_yaml(name, rng.below(5) as i32, "500m")),
+                },
+                5 => {
+                    // A node's object is deleted (pod GC takes its pods), or comes back.
+                    let node = format!("node-{}", rng.below(4));
+                    if k.store().try_get(Kind::Node, "", &node).is_some() {
+                        if k.store().count(Kind::Node) > 2 {
+                            k.store()
+                                .delete(Kind::Node, "", &node, &DeleteOptions::default())
+                                .unwrap();
+                            k.settle();
+                        }
+                    } else {
+                        k.c.add_node(NodeConfig::new(&node)).unwrap();
+                        k.settle();
+                    }
+                }
+                _ => k.run_for(Duration::from_secs(1 + rng.below(90))),
+            }
+        }
+        // Everything back up, then the cluster converges without a violation.
+        for n in 0..4 {
+            let node = format!("node-{n}");
+            k.c.kubelet().start_node(&node);
+            if k.store().try_get(Kind::Node, "", &node).is_none() {
+                k.c.add_node(NodeConfig::new(&node)).unwrap();
+            }
+        }
+        k.run_for(Duration::from_secs(600));
+        assert!(k.checks > 100, "seed {seed}: only {} checks", k.checks);
+        for n in names {
+            if let Some(rs) = k.store().try_get(Kind::ReplicaSet, "default", n) {
+                let want = rs.as_replica_set().unwrap().spec.replicas as usize;
+                assert_eq!(k.running(n), want, "seed {seed}: {n}");
+            }
+        }
+    }
 }
