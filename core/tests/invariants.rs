@@ -8,9 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kubesim_core::cluster::{controllers, Cluster, ClusterConfig, NodeConfig, NodeSpecs};
+use kubesim_core::intern::intern;
 use kubesim_core::invariants::{format_violations, InvariantChecker, Rule, Violation};
 use kubesim_core::manifest;
-use kubesim_core::model::{Kind, Object, ObjectKey, PodPhase, PropagationPolicy};
+use kubesim_core::model::{
+    Kind, Object, ObjectKey, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
+    PropagationPolicy,
+};
 use kubesim_core::store::{DeleteOptions, Store};
 
 /// A cluster driven one round at a time, checked after each.
@@ -401,4 +405,69 @@ fn seeded_chaos_over_replica_sets_and_nodes_violates_nothing() {
             }
         }
     }
+}
+
+#[test]
+fn a_statefulset_pod_recreated_beside_its_unreachable_predecessor_is_caught() {
+    let mut k = Checked::new(2, 9);
+    k.apply_yaml(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n\
+         spec:\n  replicas: 1\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  \
+         template:\n    metadata: {labels: {app: db}}\n    spec:\n      \
+         containers: [{name: db, image: postgres:16}]\n",
+    );
+    let sts = k.store().get(Kind::StatefulSet, "default", "db").unwrap();
+    // Without a StatefulSet controller in the cluster, make its pod by hand.
+    let make_pod = |node: Option<&str>| {
+        let s = sts.as_stateful_set().unwrap();
+        let mut meta = ObjectMeta::named("default", "db-0");
+        meta.labels = s.spec.template.meta.labels.clone();
+        meta.owner_references = vec![OwnerReference {
+            kind: Kind::StatefulSet,
+            name: sts.name().clone(),
+            uid: sts.meta().uid,
+            controller: true,
+            block_owner_deletion: true,
+        }]
+        .into();
+        Object::from(Pod {
+            meta,
+            spec: s.spec.template.spec.clone(),
+            node_name: node.map(intern),
+            status: PodStatus::default(),
+        })
+    };
+    if k.store().try_get(Kind::Pod, "default", "db-0").is_none() {
+        k.store().create(make_pod(None)).unwrap();
+    }
+    k.run_for(Duration::from_secs(10));
+    let old = k.store().get(Kind::Pod, "default", "db-0").unwrap();
+    assert_eq!(old.as_pod().unwrap().status.phase, PodPhase::Running);
+    let node = old.node_name().unwrap().to_string();
+    let other = if node == "node-0" { "node-1" } else { "node-0" };
+    // The node stops answering (its Ready condition is still True: only the cluster
+    // knows), and the pod is force-deleted.
+    k.c.kubelet().stop_node(&node);
+    k.store()
+        .delete(Kind::Pod, "default", "db-0", &DeleteOptions::grace(0))
+        .unwrap();
+    assert_eq!(k.c.check_invariants(&mut k.checker), vec![]);
+    if k.store().try_get(Kind::Pod, "default", "db-0").is_none() {
+        k.store().create(make_pod(Some(other))).unwrap();
+    }
+    let v = k.c.check_invariants(&mut k.checker);
+    assert_eq!(v.len(), 1, "{}", format_violations(&v));
+    assert_eq!(v[0].rule, Rule::StatefulSetIdentity);
+    assert_eq!(
+        v[0].objects,
+        [
+            ObjectKey::new(Kind::Pod, "default", "db-0"),
+            ObjectKey::new(Kind::StatefulSet, "default", "db"),
+            ObjectKey::new(Kind::Node, "", &node),
+        ]
+    );
+    // Had a user done it on purpose, the caller says so.
+    k.checker
+        .acknowledge_deletion(&ObjectKey::new(Kind::Pod, "default", "db-0"));
+    assert_eq!(k.c.check_invariants(&mut k.checker), vec![]);
 }
