@@ -14,6 +14,26 @@
 //! Call it with no write in flight (between steps), always on the store it was
 //! created on.
 //!
+//! ```
+//! use std::time::Duration;
+//! use kubesim_core::cluster::{Cluster, ClusterConfig};
+//! use kubesim_core::invariants::format_violations;
+//! use kubesim_core::manifest;
+//!
+//! let mut cluster = Cluster::new(ClusterConfig::default()).unwrap();
+//! let mut checker = cluster.invariant_checker();
+//! let yaml = "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {name: web}\n\
+//!             spec: {replicas: 2, selector: {matchLabels: {app: web}}, template: \
+//!             {metadata: {labels: {app: web}}, spec: {containers: [{name: w, image: nginx}]}}}\n";
+//! cluster.apply(manifest::load_str(yaml, "web.yaml").unwrap()).unwrap();
+//! for _ in 0..10 {
+//!     cluster.advance(Duration::from_secs(1));
+//!     // `advance` ends idle, so the settled rules apply too.
+//!     let violations = cluster.check_invariants_settled(&mut checker);
+//!     assert!(violations.is_empty(), "{}", format_violations(&violations));
+//! }
+//! ```
+//!
 //! # Rules
 //!
 //! Rules checked by both `check` and `check_settled` ([`Rule::settled_only`] false):
