@@ -726,3 +726,39 @@ fn merged(stored: &Object, mut new: Object) -> Object {
     }
     new
 }
+
+impl Cluster {
+    /// An [`InvariantChecker`](crate::invariants::InvariantChecker) on this cluster's
+    /// store, watching from now on.
+    pub fn invariant_checker(&self) -> crate::invariants::InvariantChecker {
+        crate::invariants::InvariantChecker::new(&self.store)
+    }
+
+    /// Runs [`InvariantChecker::check`](crate::invariants::InvariantChecker::check)
+    /// over the step since its last call, with the nodes whose kubelet is stopped as
+    /// unreachable.
+    pub fn check_invariants(
+        &self,
+        checker: &mut crate::invariants::InvariantChecker,
+    ) -> Vec<crate::invariants::Violation> {
+        self.set_unreachable(checker);
+        checker.check(&self.store)
+    }
+
+    /// Runs [`InvariantChecker::check_settled`](crate::invariants::InvariantChecker::check_settled)
+    /// (call it when the cluster is idle), with the nodes whose kubelet is stopped as
+    /// unreachable.
+    pub fn check_invariants_settled(
+        &self,
+        checker: &mut crate::invariants::InvariantChecker,
+    ) -> Vec<crate::invariants::Violation> {
+        self.set_unreachable(checker);
+        checker.check_settled(&self.store)
+    }
+
+    fn set_unreachable(&self, checker: &mut crate::invariants::InvariantChecker) {
+        let stopped = self.kubelet.stopped_nodes();
+        let stopped = stopped.read();
+        checker.set_unreachable_nodes(stopped.iter());
+    }
+}

@@ -1,0 +1,473 @@
+//! The invariant checker ([`kubesim_core::invariants`]) on a whole simulated cluster in
+//! virtual time: ReplicaSets scaling and replacing pods, garbage-collector cascades
+//! (background, foreground, orphan), and a node failure with ReplicaSet pods — with
+//! the checker after every round of reconciles (and the settled rules whenever an
+//! instant is idle) and no violation; and one real violation it must catch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kubesim_core::cluster::{controllers, Cluster, ClusterConfig, NodeConfig, NodeSpecs};
+use kubesim_core::intern::intern;
+use kubesim_core::invariants::{format_violations, InvariantChecker, Rule, Violation};
+use kubesim_core::manifest;
+use kubesim_core::model::{
+    Kind, Object, ObjectKey, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
+    PropagationPolicy,
+};
+use kubesim_core::store::{DeleteOptions, Store};
+
+/// A cluster driven one round at a time, checked after each.
+struct Checked {
+    c: Cluster,
+    checker: InvariantChecker,
+    names: Vec<&'static str>,
+    /// Checks run (every round, plus one settled check per idle instant).
+    checks: usize,
+    settled_checks: usize,
+}
+
+impl Checked {
+    fn new(nodes: usize, seed: u64) -> Checked {
+        let c = Cluster::new(ClusterConfig {
+            nodes: NodeSpecs::Count(nodes),
+            seed,
+            ..ClusterConfig::default()
+        })
+        .unwrap();
+        let names = controllers(c.config(), c.kubelet().clone())
+            .iter()
+            .map(|ctl| ctl.name())
+            .collect();
+        let checker = c.invariant_checker();
+        let mut me = Checked {
+            c,
+            checker,
+            names,
+            checks: 0,
+            settled_checks: 0,
+        };
+        me.settle();
+        me
+    }
+
+    fn store(&self) -> &Store {
+        self.c.store()
+    }
+
+    fn assert_none(&self, v: Vec<Violation>, what: &str) {
+        assert!(
+            v.is_empty(),
+            "{what} at {:?}:\n{}",
+            self.c.now(),
+            format_violations(&v)
+        );
+    }
+
+    /// Rounds at the current instant until idle, checking after each; then the
+    /// settled rules.
+    fn settle(&mut self) {
+        loop {
+            let n = self.c.sim_mut().run_round();
+            let v = self.c.check_invariants(&mut self.checker);
+            self.checks += 1;
+            self.assert_none(v, "violation after a round");
+            if n == 0 {
+                break;
+            }
+        }
+        let v = self.c.check_invariants_settled(&mut self.checker);
+        self.settled_checks += 1;
+        self.assert_none(v, "violation once settled");
+    }
+
+    fn promote(&self) {
+        for n in &self.names {
+            if let Some(d) = self.c.sim().dispatcher(n) {
+                d.promote_due();
+            }
+        }
+    }
+
+    /// Moves virtual time by `d` from timer to timer, settling (checked) at each.
+    fn run_for(&mut self, d: Duration) {
+        let target = self.c.now().plus(d);
+        self.settle();
+        while let Some(t) = self.c.sim().next_due().filter(|t| *t <= target) {
+            if t > self.c.now() {
+                self.c.sim().clock().set(t);
+            }
+            self.promote();
+            self.settle();
+        }
+        self.c.sim().clock().set(target);
+        self.promote();
+        self.settle();
+    }
+
+    fn apply_yaml(&mut self, yaml: &str) {
+        for obj in manifest::load_str(yaml, "inline.yaml").unwrap() {
+            match self
+                .store()
+                .try_get(obj.kind(), obj.namespace(), obj.name())
+            {
+                None => {
+                    self.store().create(obj).unwrap();
+                }
+                Some(_) => panic!("{} exists", obj.display_key()),
+            }
+        }
+        self.settle();
+    }
+
+    fn scale(&mut self, rs: &str, replicas: i32) {
+        let mut o = (*self.store().get(Kind::ReplicaSet, "default", rs).unwrap()).clone();
+        o.as_replica_set_mut().unwrap().spec.replicas = replicas;
+        self.store().update(o).unwrap();
+        self.settle();
+    }
+
+    fn pods(&self, app: &str) -> Vec<Arc<Object>> {
+        let sel = format!("app={app}").parse().unwrap();
+        self.store()
+            .list(Kind::Pod, Some("default"), Some(&sel), None)
+            .unwrap()
+    }
+
+    fn running(&self, app: &str) -> usize {
+        self.pods(app)
+            .iter()
+            .filter(|p| {
+                let p = p.as_pod().unwrap();
+                p.status.phase == PodPhase::Running && p.is_ready() && !p.meta.is_being_deleted()
+            })
+            .count()
+    }
+}
+
+fn replica_set_yaml(name: &str, replicas: i32, cpu: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {{name: {name}}}\n\
+         spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  \
+         template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      \
+         containers:\n      - name: web\n        image: nginx:1.25\n        \
+         resources: {{requests: {{cpu: {cpu}}}}}\n"
+    )
+}
+
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n\
+                       spec: {selector: {app: web}, ports: [{port: 80}]}\n";
+
+#[test]
+fn replica_sets_scaling_and_replacing_pods_violate_nothing() {
+    let mut k = Checked::new(3, 11);
+    k.apply_yaml(&replica_set_yaml("web", 5, "100m"));
+    k.apply_yaml(SERVICE);
+    k.run_for(Duration::from_secs(30));
+    assert_eq!(k.running("web"), 5);
+    k.scale("web", 2);
+    k.run_for(Duration::from_secs(60));
+    assert_eq!(k.pods("web").len(), 2);
+    let victim = k.pods("web")[0].name().to_string();
+    k.store()
+        .delete(Kind::Pod, "default", &victim, &DeleteOptions::default())
+        .unwrap();
+    k.run_for(Duration::from_secs(60));
+    assert_eq!(k.running("web"), 2);
+    k.scale("web", 8);
+    k.run_for(Duration::from_secs(60));
+    assert_eq!(k.running("web"), 8);
+    assert!(k.checks > 20, "only {} checks", k.checks);
+    assert!(k.settled_checks > 5);
+    assert_eq!(k.checker.resyncs(), 0);
+}
+
+#[test]
+fn gc_cascades_violate_nothing() {
+    let mut k = Checked::new(2, 5);
+    for name in ["bg", "fg", "orphan"] {
+        k.apply_yaml(&replica_set_yaml(name, 3, "100m"));
+    }
+    k.run_for(Duration::from_secs(20));
+    for (name, policy) in [
+        ("bg", PropagationPolicy::Background),
+        ("fg", PropagationPolicy::Foreground),
+        ("orphan", PropagationPolicy::Orphan),
+    ] {
+        assert_eq!(k.running(name), 3);
+        k.store()
+            .delete(
+                Kind::ReplicaSet,
+                "default",
+                name,
+                &DeleteOptions::propagation(policy),
+            )
+            .unwrap();
+        k.settle();
+        if policy == PropagationPolicy::Foreground {
+            // The owner waits, being deleted, for its terminating pods.
+            let rs = k.store().get(Kind::ReplicaSet, "default", name).unwrap();
+            assert!(rs.meta().is_being_deleted());
+            assert!(k.pods(name).iter().all(|p| p.meta().is_being_deleted()));
+        }
+    }
+    k.run_for(Duration::from_secs(120));
+    for name in ["bg", "fg", "orphan"] {
+        assert!(k
+            .store()
+            .try_get(Kind::ReplicaSet, "default", name)
+            .is_none());
+    }
+    assert!(k.pods("bg").is_empty());
+    assert!(k.pods("fg").is_empty());
+    let orphans = k.pods("orphan");
+    assert_eq!(orphans.len(), 3);
+    assert!(orphans.iter().all(|p| p.meta().owner_references.is_empty()));
+}
+
+#[test]
+fn node_failure_with_replica_set_pods_violates_nothing() {
+    let mut k = Checked::new(3, 3);
+    // 1 cpu each on 4-cpu nodes: the survivors must absorb the failed node's pods.
+    k.apply_yaml(&replica_set_yaml("web", 6, "1"));
+    k.apply_yaml(SERVICE);
+    k.run_for(Duration::from_secs(30));
+    assert_eq!(k.running("web"), 6);
+    let on_node0 = k
+        .pods("web")
+        .iter()
+        .filter(|p| p.node_name().is_some_and(|n| n.as_str() == "node-0"))
+        .count();
+    assert!(on_node0 > 0);
+    k.c.kubelet().stop_node("node-0");
+    // NotReady after the grace period, eviction after the 300 s toleration; the
+    // evicted pods stay Terminating on the unreachable node and are replaced.
+    k.run_for(Duration::from_secs(400));
+    assert_eq!(k.running("web"), 6);
+    let terminating = k
+        .pods("web")
+        .iter()
+        .filter(|p| p.meta().is_being_deleted())
+        .count();
+    assert_eq!(terminating, on_node0);
+    // The node comes back: its kubelet finishes the terminations.
+    k.c.kubelet().start_node("node-0");
+    k.run_for(Duration::from_secs(120));
+    assert_eq!(k.pods("web").len(), 6);
+    // Another node fails and its Node object is deleted: pod GC removes its pods.
+    k.c.kubelet().stop_node("node-1");
+    k.run_for(Duration::from_secs(60));
+    k.store()
+        .delete(Kind::Node, "", "node-1", &DeleteOptions::default())
+        .unwrap();
+    k.run_for(Duration::from_secs(120));
+    assert_eq!(k.running("web"), 6);
+    assert!(k
+        .pods("web")
+        .iter()
+        .all(|p| p.node_name().is_some_and(|n| n.as_str() != "node-1")));
+}
+
+#[test]
+fn a_pod_bound_past_a_full_node_is_caught() {
+    let mut k = Checked::new(1, 1);
+    k.apply_yaml(&replica_set_yaml("web", 3, "1"));
+    k.run_for(Duration::from_secs(20));
+    assert_eq!(k.running("web"), 3);
+    // Bypass the scheduler: bind a 2-cpu pod to the node that has 1 cpu left.
+    let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: squatter}\n\
+                spec:\n  nodeName: node-0\n  containers:\n  - name: c\n    image: nginx:1.25\n    \
+                resources: {requests: {cpu: 2}}\n";
+    let pod = manifest::load_str(yaml, "inline.yaml").unwrap().remove(0);
+    k.store().create(pod).unwrap();
+    let v = k.c.check_invariants(&mut k.checker);
+    assert_eq!(v.len(), 1, "{}", format_violations(&v));
+    assert_eq!(v[0].rule, Rule::NodeOverAllocatable);
+    assert_eq!(v[0].objects, [ObjectKey::new(Kind::Node, "", "node-0")]);
+    assert!(
+        v[0].message.contains("cpu requests 5000m > 4000m"),
+        "{}",
+        v[0]
+    );
+}
+
+/// xorshift64*: a fixed-seed generator for the chaos run.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) % n
+    }
+}
+
+#[test]
+fn seeded_chaos_over_replica_sets_and_nodes_violates_nothing() {
+    for seed in 1u64..=10 {
+        let mut k = Checked::new(4, seed);
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let names = ["web", "api", "db"];
+        for n in names {
+            k.apply_yaml(&replica_set_yaml(n, 3, "500m"));
+        }
+        k.apply_yaml(SERVICE);
+        for _ in 0..60 {
+            let name = names[rng.below(3) as usize];
+            match rng.below(8) {
+                0 | 1 => {
+                    if k.store()
+                        .try_get(Kind::ReplicaSet, "default", name)
+                        .is_some()
+                    {
+                        k.scale(name, rng.below(9) as i32);
+                    }
+                }
+                2 => {
+                    let pods = k.pods(name);
+                    if !pods.is_empty() {
+                        let p = &pods[rng.below(pods.len() as u64) as usize];
+                        let grace = if rng.below(2) == 0 { None } else { Some(0) };
+                        let opts = DeleteOptions {
+                            grace_period_seconds: grace,
+                            ..DeleteOptions::default()
+                        };
+                        let _ = k.store().delete(Kind::Pod, "default", p.name(), &opts);
+                        k.settle();
+                    }
+                }
+                3 => {
+                    let node = format!("node-{}", rng.below(4));
+                    if k.c.kubelet().is_node_stopped(&node) {
+                        k.c.kubelet().start_node(&node);
+                    } else {
+                        k.c.kubelet().stop_node(&node);
+                    }
+                    k.settle();
+                }
+                4 => match k.store().try_get(Kind::ReplicaSet, "default", name) {
+                    Some(rs) => {
+                        let policy = [
+                            PropagationPolicy::Background,
+                            PropagationPolicy::Foreground,
+                            PropagationPolicy::Orphan,
+                        ][rng.below(3) as usize];
+                        if rs.meta().is_being_deleted() {
+                            // Deleting again with another policy replaces the GC
+                            // finalizer: the user's choice, not the collector's.
+                            k.checker.acknowledge_deletion(&ObjectKey::of(&rs));
+                        }
+                        k.store()
+                            .delete(
+                                Kind::ReplicaSet,
+                                "default",
+                                name,
+                                &DeleteOptions::propagation(policy),
+                            )
+                            .unwrap();
+                        k.settle();
+                    }
+                    None => k.apply_yaml(&replica_set_yaml(name, rng.below(5) as i32, "500m")),
+                },
+                5 => {
+                    // A node's object is deleted (pod GC takes its pods), or comes back.
+                    let node = format!("node-{}", rng.below(4));
+                    if k.store().try_get(Kind::Node, "", &node).is_some() {
+                        if k.store().count(Kind::Node) > 2 {
+                            k.store()
+                                .delete(Kind::Node, "", &node, &DeleteOptions::default())
+                                .unwrap();
+                            k.settle();
+                        }
+                    } else {
+                        k.c.add_node(NodeConfig::new(&node)).unwrap();
+                        k.settle();
+                    }
+                }
+                _ => k.run_for(Duration::from_secs(1 + rng.below(90))),
+            }
+        }
+        // Everything back up, then the cluster converges without a violation.
+        for n in 0..4 {
+            let node = format!("node-{n}");
+            k.c.kubelet().start_node(&node);
+            if k.store().try_get(Kind::Node, "", &node).is_none() {
+                k.c.add_node(NodeConfig::new(&node)).unwrap();
+            }
+        }
+        k.run_for(Duration::from_secs(600));
+        assert!(k.checks > 100, "seed {seed}: only {} checks", k.checks);
+        for n in names {
+            if let Some(rs) = k.store().try_get(Kind::ReplicaSet, "default", n) {
+                let want = rs.as_replica_set().unwrap().spec.replicas as usize;
+                assert_eq!(k.running(n), want, "seed {seed}: {n}");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_statefulset_pod_recreated_beside_its_unreachable_predecessor_is_caught() {
+    let mut k = Checked::new(2, 9);
+    k.apply_yaml(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n\
+         spec:\n  replicas: 1\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  \
+         template:\n    metadata: {labels: {app: db}}\n    spec:\n      \
+         containers: [{name: db, image: postgres:16}]\n",
+    );
+    let sts = k.store().get(Kind::StatefulSet, "default", "db").unwrap();
+    // Without a StatefulSet controller in the cluster, make its pod by hand.
+    let make_pod = |node: Option<&str>| {
+        let s = sts.as_stateful_set().unwrap();
+        let mut meta = ObjectMeta::named("default", "db-0");
+        meta.labels = s.spec.template.meta.labels.clone();
+        meta.owner_references = vec![OwnerReference {
+            kind: Kind::StatefulSet,
+            name: sts.name().clone(),
+            uid: sts.meta().uid,
+            controller: true,
+            block_owner_deletion: true,
+        }]
+        .into();
+        Object::from(Pod {
+            meta,
+            spec: s.spec.template.spec.clone(),
+            node_name: node.map(intern),
+            status: PodStatus::default(),
+        })
+    };
+    if k.store().try_get(Kind::Pod, "default", "db-0").is_none() {
+        k.store().create(make_pod(None)).unwrap();
+    }
+    k.run_for(Duration::from_secs(10));
+    let old = k.store().get(Kind::Pod, "default", "db-0").unwrap();
+    assert_eq!(old.as_pod().unwrap().status.phase, PodPhase::Running);
+    let node = old.node_name().unwrap().to_string();
+    let other = if node == "node-0" { "node-1" } else { "node-0" };
+    // The node stops answering (its Ready condition is still True: only the cluster
+    // knows), and the pod is force-deleted.
+    k.c.kubelet().stop_node(&node);
+    k.store()
+        .delete(Kind::Pod, "default", "db-0", &DeleteOptions::grace(0))
+        .unwrap();
+    assert_eq!(k.c.check_invariants(&mut k.checker), vec![]);
+    if k.store().try_get(Kind::Pod, "default", "db-0").is_none() {
+        k.store().create(make_pod(Some(other))).unwrap();
+    }
+    let v = k.c.check_invariants(&mut k.checker);
+    assert_eq!(v.len(), 1, "{}", format_violations(&v));
+    assert_eq!(v[0].rule, Rule::StatefulSetIdentity);
+    assert_eq!(
+        v[0].objects,
+        [
+            ObjectKey::new(Kind::Pod, "default", "db-0"),
+            ObjectKey::new(Kind::StatefulSet, "default", "db"),
+            ObjectKey::new(Kind::Node, "", &node),
+        ]
+    );
+    // Had a user done it on purpose, the caller says so.
+    k.checker
+        .acknowledge_deletion(&ObjectKey::new(Kind::Pod, "default", "db-0"));
+    assert_eq!(k.c.check_invariants(&mut k.checker), vec![]);
+}
