@@ -35,7 +35,7 @@ impl Checked {
             ..ClusterConfig::default()
         })
         .unwrap();
-        let names = controllers(c.config(), c.kubelet().clone())
+        let names = controllers(c.config(), c.kubelet().clone(), c.load_model().clone())
             .iter()
             .map(|ctl| ctl.name())
             .collect();
