@@ -262,6 +262,7 @@ pub fn controllers(config: &ClusterConfig, kubelet: Arc<Kubelet>) -> Vec<Arc<dyn
         Arc::new(EndpointsController::new()),
         Arc::new(EndpointSliceController::new()),
         Arc::new(ReplicaSetController::new()),
+        Arc::new(crate::controllers::deployment::DeploymentController::new()),
         Arc::new(Scheduler::new()),
         kubelet,
         Arc::new(GarbageCollector::new()),
