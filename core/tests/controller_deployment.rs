@@ -960,3 +960,23 @@ fn available_condition_false_without_minimum_availability() {
         (ConditionStatus::True, "ReplicaSetUpdated")
     );
 }
+
+#[test]
+fn min_ready_seconds_gates_each_step() {
+    let mut c = cluster(Duration::ZERO, &[]);
+    let extra =
+        "  minReadySeconds: 10\n  strategy: {rollingUpdate: {maxSurge: 1, maxUnavailable: 0}}\n";
+    c.apply(deployment_yaml("web", 2, "app:v1", extra)).unwrap();
+    wait_complete(&mut c, "web", 2, Duration::from_secs(60));
+    set_image(&mut c, "web", "app:v2");
+    let new = rs_by_image(c.store(), "web", "app:v2");
+    assert_eq!(new.spec.min_ready_seconds, 10);
+    // The new pod is ready after ~1 s but available only 10 s later: until then the
+    // old ReplicaSet keeps both pods.
+    c.advance(Duration::from_secs(8));
+    assert_eq!(rs_by_image(c.store(), "web", "app:v1").spec.replicas, 2);
+    assert_eq!(dstatus(c.store(), "web").available_replicas, 2);
+    c.advance(Duration::from_secs(5));
+    assert_eq!(rs_by_image(c.store(), "web", "app:v1").spec.replicas, 1);
+    wait_complete(&mut c, "web", 2, Duration::from_secs(120));
+}
