@@ -980,3 +980,22 @@ fn min_ready_seconds_gates_each_step() {
     assert_eq!(rs_by_image(c.store(), "web", "app:v1").spec.replicas, 1);
     wait_complete(&mut c, "web", 2, Duration::from_secs(120));
 }
+
+#[test]
+fn rolling_bounds_hold_with_fast_pods_and_other_seeds() {
+    for (seed, readiness) in [(1, 0), (2, 1), (3, 0), (4, 2)] {
+        let mut c = Cluster::new(ClusterConfig {
+            nodes: NodeSpecs::Count(3),
+            readiness_delay: Duration::from_secs(readiness),
+            seed,
+            threads: 2,
+            ..ClusterConfig::default()
+        })
+        .unwrap();
+        c.apply(deployment_yaml("web", 7, "app:v1", "")).unwrap();
+        wait_complete(&mut c, "web", 7, Duration::from_secs(60));
+        // 25% of 7: maxSurge 2, maxUnavailable 1.
+        let (max_total, min_avail) = roll_checked(&mut c, "web", 7, 2, 1);
+        assert!(max_total <= 9 && min_avail >= 6, "seed {seed}");
+    }
+}

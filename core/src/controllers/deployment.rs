@@ -300,6 +300,15 @@ pub fn max_unavailable(d: &Deployment) -> i32 {
     }
 }
 
+/// The bounds a RollingUpdate keeps while it runs, for invariant checkers: (most
+/// pods = `replicas + maxSurge`, fewest available = `replicas − maxUnavailable`). A
+/// Recreate Deployment gives (`replicas`, `replicas`): it promises nothing while it
+/// replaces its pods, and should be checked for "no old and new pods at once" instead.
+pub fn rollout_bounds(d: &Deployment) -> (i32, i32) {
+    let r = d.spec.replicas;
+    (r + max_surge(d), r - max_unavailable(d))
+}
+
 /// The size of the new ReplicaSet for a scale-up step (upstream `NewRSNewReplicas`):
 /// RollingUpdate adds up to `replicas + maxSurge − total` (`total` = the sum of every
 /// ReplicaSet's `spec.replicas`) without exceeding `replicas`; Recreate is `replicas`.
@@ -1775,8 +1784,10 @@ mod tests {
         assert_eq!(max_unavailable(&d), 0);
         let mut d = deployment(4, pct("25%"), pct("25%"));
         assert_eq!((max_surge(&d), max_unavailable(&d)), (1, 1));
+        assert_eq!(rollout_bounds(&d), (5, 3));
         d.spec.strategy = DeploymentStrategy::Recreate;
         assert_eq!((max_surge(&d), max_unavailable(&d)), (0, 0));
+        assert_eq!(rollout_bounds(&d), (4, 4));
     }
 
     #[test]
