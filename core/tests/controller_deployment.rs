@@ -999,3 +999,53 @@ fn rolling_bounds_hold_with_fast_pods_and_other_seeds() {
         assert!(max_total <= 9 && min_avail >= 6, "seed {seed}");
     }
 }
+
+#[test]
+fn adopts_a_matching_orphan_replica_set_and_releases_a_relabelled_one() {
+    let mut c = cluster(Duration::ZERO, &[]);
+    let objs = deployment_yaml("web", 2, "app:v1", "");
+    let template = objs[0].as_deployment().unwrap().spec.template.clone();
+    // An orphan ReplicaSet already running the Deployment's template.
+    let labels = template.meta.labels.with(LABEL_POD_TEMPLATE_HASH, "manual");
+    c.apply(vec![Object::from(ReplicaSet {
+        meta: ObjectMeta {
+            labels: labels.clone(),
+            ..ObjectMeta::named(NS, "hand-made")
+        },
+        spec: ReplicaSetSpec {
+            replicas: 2,
+            min_ready_seconds: 0,
+            selector: LabelSelector::from_labels(labels.clone()),
+            template: PodTemplateSpec {
+                meta: TemplateMeta {
+                    labels,
+                    annotations: StrMap::new(),
+                },
+                spec: template.spec.clone(),
+            },
+        },
+        status: ReplicaSetStatus::default(),
+    })])
+    .unwrap();
+    c.advance(Duration::from_secs(5));
+    c.apply(objs).unwrap();
+    wait_complete(&mut c, "web", 2, Duration::from_secs(60));
+    let sets = replica_sets(c.store(), "web");
+    assert_eq!(sets.len(), 1, "adopted, not replaced");
+    assert_eq!(sets[0].meta.name.as_str(), "hand-made");
+    assert_eq!(revision(&sets[0]), "1");
+    assert_eq!(events(c.store(), "ScalingReplicaSet"), Vec::<String>::new());
+    // Relabel it out of the selector: released, and a new one is made.
+    let mut o = (*c.store().get(Kind::ReplicaSet, NS, "hand-made").unwrap()).clone();
+    o.meta_mut().labels = StrMap::from_pairs([("app", "elsewhere")]);
+    c.store().update(o).unwrap();
+    c.advance(Duration::from_secs(10));
+    let released = c.store().get(Kind::ReplicaSet, NS, "hand-made").unwrap();
+    assert!(released.meta().controller_ref().is_none());
+    let sets = replica_sets(c.store(), "web");
+    assert_eq!(sets.len(), 1);
+    assert_eq!(
+        sets[0].meta.name.as_str(),
+        format!("web-{}", compute_hash(&template, None))
+    );
+}
