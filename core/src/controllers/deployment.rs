@@ -1102,9 +1102,21 @@ impl<'a> Sync<'a> {
             self.sync_deployment_status();
             return;
         };
-        if self.reconcile_new(n) || self.reconcile_old(n) {
+        if self.reconcile_new(n) {
             self.sync_rollout_status();
             return;
+        }
+        match self.reconcile_old(n) {
+            // Upstream's sync error: nothing more this time, retried with backoff.
+            None => {
+                self.retry = true;
+                return;
+            }
+            Some(true) => {
+                self.sync_rollout_status();
+                return;
+            }
+            Some(false) => {}
         }
         if deployment_complete(self.d, &self.status) {
             self.cleanup();
@@ -1127,8 +1139,9 @@ impl<'a> Sync<'a> {
         self.scale_and_record(n, to)
     }
 
-    /// `reconcileOldReplicaSets`.
-    fn reconcile_old(&mut self, n: usize) -> bool {
+    /// `reconcileOldReplicaSets`: whether it scaled anything (`None`: a stale status,
+    /// see `cleanup_unhealthy`).
+    fn reconcile_old(&mut self, n: usize) -> Option<bool> {
         let old: Vec<usize> = self
             .old_indices()
             .into_iter()
@@ -1136,7 +1149,7 @@ impl<'a> Sync<'a> {
             .collect();
         let old_pods = self.replicas(&old);
         if old_pods == 0 {
-            return false;
+            return Some(false);
         }
         let all_pods = self.replicas(&self.all_indices());
         let min_available = self.d.spec.replicas - max_unavailable(self.d);
@@ -1144,16 +1157,19 @@ impl<'a> Sync<'a> {
         let new_unavailable = new_rs.spec.replicas - new_rs.status.available_replicas;
         let max_scaled_down = all_pods - min_available - new_unavailable;
         if max_scaled_down <= 0 {
-            return false;
+            return Some(false);
         }
-        let cleaned = self.cleanup_unhealthy(&old, max_scaled_down);
+        let cleaned = self.cleanup_unhealthy(&old, max_scaled_down)?;
         let scaled = self.scale_down_old_for_rolling(&old, n);
-        cleaned + scaled > 0
+        Some(cleaned + scaled > 0)
     }
 
     /// `cleanupUnhealthyReplicas`: old ReplicaSets (oldest first) lose their
-    /// unavailable pods, up to `max` in total.
-    fn cleanup_unhealthy(&mut self, old: &[usize], max: i32) -> i32 {
+    /// unavailable pods, up to `max` in total. `None` when a ReplicaSet it reaches
+    /// reports more available pods than it wants (its status has not caught up with a
+    /// scale-down yet): upstream's "invalid request to scale down" error, which ends
+    /// the sync before anything trusts that stale availability.
+    fn cleanup_unhealthy(&mut self, old: &[usize], max: i32) -> Option<i32> {
         let mut total = 0;
         for &i in old {
             if total >= max {
@@ -1161,16 +1177,17 @@ impl<'a> Sync<'a> {
             }
             let rs = &self.sets[i].rs;
             let (spec, avail) = (rs.spec.replicas, rs.status.available_replicas);
-            // `spec <= avail` also covers a status not yet caught up with a scale-down
-            // (upstream errors out of the sync on that case).
-            if spec == 0 || spec <= avail {
+            if spec == 0 || spec == avail {
                 continue;
+            }
+            if spec < avail {
+                return None;
             }
             let down = (max - total).min(spec - avail);
             self.scale_and_record(i, spec - down);
             total += down;
         }
-        total
+        Some(total)
     }
 
     /// `scaleDownOldReplicaSetsForRollingUpdate`.
