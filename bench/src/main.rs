@@ -93,7 +93,7 @@ struct ShardArgs {
     /// Worker counts, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "1,2,4", value_parser = clap::value_parser!(u16).range(1..=32))]
     workers: Vec<u16>,
-    /// Workloads, comma-separated [default: all: uniform,zipf,churn,reshard].
+    /// Workloads, comma-separated [default: all: uniform,zipf,churn,reshard,rollout].
     #[arg(long, value_delimiter = ',', value_parser = parse_workload)]
     workloads: Vec<Workload>,
     /// Smaller sizes: 1,000 ReplicaSets (10,000 pods in uniform), 1 s of churn.

@@ -272,6 +272,7 @@ pub fn controllers(
         Arc::new(EndpointsController::new()),
         Arc::new(EndpointSliceController::new()),
         Arc::new(ReplicaSetController::new()),
+        Arc::new(crate::controllers::deployment::DeploymentController::new()),
         Arc::new(Scheduler::new()),
         kubelet,
         Arc::new(GarbageCollector::new()),
@@ -760,5 +761,144 @@ impl Cluster {
         let stopped = self.kubelet.stopped_nodes();
         let stopped = stopped.read();
         checker.set_unreachable_nodes(stopped.iter());
+    }
+}
+
+/// `kubectl rollout` for Deployments (see [`crate::controllers::deployment`]).
+impl Cluster {
+    fn deployment(&self, namespace: &str, name: &str) -> Result<Arc<Object>> {
+        let obj = self.store.get(Kind::Deployment, namespace, name)?;
+        if obj.as_deployment().is_none() {
+            return Err(ClusterError::Invalid(format!(
+                "{namespace}/{name} is not a Deployment"
+            )));
+        }
+        Ok(obj)
+    }
+
+    /// The ReplicaSets a Deployment controls (kubectl's `GetAllReplicaSets`: its
+    /// selector and its controller reference).
+    fn deployment_replica_sets(&self, d: &Object) -> Vec<Arc<Object>> {
+        let Some(dep) = d.as_deployment() else {
+            return Vec::new();
+        };
+        let uid = d.meta().uid;
+        self.store
+            .list(
+                Kind::ReplicaSet,
+                Some(d.namespace()),
+                Some(&dep.spec.selector),
+                None,
+            )
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|rs| rs.meta().controller_ref().is_some_and(|r| r.uid == uid))
+            .collect()
+    }
+
+    /// `kubectl rollout undo deployment/<name> [--to-revision=N]` (`None` or 0: the
+    /// previous revision): copies that revision's template (without its
+    /// `pod-template-hash` label) and annotations back into the Deployment, then runs
+    /// until idle. Returns kubectl's message: `rolled back`, or `skipped rollback
+    /// (current template already matches revision N)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Invalid`] with kubectl's message for a paused Deployment, an
+    /// unknown revision (`unable to find specified revision N in history`) or no
+    /// history; [`ClusterError::Store`] when the Deployment does not exist.
+    pub fn rollout_undo(
+        &mut self,
+        namespace: &str,
+        name: &str,
+        to_revision: Option<i64>,
+    ) -> Result<String> {
+        use crate::controllers::deployment::rollback_target;
+        let obj = self.deployment(namespace, name)?;
+        let d = obj.as_deployment().expect("checked to be a Deployment");
+        if d.spec.paused {
+            return Err(ClusterError::Invalid(format!(
+                "you cannot rollback a paused deployment; resume it first with 'kubectl rollout resume deployment/{name}' and try again"
+            )));
+        }
+        let sets = self.deployment_replica_sets(&obj);
+        let rss: Vec<&crate::model::ReplicaSet> =
+            sets.iter().filter_map(|o| o.as_replica_set()).collect();
+        match rollback_target(d, &rss, to_revision).map_err(ClusterError::Invalid)? {
+            None => Ok(format!(
+                "skipped rollback (current template already matches revision {})",
+                to_revision.unwrap_or(0)
+            )),
+            Some((_, template, annotations)) => {
+                let mut new = (*obj).clone();
+                new.meta_mut().annotations = annotations;
+                if let Some(nd) = new.as_deployment_mut() {
+                    nd.spec.template = template;
+                }
+                self.store.update(new)?;
+                self.sim.run_until_idle();
+                Ok("rolled back".to_string())
+            }
+        }
+    }
+
+    fn set_paused(&mut self, namespace: &str, name: &str, paused: bool) -> Result<bool> {
+        let obj = self.deployment(namespace, name)?;
+        if obj.as_deployment().is_some_and(|d| d.spec.paused == paused) {
+            return Ok(false);
+        }
+        let mut new = (*obj).clone();
+        if let Some(d) = new.as_deployment_mut() {
+            d.spec.paused = paused;
+        }
+        self.store.update(new)?;
+        self.sim.run_until_idle();
+        Ok(true)
+    }
+
+    /// `kubectl rollout pause`: sets `spec.paused` and runs until idle. Returns
+    /// whether it changed anything (`false`: already paused).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] when the Deployment does not exist.
+    pub fn rollout_pause(&mut self, namespace: &str, name: &str) -> Result<bool> {
+        self.set_paused(namespace, name, true)
+    }
+
+    /// `kubectl rollout resume`: clears `spec.paused` and runs until idle. Returns
+    /// whether it changed anything (`false`: not paused).
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] when the Deployment does not exist.
+    pub fn rollout_resume(&mut self, namespace: &str, name: &str) -> Result<bool> {
+        self.set_paused(namespace, name, false)
+    }
+
+    /// `kubectl rollout history`: (revision, change-cause) of each ReplicaSet the
+    /// Deployment controls, by revision.
+    ///
+    /// # Errors
+    ///
+    /// [`ClusterError::Store`] when the Deployment does not exist.
+    pub fn rollout_history(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<(i64, Option<String>)>> {
+        use crate::controllers::deployment::{ANNOTATION_CHANGE_CAUSE, ANNOTATION_REVISION};
+        let obj = self.deployment(namespace, name)?;
+        let mut out: Vec<(i64, Option<String>)> = self
+            .deployment_replica_sets(&obj)
+            .iter()
+            .filter_map(|rs| {
+                let a = &rs.meta().annotations;
+                let rev = a.get(ANNOTATION_REVISION)?.parse::<i64>().ok()?;
+                Some((rev, a.get(ANNOTATION_CHANGE_CAUSE).map(|c| c.to_string())))
+            })
+            .collect();
+        out.sort();
+        Ok(out)
     }
 }

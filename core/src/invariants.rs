@@ -162,13 +162,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
+use crate::controllers::deployment::resolve_fenceposts;
 use crate::controllers::garbage_collector::{
     check_foreground_order, check_gc_invariants, GC_KINDS,
 };
 use crate::intern::Str;
 use crate::model::{
-    find_condition, ConditionStatus, DeploymentStrategy, IntOrString, Kind, Object, ObjectKey,
-    PodPhase, PodTemplateSpec, PvcRetention, Uid, FINALIZER_FOREGROUND,
+    find_condition, ConditionStatus, DeploymentStrategy, Kind, Object, ObjectKey, PodPhase,
+    PodTemplateSpec, PvcRetention, Uid, FINALIZER_FOREGROUND,
 };
 use crate::store::{Field, FieldSelector, Store, WatchEvent, WatchEventType, Watcher};
 
@@ -297,23 +298,6 @@ pub fn format_violations(violations: &[Violation]) -> String {
         .map(|v| v.to_string())
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-/// `(maxSurge, maxUnavailable)` of a rolling update for `desired` replicas: surge
-/// percentages round up, unavailability percentages round down, and when both come
-/// to 0 `maxUnavailable` is 1 (upstream `ResolveFenceposts`).
-// merge: use controllers::deployment::resolve_fenceposts
-fn resolve_fenceposts(
-    max_surge: &IntOrString,
-    max_unavailable: &IntOrString,
-    desired: i32,
-) -> Result<(i32, i32), String> {
-    let surge = max_surge.scaled_value(desired, true)?;
-    let unavailable = max_unavailable.scaled_value(desired, false)?;
-    if surge == 0 && unavailable == 0 {
-        return Ok((0, 1));
-    }
-    Ok((surge, unavailable))
 }
 
 /// A ReplicaSet's counts at the end of a check.
@@ -859,11 +843,8 @@ impl InvariantChecker {
                     max_surge,
                     max_unavailable,
                 } => {
-                    let Ok((surge, unavailable)) =
-                        resolve_fenceposts(max_surge, max_unavailable, replicas)
-                    else {
-                        continue;
-                    };
+                    let (surge, unavailable) =
+                        resolve_fenceposts(max_surge, max_unavailable, replicas);
                     if grew && sum_after > replicas + surge {
                         out.push(Violation {
                             rule: Rule::DeploymentSurge,
@@ -1426,6 +1407,7 @@ fn replicaset_over_replicas(store: &Store, out: &mut Vec<Violation>) {
 mod tests {
     use super::*;
     use crate::intern::StrMap;
+    use crate::model::IntOrString;
     use crate::model::{
         Condition, ConfigMap, Container, Deployment, DeploymentSpec, EndpointAddress,
         EndpointSubset, Endpoints, Namespace, NamespacePhase, Node, NodeCapacity, NodeSpec,
@@ -1631,19 +1613,6 @@ mod tests {
             status: Default::default(),
         });
         env.rs_available(name, available);
-    }
-
-    #[test]
-    fn fenceposts_round_as_upstream() {
-        let pct = |s: &str| IntOrString::String(Str::new(s));
-        assert_eq!(resolve_fenceposts(&pct("25%"), &pct("25%"), 10), Ok((3, 2)));
-        assert_eq!(resolve_fenceposts(&pct("0%"), &pct("0%"), 10), Ok((0, 1)));
-        assert_eq!(
-            resolve_fenceposts(&IntOrString::Int(0), &IntOrString::Int(0), 3),
-            Ok((0, 1))
-        );
-        assert_eq!(resolve_fenceposts(&pct("10%"), &pct("10%"), 3), Ok((1, 0)));
-        assert!(resolve_fenceposts(&pct("x"), &pct("1%"), 3).is_err());
     }
 
     #[test]

@@ -28,6 +28,9 @@
 //!   added, at two thirds worker 0 is removed. Only strategies that can reshard
 //!   (`shared`, `consistent`, `steal`); the others are reported as n/a. Keys moved is
 //!   `moved_queued + moved_delayed` over both changes.
+//! - `rollout`: Deployments × 20 pods (a tenth of `rs`: 1,000 at full scale) rolling to
+//!   a new template at once, on the Deployment and ReplicaSet controllers plus an
+//!   instant kubelet (see [`rollout`]).
 //!
 //! Figures per cell ([`Row`]): reconciles/s (reconciles ÷ wall time to converge), time
 //! to converge, p50/p99/p999 of the runtime's event-to-reconcile latency histogram,
@@ -35,6 +38,7 @@
 //! ÷ worker-time`), keys moved.
 
 pub mod report;
+pub mod rollout;
 
 pub use report::{bench_shard, ShardOptions, ShardOutcome, ShardReport};
 
@@ -73,15 +77,18 @@ pub enum Workload {
     Churn,
     /// Cold start with a worker added and one removed mid-run.
     Reshard,
+    /// Every Deployment rolls to a new template at once ([`rollout`]).
+    Rollout,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::Uniform,
         Workload::Zipf,
         Workload::Churn,
         Workload::Reshard,
+        Workload::Rollout,
     ];
 
     /// The workload's name.
@@ -91,6 +98,7 @@ impl Workload {
             Workload::Zipf => "zipf",
             Workload::Churn => "churn",
             Workload::Reshard => "reshard",
+            Workload::Rollout => "rollout",
         }
     }
 }
@@ -109,7 +117,9 @@ impl FromStr for Workload {
             .into_iter()
             .find(|w| w.name() == s)
             .ok_or_else(|| {
-                format!("unknown workload {s:?} (expected uniform, zipf, churn or reshard)")
+                format!(
+                    "unknown workload {s:?} (expected uniform, zipf, churn, reshard or rollout)"
+                )
             })
     }
 }
@@ -163,6 +173,9 @@ impl Sizes {
     pub fn replicas(&self, workload: Workload) -> Vec<usize> {
         match workload {
             Workload::Zipf => zipf_sizes(self.replica_sets, self.zipf_hot, ZIPF_EXPONENT),
+            Workload::Rollout => {
+                vec![rollout::ROLLOUT_REPLICAS; rollout::rollout_deployments(self.replica_sets)]
+            }
             _ => vec![self.pods_per_rs; self.replica_sets],
         }
     }
@@ -428,6 +441,9 @@ pub fn run_cell(
     sizes: &Sizes,
     seed: u64,
 ) -> Result<Row> {
+    if workload == Workload::Rollout {
+        return rollout::run_cell(strategy, workers, sizes, seed);
+    }
     let mut row = Row::empty(strategy, workers, workload);
     if workload == Workload::Reshard && !strategy.supports_resharding() {
         row.note = format!("n/a: {strategy} cannot add or remove workers");
@@ -450,7 +466,8 @@ pub fn run_cell(
     let mut periods: Vec<(Instant, usize)> = vec![(start, workers)];
     let mut moved = 0u64;
     let (t0, end) = match workload {
-        Workload::Uniform | Workload::Zipf => {
+        // `rollout` returned above.
+        Workload::Uniform | Workload::Zipf | Workload::Rollout => {
             let done = wait_converged(&store, pods, start + timeout, |_| Ok(()))?;
             (start, done)
         }

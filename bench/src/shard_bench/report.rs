@@ -186,6 +186,15 @@ fn notes(cfg: &ShardConfig, nproc: usize) -> Vec<String> {
          worker 0 removed at two thirds; keys moved = moved_queued + moved_delayed of both. \
          Strategies that cannot reshard are n/a."
             .into(),
+        format!(
+            "rollout: {} Deployments x {} pods complete on v1 (not measured), then every one \
+             changes its image at once; converge_ms is the time until all are complete on v2 \
+             with every old pod gone; reconciles/s counts the Deployment, ReplicaSet and \
+             instant-kubelet controllers; latency, imbalance and idle % are the Deployment \
+             controller's. Pods are made Ready at once (no scheduler or kubelet).",
+            thousands(super::rollout::rollout_deployments(s.replica_sets) as u64),
+            super::rollout::ROLLOUT_REPLICAS
+        ),
         "Latency is the runtime's event-to-reconcile histogram: from the moment the pump \
          mapped a key's oldest unserved event to the start of its reconcile. In a cold start \
          the initial list enqueues every ReplicaSet at once, so the tail is queueing time."
