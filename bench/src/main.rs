@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use kubesim_bench::controller_bench::{bench_controller, ControllerOptions};
 use kubesim_bench::shard_bench::{bench_shard, ShardOptions, Sizes, Workload};
 use kubesim_bench::store_bench::impls::ImplId;
 use kubesim_bench::store_bench::memory::{measure_in_process, MemoryProbe};
@@ -52,6 +53,47 @@ enum BenchCommand {
     /// (run by `bench store` in a child process per store).
     #[command(hide = true)]
     StoreMemory(StoreMemoryArgs),
+    /// kubesim's controller runtime vs kube-runtime's Controller (fed by synthetic
+    /// watch streams): the same ReplicaSet reconcile on the same cold start;
+    /// reconciles/s, p99 event-to-reconcile latency, and the ratio.
+    Controller(ControllerArgs),
+}
+
+#[derive(Debug, Args)]
+struct ControllerArgs {
+    /// ReplicaSets in the cold start [default: 10000, or 1000 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    replicasets: Option<u32>,
+    /// Pods per ReplicaSet.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pods: u32,
+    /// kubesim worker threads, and the tokio worker threads of kube-runtime's side.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    workers: u16,
+    /// kubesim's sharding strategy.
+    #[arg(long, default_value = "hash", value_parser = parse_strategy)]
+    strategy: Strategy,
+    /// Recorded pairs of runs, after one warm-up of each side [default: 5, or 3 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    runs: Option<u32>,
+    /// Do not also run kubesim's own ReplicaSetController (the extra row).
+    #[arg(long)]
+    no_real: bool,
+    /// Smaller sizes: 1,000 ReplicaSets, 3 pairs.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Directory for the run folder (controller-<UTC yyyymmdd-HHMMSS>/).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Do not write a run folder.
+    #[arg(long)]
+    no_save: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +225,45 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Shard(args) => shard_cmd(args),
+        Command::Bench(BenchCommand::Controller(args)) => controller_cmd(args),
+    }
+}
+
+fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {
+    let base = if args.quick {
+        ControllerOptions::quick()
+    } else {
+        ControllerOptions::default()
+    };
+    let opts = ControllerOptions {
+        replica_sets: args.replicasets.map_or(base.replica_sets, |n| n as usize),
+        pods: args.pods as usize,
+        workers: usize::from(args.workers),
+        strategy: args.strategy,
+        runs: args.runs.map_or(base.runs, |n| n as usize),
+        real_controller: !args.no_real,
+        quick: args.quick,
+        json: args.json,
+        quiet: args.quiet,
+        out: args.out,
+        no_save: args.no_save,
+    };
+    let outcome = bench_controller(&opts)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
+    if let Some(dir) = &outcome.saved {
+        if opts.json {
+            eprintln!("saved {}", dir.display());
+        } else {
+            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
+        }
+    }
+    if outcome.ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed = outcome.report.rows.iter().filter(|r| !r.ok).count();
+        eprintln!("error: {failed} side(s) did not converge or failed the check (see the report)");
+        Ok(ExitCode::FAILURE)
     }
 }
 
