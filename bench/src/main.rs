@@ -156,6 +156,12 @@ struct ShardArgs {
     /// ReplicaSets per workload (overrides --quick; churn runs 0.2 s) — for tests.
     #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
     scale: Option<u32>,
+    /// Runs per cell, reported as medians [default: 3, or 1 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: Option<u32>,
+    /// Profile the whole run with pprof and write a flamegraph SVG to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -294,6 +300,15 @@ fn shard_cmd(args: ShardArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         out: args.out,
         no_save: args.no_save,
+        repeat: args.repeat.map_or(
+            if args.quick || args.scale.is_some() {
+                1
+            } else {
+                3
+            },
+            |n| n as usize,
+        ),
+        flamegraph: args.flamegraph,
     };
     let outcome = bench_shard(&opts)?;
     let mut stdout = std::io::stdout().lock();
@@ -304,6 +319,9 @@ fn shard_cmd(args: ShardArgs) -> Result<ExitCode> {
         } else {
             writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
         }
+    }
+    if let Some(f) = &opts.flamegraph {
+        eprintln!("flamegraph {}", f.display());
     }
     if outcome.ok() {
         Ok(ExitCode::SUCCESS)
