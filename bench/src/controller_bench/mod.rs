@@ -289,3 +289,59 @@ pub fn run(cfg: &ControllerConfig, pb: &ProgressBar) -> Result<ControllerResult>
         converge,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_fails_on_a_wrong_count_status_or_missing_replica_set() {
+        let mut c = Check::new(3, 25);
+        c.record("a", 10, 10, 10);
+        c.finish(1);
+        assert!(!c.ok, "two ReplicaSets missing");
+        let mut c = Check::new(3, 25);
+        c.record("a", 10, 10, 10);
+        c.record("b", 10, 9, 10);
+        c.record("c", 5, 5, 4);
+        c.finish(3);
+        assert!(!c.ok);
+        assert_eq!(c.failures, 2);
+        assert!(c.examples[0].starts_with("b: spec.replicas 10, 9 pods"));
+        let mut c = Check::new(2, 20);
+        c.record("a", 10, 10, 10);
+        c.record("b", 10, 10, 10);
+        c.finish(2);
+        assert!(c.ok);
+    }
+
+    #[test]
+    fn a_run_that_timed_out_is_not_ok_even_if_its_check_held() {
+        let t = Instant::now();
+        let mut s = RunSample::new(t, None, 10);
+        s.check = Check {
+            ok: true,
+            ..Check::default()
+        };
+        assert!(!s.ok());
+        assert_eq!(s.reconciles_per_sec, 0.0);
+        let mut s = RunSample::new(t, Some(t + Duration::from_millis(500)), 100);
+        assert!(!s.ok(), "check not run");
+        s.check.ok = true;
+        assert!(s.ok());
+        assert!((s.reconciles_per_sec - 200.0).abs() < 1e-9);
+        assert_eq!(s.wall_ms, Some(500.0));
+    }
+
+    #[test]
+    fn wait_converged_times_out() {
+        let start = Instant::now();
+        assert!(wait_converged(start + Duration::from_millis(5), || false).is_none());
+        let mut n = 0;
+        assert!(wait_converged(start + Duration::from_secs(60), || {
+            n += 1;
+            n == 3
+        })
+        .is_some());
+    }
+}

@@ -318,6 +318,12 @@ fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
          JSON or watch bookmarks. Left out on both sides: an API server, HTTP, \
          serialization, pod scheduling/running, Events, expectation expiry."
             .into(),
+        "In a cold start every ReplicaSet is queued at once, so the event-to-reconcile \
+         latency is mostly queueing time (p99 ≈ most of the run); reconciles/s and time \
+         to converge give the same ratio when both sides run the same number of \
+         reconciles (compare the reconciles/run column; typically about two per \
+         ReplicaSet on both sides: one from the initial list, one after its pods)."
+            .into(),
         format!(
             "This machine has {nproc} CPU(s); both sides also share them with the bench \
              thread's polling. Runs are interleaved (warm-up of each, then pairs \
