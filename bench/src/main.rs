@@ -94,6 +94,9 @@ struct ControllerArgs {
     /// Do not write a run folder.
     #[arg(long)]
     no_save: bool,
+    /// Profile the whole run with pprof and write a flamegraph SVG to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -253,6 +256,7 @@ fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         out: args.out,
         no_save: args.no_save,
+        flamegraph: args.flamegraph,
     };
     let outcome = bench_controller(&opts)?;
     let mut stdout = std::io::stdout().lock();

@@ -102,8 +102,10 @@ fn run_folder_has_csv_summary_and_svg() {
             "1",
             "--no-real",
             "--quiet",
-            "--out",
+            "--flamegraph",
         ])
+        .arg(dir.join("flame.svg"))
+        .arg("--out")
         .arg(&dir)
         .output()
         .unwrap();
@@ -114,7 +116,13 @@ fn run_folder_has_csv_summary_and_svg() {
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("kube-runtime") && stdout.contains("saved "));
-    let runs: Vec<_> = std::fs::read_dir(&dir).unwrap().flatten().collect();
+    let flame = std::fs::read_to_string(dir.join("flame.svg")).unwrap();
+    assert!(flame.contains("<svg"), "the flamegraph is an SVG");
+    let runs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
     assert_eq!(runs.len(), 1);
     let folder = runs[0].path();
     assert!(folder
@@ -127,6 +135,10 @@ fn run_folder_has_csv_summary_and_svg() {
     let md = std::fs::read_to_string(folder.join("summary.md")).unwrap();
     assert!(md.contains("bench controller --replicasets 20"), "{md}");
     assert!(md.contains("rustc") && md.contains("commit"));
+    assert!(
+        md.contains("pprof"),
+        "the summary says the run was profiled"
+    );
     let svg = std::fs::read_to_string(folder.join("controller.svg")).unwrap();
     assert!(svg.starts_with("<svg"));
     assert!(folder.join("report.json").is_file());

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::{run, ControllerConfig, ControllerResult, RunSample};
 use crate::report::{thousands, TargetResult, METHOD};
+use crate::shard_bench::report::{write_flamegraph, PROFILE_HZ};
 use crate::store_bench::measure::{percentile, Interleaved, PairedRatio};
 use crate::sysinfo::RunInfo;
 use crate::UsageError;
@@ -45,6 +46,9 @@ pub struct ControllerOptions {
     pub out: PathBuf,
     /// Write no run folder.
     pub no_save: bool,
+    /// Profile the whole run with pprof and write a flamegraph SVG here (kubesim's
+    /// threads are named `kubesim-*`, kube-runtime's `tokio-runtime-worker`).
+    pub flamegraph: Option<PathBuf>,
 }
 
 impl Default for ControllerOptions {
@@ -61,6 +65,7 @@ impl Default for ControllerOptions {
             quiet: false,
             out: PathBuf::from("results"),
             no_save: false,
+            flamegraph: None,
         }
     }
 }
@@ -240,10 +245,31 @@ pub fn bench_controller(opts: &ControllerOptions) -> Result<ControllerOutcome> {
         timeout_secs: 300,
         seed: 0x0043_544c_5242,
     };
+    let profiler = match &opts.flamegraph {
+        Some(_) => Some(
+            pprof::ProfilerGuardBuilder::default()
+                .frequency(PROFILE_HZ)
+                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+                .build()
+                .context("starting the pprof profiler")?,
+        ),
+        None => None,
+    };
     let pb = progress_bar(opts.quiet);
     let result = run(&cfg, &pb);
     pb.finish_and_clear();
-    let report = ControllerReport::new(&cfg, result?, run_info, opts.quick);
+    if let (Some(guard), Some(path)) = (&profiler, &opts.flamegraph) {
+        write_flamegraph(guard, path)?;
+    }
+    drop(profiler);
+    let mut report = ControllerReport::new(&cfg, result?, run_info, opts.quick);
+    if let Some(path) = &opts.flamegraph {
+        report.meta.notes.push(format!(
+            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}); sampling adds a \
+             little overhead to both sides.",
+            path.display()
+        ));
+    }
     let stdout = if opts.json {
         report.to_json()?
     } else {

@@ -168,7 +168,7 @@ pub const PROFILE_HZ: i32 = 999;
 
 /// Builds the profile `guard` has sampled so far and writes it to `path` as a
 /// flamegraph SVG.
-fn write_flamegraph(guard: &pprof::ProfilerGuard<'_>, path: &Path) -> Result<()> {
+pub(crate) fn write_flamegraph(guard: &pprof::ProfilerGuard<'_>, path: &Path) -> Result<()> {
     let report = guard
         .report()
         .build()
