@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use kubesim_bench::controller_bench::report::DEFAULT_KUBE_CONCURRENCY_PER_WORKER;
 use kubesim_bench::controller_bench::{bench_controller, ControllerOptions};
 use kubesim_bench::shard_bench::{bench_shard, ShardOptions, Sizes, Workload};
 use kubesim_bench::store_bench::impls::ImplId;
@@ -73,6 +74,10 @@ struct ControllerArgs {
     /// kubesim's sharding strategy.
     #[arg(long, default_value = "hash", value_parser = parse_strategy)]
     strategy: Strategy,
+    /// kube-runtime's controller::Config::concurrency; 0 = unbounded (kube's default)
+    /// [default: 4 × --workers, as kube.rs's scaling guide advises: a multiple of the CPUs].
+    #[arg(long)]
+    kube_concurrency: Option<u16>,
     /// Recorded pairs of runs, after one warm-up of each side [default: 5, or 3 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     runs: Option<u32>,
@@ -249,6 +254,10 @@ fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {
         pods: args.pods as usize,
         workers: usize::from(args.workers),
         strategy: args.strategy,
+        kube_concurrency: args.kube_concurrency.unwrap_or(
+            args.workers
+                .saturating_mul(DEFAULT_KUBE_CONCURRENCY_PER_WORKER),
+        ),
         runs: args.runs.map_or(base.runs, |n| n as usize),
         real_controller: !args.no_real,
         quick: args.quick,

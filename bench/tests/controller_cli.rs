@@ -77,6 +77,7 @@ fn tiny_run_converges_on_both_sides_and_prints_json() {
     assert!(v["target"]["pass"].is_boolean());
     assert_eq!(v["meta"]["config"]["replica_sets"], 40);
     assert_eq!(v["meta"]["config"]["workers"], 2);
+    assert_eq!(v["meta"]["config"]["kube_concurrency"], 8, "4 × workers");
     assert_eq!(
         v["meta"]["first"],
         serde_json::json!(["kubesim", "kube-runtime"])
@@ -101,6 +102,8 @@ fn run_folder_has_csv_summary_and_svg() {
             "--runs",
             "1",
             "--no-real",
+            "--kube-concurrency",
+            "0",
             "--quiet",
             "--flamegraph",
         ])

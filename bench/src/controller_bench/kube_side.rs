@@ -9,8 +9,8 @@
 //!     ─► .predicate_filter(predicates::generation) ─► Controller::for_stream(…, rs_reader)
 //! pod "watch" (channel) ─► .reflect(pod_writer) ─► [owner index, expectations]
 //!     ─► .touched_objects() ─► .owns_stream(…)
-//! .run(reconcile, error_policy, ctx)   (default Config: unbounded concurrency,
-//!                                       no debounce; reconciles spawned on the runtime)
+//! .with_config(Config::default().concurrency(n))   (n = 0: unbounded, kube's default)
+//! .run(reconcile, error_policy, ctx)   (no debounce; reconciles spawned on the runtime)
 //! ```
 //!
 //! The "API" ([`KubeCtx`]) stands in for the API server and its watch: a pod create
@@ -335,7 +335,12 @@ pub fn replica_set(i: usize, replicas: usize) -> Result<KReplicaSet> {
 /// list (outside the timed region), a fresh 2-worker tokio runtime, the controller
 /// spawned (the timed region begins), polled until converged or `timeout`, then shut
 /// down gracefully; checks outside the timed region.
-pub fn run(replicas: &[usize], threads: usize, timeout: Duration) -> Result<RunSample> {
+pub fn run(
+    replicas: &[usize],
+    threads: usize,
+    concurrency: u16,
+    timeout: Duration,
+) -> Result<RunSample> {
     let total: usize = replicas.iter().sum();
     let sets: Vec<KReplicaSet> = replicas
         .iter()
@@ -412,6 +417,7 @@ pub fn run(replicas: &[usize], threads: usize, timeout: Duration) -> Result<RunS
     let errs = Arc::clone(&errors);
     let controller = Controller::for_stream(rs_stream, rs_reader.clone())
         .owns_stream(pod_stream)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(stop_rx.map(|_| ()))
         .run(reconcile, error_policy, Arc::clone(&ctx))
         .for_each(move |r| {

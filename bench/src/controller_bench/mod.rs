@@ -62,6 +62,8 @@ pub struct ControllerConfig {
     /// kubesim's sharding strategy.
     #[serde(serialize_with = "ser_strategy")]
     pub strategy: Strategy,
+    /// kube-runtime's `controller::Config::concurrency` (0 = unbounded, its default).
+    pub kube_concurrency: u16,
     /// Recorded pairs (after one warm-up run of each side).
     pub runs: usize,
     /// Also run kubesim's own ReplicaSetController (third run per pair).
@@ -268,7 +270,7 @@ pub fn run(cfg: &ControllerConfig, pb: &ProgressBar) -> Result<ControllerResult>
         },
         || {
             pb.set_message("kube-runtime");
-            let s = kube_side::run(&replicas, cfg.workers, timeout)?;
+            let s = kube_side::run(&replicas, cfg.workers, cfg.kube_concurrency, timeout)?;
             pb.inc(1);
             order.borrow_mut().push("kube-runtime");
             let d = timed(&s);
