@@ -51,6 +51,10 @@ fn tiny_run_converges_on_both_sides_and_prints_json() {
             assert!(r[key].as_f64().unwrap() > 0.0, "{side}.{key}: {r}");
         }
         assert_eq!(r["ok"], true, "{side}");
+        assert!(
+            r["cpu_ms"].as_f64().unwrap() >= 0.0,
+            "{side}: /proc/self/stat CPU time"
+        );
         assert_eq!(r["runs"], 2, "{side}");
         assert_eq!(r["errors"], 0, "{side}");
     }
@@ -73,6 +77,7 @@ fn tiny_run_converges_on_both_sides_and_prints_json() {
         assert!(r["paired_p25"].as_f64().unwrap() <= r["paired_p75"].as_f64().unwrap());
         assert_eq!(r["pairs"], 2, "{k}");
     }
+    assert_eq!(v["ratios"]["cpu_per_reconcile"]["pairs"], 2);
     assert_eq!(v["target"]["threshold"], 5.0);
     assert!(v["target"]["pass"].is_boolean());
     assert_eq!(v["meta"]["config"]["replica_sets"], 40);

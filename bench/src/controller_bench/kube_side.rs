@@ -64,7 +64,7 @@ use kube::runtime::{predicates, watcher, Controller, WatchStreamExt};
 use parking_lot::Mutex;
 
 use super::logic::{self, Counters, Expectations, PendingSince, ReplicaSetApi, ShardedMap};
-use super::{wait_converged, Check, RunSample};
+use super::{cpu_ms, process_cpu_time, wait_converged, Check, RunSample};
 use crate::shard_bench;
 
 type RsKey = ObjectRef<KReplicaSet>;
@@ -427,6 +427,7 @@ pub fn run(
             std::future::ready(())
         });
 
+    let cpu0 = process_cpu_time();
     let start = Instant::now();
     let handle = rt.spawn(controller);
     let end = wait_converged(start + timeout, || {
@@ -437,6 +438,7 @@ pub fn run(
                 rs.status.as_ref().map_or(0, |s| s.replicas) == want
             })
     });
+    let cpu1 = process_cpu_time();
     let _ = stop_tx.send(());
     let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle).await });
     rt.shutdown_timeout(Duration::from_secs(1));
@@ -447,6 +449,7 @@ pub fn run(
     sample.deletes = deletes;
     sample.status_writes = status_writes;
     sample.errors = errors.load(Ordering::Relaxed);
+    sample.cpu_ms = cpu_ms(cpu0, cpu1);
     {
         let h = ctx.latency.lock();
         if !h.is_empty() {

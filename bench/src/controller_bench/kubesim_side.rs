@@ -24,7 +24,7 @@ use kubesim_core::runtime::{
 use kubesim_core::store::{DeleteOptions, Store, WatchEvent, WatchEventType};
 
 use super::logic::{self, Counters, Expectations, ReplicaSetApi, ShardedMap};
-use super::{wait_converged, Check, RunSample};
+use super::{cpu_ms, process_cpu_time, wait_converged, Check, RunSample};
 use crate::shard_bench;
 
 /// The bench's ReplicaSet controller on kubesim's runtime.
@@ -193,6 +193,7 @@ pub fn run(
         Which::Real => Arc::new(ReplicaSetController::new()),
     };
     let name = controller.name();
+    let cpu0 = process_cpu_time();
     let start = Instant::now();
     let rt = Runtime::start(
         store.clone(),
@@ -201,12 +202,14 @@ pub fn run(
     )
     .map_err(|e| anyhow!("starting the runtime: {e}"))?;
     let end = wait_converged(start + timeout, || shard_bench::converged(&store, total));
+    let cpu1 = process_cpu_time();
     let metrics = rt.stop();
     let c = metrics
         .controller(name)
         .ok_or_else(|| anyhow!("no {name} metrics"))?;
     let mut sample = RunSample::new(start, end, c.reconciles);
     sample.errors = c.errors + c.panics + c.map_panics;
+    sample.cpu_ms = cpu_ms(cpu0, cpu1);
     if !c.latency.is_empty() {
         sample.p50_us = c.latency.value_at_quantile(0.5) as f64 / 1e3;
         sample.p99_us = c.latency.value_at_quantile(0.99) as f64 / 1e3;

@@ -22,7 +22,7 @@
 //!
 //! # Concurrency
 //!
-//! [`Expectations`] and [`PendingSince`] are [`ShardedMap`]s: `SHARDS` parking_lot
+//! [`Expectations`] and [`PendingSince`] are [`ShardedMap`]s: 32 parking_lot
 //! mutexes over hash maps, each lock held only for one map operation and never while
 //! another is taken. A key's expectations are raised by its reconcile (at most one at
 //! a time per key, which both runtimes guarantee) and lowered by the watch path (one
@@ -140,7 +140,7 @@ where
 
 const SHARDS: usize = 32;
 
-/// A hash map split over [`SHARDS`] mutexes by the key's hash.
+/// A hash map split over 32 mutexes (`SHARDS`) by the key's hash.
 pub struct ShardedMap<K, V> {
     hasher: std::collections::hash_map::RandomState,
     shards: Vec<Mutex<HashMap<K, V>>>,

@@ -150,6 +150,10 @@ pub struct RunSample {
     pub reconciles: u64,
     /// Reconciles ÷ wall time.
     pub reconciles_per_sec: f64,
+    /// CPU time the whole process used in the timed region (every thread: the side's
+    /// own, and the bench thread's polling), ms; `None` where `/proc/self/stat` is
+    /// unavailable. 10 ms resolution.
+    pub cpu_ms: Option<f64>,
     /// Event-to-reconcile-start latency, 50th percentile, µs.
     pub p50_us: f64,
     /// 99th percentile, µs.
@@ -182,6 +186,27 @@ impl RunSample {
     pub fn ok(&self) -> bool {
         self.wall_ms.is_some() && self.check.ok
     }
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+/// The process's CPU time so far (user + system, every thread), from
+/// `/proc/self/stat`; `None` where that is unavailable.
+pub fn process_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state);
+    // utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_secs_f64((utime + stime) as f64 / USER_HZ))
+}
+
+/// CPU milliseconds between two [`process_cpu_time`] readings.
+pub fn cpu_ms(before: Option<Duration>, after: Option<Duration>) -> Option<f64> {
+    Some(after?.saturating_sub(before?).as_secs_f64() * 1e3)
 }
 
 const POLL: Duration = Duration::from_millis(1);
@@ -333,6 +358,22 @@ mod tests {
         assert!(s.ok());
         assert!((s.reconciles_per_sec - 200.0).abs() < 1e-9);
         assert_eq!(s.wall_ms, Some(500.0));
+    }
+
+    #[test]
+    fn process_cpu_time_grows_with_work() {
+        let Some(t0) = process_cpu_time() else {
+            return; // no /proc here
+        };
+        let start = Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(60) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let t1 = process_cpu_time().unwrap();
+        assert!(t1 > t0, "{t0:?} → {t1:?}");
+        assert!(cpu_ms(Some(t0), Some(t1)).unwrap() > 0.0);
+        assert_eq!(cpu_ms(None, Some(t1)), None);
     }
 
     #[test]

@@ -121,6 +121,10 @@ pub struct SideSummary {
     pub p99_us_p25: f64,
     /// 75th percentile over runs of the p99.
     pub p99_us_p75: f64,
+    /// Process CPU time per run, ms (median; `None` without `/proc`).
+    pub cpu_ms: Option<f64>,
+    /// Process CPU time per reconcile, µs (median over runs).
+    pub cpu_us_per_reconcile: Option<f64>,
     /// Reconciles per run (median).
     pub reconciles: f64,
     /// Pods created per run (median; shared reconcile only).
@@ -148,7 +152,17 @@ impl SideSummary {
         let rps = f(|r| r.reconciles_per_sec);
         let conv = f(|r| r.wall_ms.unwrap_or(f64::NAN));
         let p99 = f(|r| r.p99_us);
+        let cpu: Option<Vec<f64>> = runs.iter().map(|r| r.cpu_ms).collect();
+        let cpu = cpu.filter(|v| !v.is_empty());
+        let per_rec: Option<Vec<f64>> = cpu.as_ref().map(|v| {
+            v.iter()
+                .zip(runs)
+                .map(|(ms, r)| ms * 1e3 / (r.reconciles.max(1) as f64))
+                .collect()
+        });
         SideSummary {
+            cpu_ms: cpu.map(|v| quartiles(v).0),
+            cpu_us_per_reconcile: per_rec.map(|v| quartiles(v).0),
             side: side.to_string(),
             runs: runs.len(),
             reconciles_per_sec: rps.0,
@@ -179,6 +193,9 @@ pub struct Ratios {
     pub converge: PairedRatio,
     /// kube-runtime p99 latency ÷ kubesim's.
     pub p99_latency: PairedRatio,
+    /// kube-runtime process CPU time per reconcile ÷ kubesim's (`None` without
+    /// `/proc`): less sensitive to other load on the machine than wall time.
+    pub cpu_per_reconcile: Option<PairedRatio>,
 }
 
 /// Run facts and configuration.
@@ -369,6 +386,11 @@ fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
          reconciles (compare the reconciles/run column; typically about two per \
          ReplicaSet on both sides: one from the initial list, one after its pods)."
             .into(),
+        "CPU = the whole process's user + system time in the timed region \
+         (/proc/self/stat, 10 ms ticks): the side's threads plus the bench thread's 1 ms \
+         polling. Per reconcile it is less sensitive than wall time to other load on a \
+         shared machine."
+            .into(),
         format!(
             "This machine has {nproc} CPU(s); both sides also share them with the bench \
              thread's polling. Runs are interleaved (warm-up of each, then pairs \
@@ -424,10 +446,19 @@ impl ControllerReport {
                 .collect()
         };
         let p99 = |v: &[RunSample]| -> Vec<f64> { v.iter().map(|r| r.p99_us).collect() };
+        let cpu = |v: &[RunSample]| -> Option<Vec<f64>> {
+            v.iter()
+                .map(|r| r.cpu_ms.map(|ms| ms.max(1e-3) / r.reconciles.max(1) as f64))
+                .collect()
+        };
         let ratios = Ratios {
             reconciles_per_sec: paired(&inv(&runs.kubesim), &inv(&runs.kube)),
             converge: runs.converge.ratio,
             p99_latency: paired(&p99(&runs.kubesim), &p99(&runs.kube)),
+            cpu_per_reconcile: match (cpu(&runs.kubesim), cpu(&runs.kube)) {
+                (Some(a), Some(b)) if !a.is_empty() => Some(paired(&a, &b)),
+                _ => None,
+            },
         };
         let value = ratios.reconciles_per_sec.paired_median;
         let target = TargetResult {
@@ -470,7 +501,7 @@ impl ControllerReport {
     pub fn csv(&self) -> String {
         let mut s = String::from(
             "side,pair,first,wall_ms,reconciles,reconciles_per_sec,p50_us,p99_us,creates,\
-             deletes,status_writes,errors,pods_seen,check_failures,ok\n",
+             deletes,status_writes,errors,pods_seen,check_failures,ok,cpu_ms\n",
         );
         let sides: [(&str, &Vec<RunSample>); 3] = [
             ("kubesim", &self.runs.kubesim),
@@ -481,7 +512,7 @@ impl ControllerReport {
             for (i, r) in runs.iter().enumerate() {
                 let _ = writeln!(
                     s,
-                    "{side},{i},{},{},{},{:.1},{:.1},{:.1},{},{},{},{},{},{},{}",
+                    "{side},{i},{},{},{},{:.1},{:.1},{:.1},{},{},{},{},{},{},{},{}",
                     self.runs.first.get(i).map_or("", String::as_str),
                     r.wall_ms.map_or(String::new(), |w| format!("{w:.3}")),
                     r.reconciles,
@@ -494,7 +525,8 @@ impl ControllerReport {
                     r.errors,
                     r.check.pods_seen,
                     r.check.failures,
-                    r.ok()
+                    r.ok(),
+                    r.cpu_ms.map_or(String::new(), |c| format!("{c:.0}"))
                 );
             }
         }
@@ -523,13 +555,21 @@ impl ControllerReport {
         );
         let _ = writeln!(
             s,
-            "{:<22} {:>12} {:>19} {:>10} {:>9} {:>9} {:>9} {:>5}",
-            "side", "reconc/s", "(p25–p75)", "conv ms", "p50 µs", "p99 µs", "reconc", "ok"
+            "{:<22} {:>12} {:>19} {:>10} {:>9} {:>9} {:>9} {:>9} {:>5}",
+            "side",
+            "reconc/s",
+            "(p25–p75)",
+            "conv ms",
+            "p50 µs",
+            "p99 µs",
+            "reconc",
+            "cpu µs/r",
+            "ok"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{:<22} {:>12.0} {:>19} {:>10.1} {:>9.0} {:>9.0} {:>9.0} {:>5}",
+                "{:<22} {:>12.0} {:>19} {:>10.1} {:>9.0} {:>9.0} {:>9.0} {:>9} {:>5}",
                 r.side,
                 r.reconciles_per_sec,
                 format!(
@@ -540,6 +580,8 @@ impl ControllerReport {
                 r.p50_us,
                 r.p99_us,
                 r.reconciles,
+                r.cpu_us_per_reconcile
+                    .map_or_else(|| "n/a".to_string(), |c| format!("{c:.1}")),
                 if r.ok { "yes" } else { "NO" }
             );
         }
@@ -559,6 +601,9 @@ impl ControllerReport {
             "{}",
             Self::ratio_line("p99 latency (lower)", &self.ratios.p99_latency)
         );
+        if let Some(r) = &self.ratios.cpu_per_reconcile {
+            let _ = writeln!(s, "{}", Self::ratio_line("CPU per reconcile (lower)", r));
+        }
         let _ = writeln!(
             s,
             "target: {} — {:.2}× {}",
@@ -591,16 +636,16 @@ impl ControllerReport {
         let _ = writeln!(s, "## Results\n");
         let _ = writeln!(
             s,
-            "| side | reconciles/s (p25–p75) | converge ms (p25–p75) | p50 µs | p99 µs (p25–p75) | reconciles/run | creates/run | status writes/run | errors | ok |"
+            "| side | reconciles/s (p25–p75) | converge ms (p25–p75) | p50 µs | p99 µs (p25–p75) | reconciles/run | CPU ms/run | CPU µs/reconcile | creates/run | status writes/run | errors | ok |"
         );
         let _ = writeln!(
             s,
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
         );
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "| {} | {:.0} ({:.0}–{:.0}) | {:.1} ({:.1}–{:.1}) | {:.0} | {:.0} ({:.0}–{:.0}) | {:.0} | {} | {} | {} | {} |",
+                "| {} | {:.0} ({:.0}–{:.0}) | {:.1} ({:.1}–{:.1}) | {:.0} | {:.0} ({:.0}–{:.0}) | {:.0} | {} | {} | {} | {} | {} | {} |",
                 r.side,
                 r.reconciles_per_sec,
                 r.reconciles_per_sec_p25,
@@ -613,6 +658,9 @@ impl ControllerReport {
                 r.p99_us_p25,
                 r.p99_us_p75,
                 r.reconciles,
+                r.cpu_ms.map_or_else(|| "n/a".into(), |c| format!("{c:.0}")),
+                r.cpu_us_per_reconcile
+                    .map_or_else(|| "n/a".into(), |c| format!("{c:.1}")),
                 shared_only(r, r.creates),
                 shared_only(r, r.status_writes),
                 r.errors,
@@ -622,7 +670,7 @@ impl ControllerReport {
         let _ = writeln!(s, "\n## kubesim vs kube-runtime\n");
         let _ = writeln!(s, "| comparison | median over pairs | p25–p75 | pairs |");
         let _ = writeln!(s, "| --- | ---: | ---: | ---: |");
-        for (name, r) in [
+        let mut comparisons = vec![
             (
                 "reconciles/s (kubesim ÷ kube-runtime)",
                 &self.ratios.reconciles_per_sec,
@@ -635,7 +683,11 @@ impl ControllerReport {
                 "p99 latency (kube-runtime ÷ kubesim)",
                 &self.ratios.p99_latency,
             ),
-        ] {
+        ];
+        if let Some(r) = &self.ratios.cpu_per_reconcile {
+            comparisons.push(("CPU time per reconcile (kube-runtime ÷ kubesim)", r));
+        }
+        for (name, r) in comparisons {
             let _ = writeln!(
                 s,
                 "| {name} | {:.2}× | {:.2}–{:.2} | {} |",
