@@ -535,7 +535,7 @@ impl ControllerReport {
 
     fn ratio_line(name: &str, r: &PairedRatio) -> String {
         format!(
-            "{name:<22} {:>8.2}×  (p25–p75 {:.2}–{:.2}, {} pairs)",
+            "{name:<26} {:>7.2}×  (p25–p75 {:.2}–{:.2}, {} pairs)",
             r.paired_median, r.paired_p25, r.paired_p75, r.pairs
         )
     }
