@@ -5,6 +5,10 @@
 //! - [`store_bench`]: `kubesim bench store`: kubesim's store vs kube-runtime's reflector
 //!   store (upsert, get, two lists, a two-thread mixed workload, memory per pod), one
 //!   adapter per store behind [`store_bench::impls::StoreImpl`].
+//! - [`controller_bench`]: `kubesim bench controller`: kubesim's controller runtime vs
+//!   kube-runtime's `Controller` (synthetic watch streams), one shared ReplicaSet
+//!   reconcile, reconciles/s and event-to-reconcile latency.
+//! - [`shard_bench`]: `kubesim shard`: sharding strategies on the real runtime.
 //! - [`report`]: the table, the JSON object and the run folder (CSV, summary, SVG).
 //! - [`sysinfo`]: toolchain, commit, machine and date of a run.
 //!

@@ -15,6 +15,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use kubesim_bench::controller_bench::report::DEFAULT_KUBE_CONCURRENCY_PER_WORKER;
+use kubesim_bench::controller_bench::{bench_controller, ControllerOptions};
 use kubesim_bench::shard_bench::{bench_shard, ShardOptions, Sizes, Workload};
 use kubesim_bench::store_bench::impls::ImplId;
 use kubesim_bench::store_bench::memory::{measure_in_process, MemoryProbe};
@@ -52,6 +54,54 @@ enum BenchCommand {
     /// (run by `bench store` in a child process per store).
     #[command(hide = true)]
     StoreMemory(StoreMemoryArgs),
+    /// kubesim's controller runtime vs kube-runtime's Controller (fed by synthetic
+    /// watch streams): the same ReplicaSet reconcile on the same cold start;
+    /// reconciles/s, p99 event-to-reconcile latency, and the ratio.
+    Controller(ControllerArgs),
+}
+
+#[derive(Debug, Args)]
+struct ControllerArgs {
+    /// ReplicaSets in the cold start [default: 10000, or 1000 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    replicasets: Option<u32>,
+    /// Pods per ReplicaSet.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pods: u32,
+    /// kubesim worker threads, and the tokio worker threads of kube-runtime's side.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=32))]
+    workers: u16,
+    /// kubesim's sharding strategy.
+    #[arg(long, default_value = "hash", value_parser = parse_strategy)]
+    strategy: Strategy,
+    /// kube-runtime's controller::Config::concurrency; 0 = unbounded (kube's default)
+    /// [default: 4 × --workers, as kube.rs's scaling guide advises: a multiple of the CPUs].
+    #[arg(long)]
+    kube_concurrency: Option<u16>,
+    /// Recorded pairs of runs, after one warm-up of each side [default: 5, or 3 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    runs: Option<u32>,
+    /// Do not also run kubesim's own ReplicaSetController (the extra row).
+    #[arg(long)]
+    no_real: bool,
+    /// Smaller sizes: 1,000 ReplicaSets, 3 pairs.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Directory for the run folder (controller-<UTC yyyymmdd-HHMMSS>/).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Do not write a run folder.
+    #[arg(long)]
+    no_save: bool,
+    /// Profile the whole run with pprof and write a flamegraph SVG to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -114,6 +164,12 @@ struct ShardArgs {
     /// ReplicaSets per workload (overrides --quick; churn runs 0.2 s) — for tests.
     #[arg(long, hide = true, value_parser = clap::value_parser!(u32).range(1..))]
     scale: Option<u32>,
+    /// Runs per cell, reported as medians [default: 3, or 1 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: Option<u32>,
+    /// Profile the whole run with pprof and write a flamegraph SVG to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
 }
 
 fn parse_strategy(s: &str) -> Result<Strategy, String> {
@@ -183,6 +239,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Shard(args) => shard_cmd(args),
+        Command::Bench(BenchCommand::Controller(args)) => controller_cmd(args),
+    }
+}
+
+fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {
+    let base = if args.quick {
+        ControllerOptions::quick()
+    } else {
+        ControllerOptions::default()
+    };
+    let opts = ControllerOptions {
+        replica_sets: args.replicasets.map_or(base.replica_sets, |n| n as usize),
+        pods: args.pods as usize,
+        workers: usize::from(args.workers),
+        strategy: args.strategy,
+        kube_concurrency: args.kube_concurrency.unwrap_or(
+            args.workers
+                .saturating_mul(DEFAULT_KUBE_CONCURRENCY_PER_WORKER),
+        ),
+        runs: args.runs.map_or(base.runs, |n| n as usize),
+        real_controller: !args.no_real,
+        quick: args.quick,
+        json: args.json,
+        quiet: args.quiet,
+        out: args.out,
+        no_save: args.no_save,
+        flamegraph: args.flamegraph,
+    };
+    let outcome = bench_controller(&opts)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
+    if let Some(dir) = &outcome.saved {
+        if opts.json {
+            eprintln!("saved {}", dir.display());
+        } else {
+            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
+        }
+    }
+    if outcome.ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed = outcome.report.rows.iter().filter(|r| !r.ok).count();
+        eprintln!("error: {failed} side(s) did not converge or failed the check (see the report)");
+        Ok(ExitCode::FAILURE)
     }
 }
 
@@ -213,6 +313,15 @@ fn shard_cmd(args: ShardArgs) -> Result<ExitCode> {
         quiet: args.quiet,
         out: args.out,
         no_save: args.no_save,
+        repeat: args.repeat.map_or(
+            if args.quick || args.scale.is_some() {
+                1
+            } else {
+                3
+            },
+            |n| n as usize,
+        ),
+        flamegraph: args.flamegraph,
     };
     let outcome = bench_shard(&opts)?;
     let mut stdout = std::io::stdout().lock();
@@ -223,6 +332,9 @@ fn shard_cmd(args: ShardArgs) -> Result<ExitCode> {
         } else {
             writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
         }
+    }
+    if let Some(f) = &opts.flamegraph {
+        eprintln!("flamegraph {}", f.display());
     }
     if outcome.ok() {
         Ok(ExitCode::SUCCESS)

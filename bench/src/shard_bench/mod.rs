@@ -248,6 +248,8 @@ pub struct Row {
     pub wall_ms: Option<f64>,
     /// Why a cell was not run, or what went wrong.
     pub note: String,
+    /// Runs of the cell the figures are the median of (`--repeat`).
+    pub runs: usize,
 }
 
 impl Row {
@@ -271,6 +273,7 @@ impl Row {
             pods: 0,
             wall_ms: None,
             note: String::new(),
+            runs: 1,
         }
     }
 
@@ -282,6 +285,14 @@ impl Row {
 
 /// Runs every cell, one progress step each.
 pub fn run(cfg: &ShardConfig, pb: &ProgressBar) -> Result<Vec<Row>> {
+    run_repeated(cfg, 1, pb)
+}
+
+/// Runs every cell `repeat` times — whole sweeps over the cells, one after the other,
+/// so that a drift of the machine's speed spreads over every cell — and reports each
+/// cell's [`median_row`]. One progress step per cell run.
+pub fn run_repeated(cfg: &ShardConfig, repeat: usize, pb: &ProgressBar) -> Result<Vec<Row>> {
+    let repeat = repeat.max(1);
     let cells: Vec<(Workload, Strategy, usize)> = cfg
         .workloads
         .iter()
@@ -291,18 +302,75 @@ pub fn run(cfg: &ShardConfig, pb: &ProgressBar) -> Result<Vec<Row>> {
                 .flat_map(move |&st| cfg.workers.iter().map(move |&w| (wl, st, w)))
         })
         .collect();
-    pb.set_length(cells.len() as u64);
+    pb.set_length((cells.len() * repeat) as u64);
     pb.set_position(0);
-    let mut rows = Vec::with_capacity(cells.len());
-    for (wl, st, w) in cells {
-        pb.set_message(format!("{wl} · {st} · {w} worker(s)"));
-        let row = run_cell(st, w, wl, &cfg.sizes, cfg.seed)
-            .with_context(|| format!("{wl} / {st} / {w} workers"))?;
-        rows.push(row);
-        pb.inc(1);
+    let mut runs: Vec<Vec<Row>> = vec![Vec::with_capacity(repeat); cells.len()];
+    for r in 0..repeat {
+        for (i, &(wl, st, w)) in cells.iter().enumerate() {
+            let rep = if repeat > 1 {
+                format!(" · run {}/{repeat}", r + 1)
+            } else {
+                String::new()
+            };
+            pb.set_message(format!("{wl} · {st} · {w} worker(s){rep}"));
+            let row = run_cell(st, w, wl, &cfg.sizes, cfg.seed)
+                .with_context(|| format!("{wl} / {st} / {w} workers"))?;
+            runs[i].push(row);
+            pb.inc(1);
+        }
     }
     pb.set_message("done");
-    Ok(rows)
+    Ok(runs.iter().map(|r| median_row(r)).collect())
+}
+
+/// One row from repeated runs of a cell: every figure is the median over the runs,
+/// figure by figure (so the row need not be one particular run); `converged` holds
+/// only if every run converged (otherwise the first failing run is reported as is);
+/// `errors` is the sum; `runs` the number of runs.
+pub fn median_row(runs: &[Row]) -> Row {
+    let Some(first) = runs.first() else {
+        return Row::empty(Strategy::Shared, 0, Workload::Uniform);
+    };
+    if runs.len() == 1 || !first.ran() {
+        return first.clone();
+    }
+    if let Some(failed) = runs.iter().find(|r| r.converged == Some(false)) {
+        let mut row = failed.clone();
+        row.runs = runs.len();
+        row.note = format!(
+            "{} of {} runs did not converge; this one: {}",
+            runs.iter().filter(|r| r.converged == Some(false)).count(),
+            runs.len(),
+            failed.note
+        );
+        return row;
+    }
+    let med = |f: fn(&Row) -> Option<f64>| -> Option<f64> {
+        let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
+        (!v.is_empty()).then(|| crate::store_bench::measure::median(&mut v))
+    };
+    let med_u = |f: fn(&Row) -> u64| -> u64 {
+        let mut v: Vec<f64> = runs.iter().map(|r| f(r) as f64).collect();
+        crate::store_bench::measure::median(&mut v).round() as u64
+    };
+    Row {
+        reconciles_per_sec: med(|r| r.reconciles_per_sec),
+        converge_ms: med(|r| r.converge_ms),
+        p50_us: med(|r| r.p50_us),
+        p99_us: med(|r| r.p99_us),
+        p999_us: med(|r| r.p999_us),
+        imbalance: med(|r| r.imbalance),
+        idle_pct: med(|r| r.idle_pct),
+        keys_moved: first
+            .keys_moved
+            .map(|_| med_u(|r| r.keys_moved.unwrap_or(0))),
+        converged: Some(true),
+        reconciles: med_u(|r| r.reconciles),
+        errors: runs.iter().map(|r| r.errors).sum(),
+        wall_ms: med(|r| r.wall_ms),
+        runs: runs.len(),
+        ..first.clone()
+    }
 }
 
 /// A store on the system clock with namespaces `ns-0` … `ns-9` and one ReplicaSet per
@@ -677,5 +745,41 @@ mod tests {
         }
         let na = run_cell(Strategy::Hash, 2, Workload::Reshard, &sizes, 1).unwrap();
         assert!(!na.ran() && na.note.starts_with("n/a"), "{na:?}");
+    }
+
+    #[test]
+    fn median_row_takes_each_figure_s_median() {
+        let mk = |rps: f64, p99: f64, reconciles: u64, errors: u64| Row {
+            reconciles_per_sec: Some(rps),
+            p99_us: Some(p99),
+            converged: Some(true),
+            reconciles,
+            errors,
+            pods: 100,
+            ..Row::empty(Strategy::Hash, 2, Workload::Uniform)
+        };
+        let rows = [
+            mk(10.0, 7.0, 5, 0),
+            mk(30.0, 1.0, 9, 1),
+            mk(20.0, 3.0, 7, 2),
+        ];
+        let m = median_row(&rows);
+        assert_eq!(m.reconciles_per_sec, Some(20.0));
+        assert_eq!(m.p99_us, Some(3.0));
+        assert_eq!(m.p50_us, None, "no run had it");
+        assert_eq!((m.reconciles, m.errors, m.runs), (7, 3, 3));
+        assert_eq!(m.converged, Some(true));
+        assert_eq!(median_row(&rows[..1]).runs, 1);
+
+        let mut failed = rows.clone();
+        failed[1].converged = Some(false);
+        failed[1].note = "timeout".into();
+        let m = median_row(&failed);
+        assert_eq!(m.converged, Some(false));
+        assert!(
+            m.note.starts_with("1 of 3 runs did not converge"),
+            "{}",
+            m.note
+        );
     }
 }

@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kubesim_core::runtime::Strategy;
 use serde::Serialize;
 
-use super::{run, Row, ShardConfig, Sizes, Workload, ZIPF_EXPONENT};
+use super::{run_repeated, Row, ShardConfig, Sizes, Workload, ZIPF_EXPONENT};
 use crate::report::thousands;
 use crate::sysinfo::RunInfo;
 
@@ -37,6 +37,10 @@ pub struct ShardOptions {
     pub out: PathBuf,
     /// Write no run folder.
     pub no_save: bool,
+    /// Runs per cell; the figures are their medians.
+    pub repeat: usize,
+    /// Profile the whole run with pprof and write a flamegraph SVG here.
+    pub flamegraph: Option<PathBuf>,
 }
 
 impl Default for ShardOptions {
@@ -51,6 +55,8 @@ impl Default for ShardOptions {
             quiet: false,
             out: PathBuf::from("results"),
             no_save: false,
+            repeat: 3,
+            flamegraph: None,
         }
     }
 }
@@ -71,6 +77,10 @@ pub struct ShardMeta {
     pub seed: u64,
     /// Honest notes on the method.
     pub notes: Vec<String>,
+    /// Runs per cell (the figures are their medians).
+    pub repeat: usize,
+    /// The flamegraph written for this run (`--flamegraph`), if any.
+    pub flamegraph: Option<String>,
 }
 
 /// The whole report (what `--json` prints).
@@ -111,9 +121,31 @@ pub fn bench_shard(opts: &ShardOptions) -> Result<ShardOutcome> {
         sizes: opts.sizes.clone(),
         seed: 0x0053_4841_5244,
     };
-    let rows = run(&cfg, pb)?;
+    let profiler = match &opts.flamegraph {
+        Some(_) => Some(
+            pprof::ProfilerGuardBuilder::default()
+                .frequency(PROFILE_HZ)
+                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+                .build()
+                .context("starting the pprof profiler")?,
+        ),
+        None => None,
+    };
+    let rows = run_repeated(&cfg, opts.repeat, pb);
     pb.finish_and_clear();
-    let report = ShardReport::new(&cfg, rows, run_info, opts.quick);
+    if let (Some(guard), Some(path)) = (&profiler, &opts.flamegraph) {
+        write_flamegraph(guard, path)?;
+    }
+    drop(profiler);
+    let mut report = ShardReport::new(&cfg, rows?, run_info, opts.quick);
+    if let Some(path) = &opts.flamegraph {
+        report.meta.flamegraph = Some(path.display().to_string());
+        report.meta.notes.push(format!(
+            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}); sampling adds a \
+             little overhead to every cell.",
+            path.display()
+        ));
+    }
     let stdout = if opts.json {
         report.to_json()?
     } else {
@@ -131,6 +163,26 @@ pub fn bench_shard(opts: &ShardOptions) -> Result<ShardOutcome> {
     })
 }
 
+/// pprof's sampling frequency for `--flamegraph`.
+pub const PROFILE_HZ: i32 = 999;
+
+/// Builds the profile `guard` has sampled so far and writes it to `path` as a
+/// flamegraph SVG.
+pub(crate) fn write_flamegraph(guard: &pprof::ProfilerGuard<'_>, path: &Path) -> Result<()> {
+    let report = guard
+        .report()
+        .build()
+        .context("building the pprof report")?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    report
+        .flamegraph(std::io::BufWriter::new(file))
+        .with_context(|| format!("writing the flamegraph to {}", path.display()))
+}
+
 /// A progress bar on stderr (drawn only on a terminal), hidden when `quiet`.
 fn progress_bar(quiet: bool) -> ProgressBar {
     if quiet {
@@ -146,7 +198,7 @@ fn progress_bar(quiet: bool) -> ProgressBar {
     pb
 }
 
-fn notes(cfg: &ShardConfig, nproc: usize) -> Vec<String> {
+fn notes(cfg: &ShardConfig, nproc: usize, repeat: usize) -> Vec<String> {
     let s = &cfg.sizes;
     let mut n = vec![
         format!(
@@ -199,10 +251,20 @@ fn notes(cfg: &ShardConfig, nproc: usize) -> Vec<String> {
          mapped a key's oldest unserved event to the start of its reconcile. In a cold start \
          the initial list enqueues every ReplicaSet at once, so the tail is queueing time."
             .into(),
-        "imbalance = max ÷ mean of keys handed out per worker slot; idle % = 1 − Σ busy ÷ \
-         worker-time. One run per cell: on a shared 2-core VM, differences under ~15% are \
-         noise."
-            .into(),
+        format!(
+            "imbalance = max ÷ mean of keys handed out per worker slot; idle % = 1 − Σ busy ÷ \
+             worker-time. {}",
+            if repeat > 1 {
+                format!(
+                    "Each figure is the median over {repeat} runs of the cell, figure by \
+                     figure (runs are whole sweeps over the cells, one after the other); \
+                     errors are summed; a cell converged only if every run did."
+                )
+            } else {
+                "One run per cell: on a shared 2-core VM, differences under ~15% are noise."
+                    .to_string()
+            }
+        ),
     ];
     if s.replica_sets < 10_000 {
         n.push(format!(
@@ -220,7 +282,8 @@ fn opt(v: Option<f64>, prec: usize) -> String {
 impl ShardReport {
     /// Builds the report.
     pub fn new(cfg: &ShardConfig, rows: Vec<Row>, run: RunInfo, quick: bool) -> Self {
-        let notes = notes(cfg, run.nproc);
+        let repeat = rows.iter().map(|r| r.runs).max().unwrap_or(1);
+        let notes = notes(cfg, run.nproc, repeat);
         let pods = cfg
             .workloads
             .iter()
@@ -240,6 +303,8 @@ impl ShardReport {
                 quick,
                 seed: cfg.seed,
                 notes,
+                repeat,
+                flamegraph: None,
             },
         }
     }
@@ -258,13 +323,14 @@ impl ShardReport {
     pub fn csv(&self) -> String {
         let mut s = String::from(
             "workload,strategy,workers,reconciles_per_sec,converge_ms,p50_us,p99_us,p999_us,\
-             imbalance,idle_pct,keys_moved,converged,reconciles,errors,replica_sets,pods,wall_ms\n",
+             imbalance,idle_pct,keys_moved,converged,reconciles,errors,replica_sets,pods,wall_ms,\
+             runs\n",
         );
         let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
         for r in &self.rows {
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 r.workload,
                 r.strategy,
                 r.workers,
@@ -282,6 +348,7 @@ impl ShardReport {
                 r.replica_sets,
                 r.pods,
                 f(r.wall_ms),
+                r.runs,
             );
         }
         s
@@ -292,9 +359,14 @@ impl ShardReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "kubesim shard — ReplicaSet controller only, {} CPU(s){}",
+            "kubesim shard — ReplicaSet controller only, {} CPU(s){}{}",
             self.meta.run.nproc,
-            if self.meta.quick { ", --quick" } else { "" }
+            if self.meta.quick { ", --quick" } else { "" },
+            if self.meta.repeat > 1 {
+                format!(", median of {} runs per cell", self.meta.repeat)
+            } else {
+                String::new()
+            }
         );
         let _ = writeln!(
             s,
@@ -394,6 +466,10 @@ impl ShardReport {
         }
         m.run.write_markdown(&mut s);
         let _ = writeln!(s, "- allocator: mimalloc; seed {:#x}", m.seed);
+        let _ = writeln!(s, "- runs per cell: {} (figures are medians)", m.repeat);
+        if let Some(f) = &m.flamegraph {
+            let _ = writeln!(s, "- flamegraph: `{f}` (pprof, {PROFILE_HZ} Hz)");
+        }
         s
     }
 
@@ -564,7 +640,7 @@ mod tests {
             sizes: Sizes::new(10, 0.05),
             seed: 3,
         };
-        let rows = run(&cfg, &ProgressBar::hidden()).unwrap();
+        let rows = crate::shard_bench::run(&cfg, &ProgressBar::hidden()).unwrap();
         assert_eq!(rows.len(), 8);
         let r = ShardReport::new(&cfg, rows, run_info(), false);
         assert!(r.all_converged());
@@ -588,6 +664,49 @@ mod tests {
         for f in ["shard.csv", "summary.md", "shard.svg", "report.json"] {
             assert!(saved.join(f).is_file(), "{f}");
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn repeat_reports_medians_and_flamegraph_is_written() {
+        let dir = std::env::temp_dir().join(format!("kubesim-shard-flame-{}", std::process::id()));
+        let svg = dir.join("nested").join("shard.svg");
+        let opts = ShardOptions {
+            strategies: vec![Strategy::Hash],
+            workers: vec![2],
+            workloads: vec![Workload::Uniform],
+            sizes: Sizes::new(30, 0.05),
+            quiet: true,
+            no_save: true,
+            json: true,
+            repeat: 3,
+            flamegraph: Some(svg.clone()),
+            ..ShardOptions::default()
+        };
+        let outcome = bench_shard(&opts).unwrap();
+        assert!(outcome.ok());
+        let r = &outcome.report;
+        assert_eq!(r.rows.len(), 1);
+        assert_eq!(r.rows[0].runs, 3);
+        assert_eq!(r.meta.repeat, 3);
+        assert_eq!(
+            r.meta.flamegraph.as_deref(),
+            Some(svg.display().to_string().as_str())
+        );
+        assert!(r.csv().lines().next().unwrap().ends_with(",runs"));
+        assert!(r.csv().lines().nth(1).unwrap().ends_with(",3"));
+        assert!(r.summary_md().contains("runs per cell: 3"));
+        assert!(r
+            .meta
+            .notes
+            .iter()
+            .any(|n| n.contains("median over 3 runs")));
+        let text = std::fs::read_to_string(&svg).unwrap();
+        assert!(
+            text.contains("<svg"),
+            "not an SVG: {}",
+            &text[..text.len().min(200)]
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
