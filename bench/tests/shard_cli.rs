@@ -15,7 +15,7 @@ const STRATEGIES: [&str; 6] = [
     "consistent",
     "steal",
 ];
-const WORKLOADS: [&str; 4] = ["uniform", "zipf", "churn", "reshard"];
+const WORKLOADS: [&str; 5] = ["uniform", "zipf", "churn", "reshard", "rollout"];
 const RESHARDING: [&str; 3] = ["shared", "consistent", "steal"];
 
 #[test]
@@ -83,6 +83,9 @@ fn tiny_run_of_every_cell_converges_and_prints_json() {
                 if wl == "zipf" {
                     // Zipf(1.1) sizes with the hottest at 20 / 2 = 10 pods.
                     assert!(pods > 20 && pods < 200, "{r}");
+                } else if wl == "rollout" {
+                    // 1,000 Deployments × 20 at full size: 10,000 / 20 / 10 = 2 here.
+                    assert_eq!(pods, 40, "{r}");
                 } else {
                     assert_eq!(pods, 200, "{r}");
                 }
