@@ -270,6 +270,8 @@ pub fn controllers(config: &ClusterConfig, kubelet: Arc<Kubelet>) -> Vec<Arc<dyn
         // Binding and dynamic provisioning; the default class (config.storage_class)
         // is a StorageClass object the cluster creates, read by the binder.
         Arc::new(VolumeBinder::new()),
+        Arc::new(crate::controllers::daemonset::DaemonSetController::new()),
+        Arc::new(crate::controllers::statefulset::StatefulSetController::new()),
     ]
 }
 
