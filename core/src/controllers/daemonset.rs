@@ -492,10 +492,8 @@ pub fn rolling_update_victims(
             continue;
         }
         match (new_pod, old_pod) {
-            (Some(n), None) => {
-                if !n.as_pod().is_some_and(|p| p.is_available(min_ready, now)) {
-                    unavailable += 1;
-                }
+            (Some(n), None) if !n.as_pod().is_some_and(|p| p.is_available(min_ready, now)) => {
+                unavailable += 1;
             }
             (None, Some(o)) => {
                 if !o.as_pod().is_some_and(|p| p.is_available(min_ready, now)) {

@@ -326,11 +326,14 @@ struct Pass {
     stale_claim: bool,
 }
 
+/// Templates by revision name of one StatefulSet (with its uid).
+type History = (Uid, BTreeMap<Str, PodTemplateSpec>);
+
 /// The StatefulSet controller (see the [module docs](self)).
 #[derive(Debug, Default)]
 pub struct StatefulSetController {
     /// Templates by revision name, per StatefulSet (with its uid).
-    revisions: Mutex<HashMap<ObjectKey, (Uid, BTreeMap<Str, PodTemplateSpec>)>>,
+    revisions: Mutex<HashMap<ObjectKey, History>>,
 }
 
 impl StatefulSetController {
@@ -414,7 +417,7 @@ impl Controller for StatefulSetController {
                 condemned.push((ord, o));
             }
         }
-        condemned.sort_by(|a, b| b.0.cmp(&a.0));
+        condemned.sort_by_key(|c| std::cmp::Reverse(c.0));
 
         let update_rev = revision_name(set, &set.spec.template);
         let current_rev = set
