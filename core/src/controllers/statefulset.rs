@@ -70,7 +70,8 @@
 //! `matchLabels`, its annotations and spec. `whenDeleted: Delete` gives every claim an
 //! owner reference (not controller) to the StatefulSet, so the garbage collector
 //! deletes it with the set; `whenScaled: Delete` gives a condemned pod's claims an
-//! owner reference to that pod before it is deleted, so the claim goes with the pod.
+//! owner reference to that pod (and drops the StatefulSet's) before the pod is
+//! deleted, so the claim goes with the pod.
 //! With Retain/Retain (the default) claims have no owners and survive scale-down and
 //! deletion; a later pod with the same ordinal mounts the same claim again.
 //!
@@ -241,11 +242,15 @@ pub fn with_identity(set: &StatefulSet, mut pod: Pod, ordinal: i32) -> Pod {
     pod
 }
 
-/// The owner references a claim should have besides foreign ones: the StatefulSet
-/// when `whenDeleted: Delete`, the pod when `whenScaled: Delete` and it is condemned.
+/// The owner references a claim should have besides foreign ones: the pod when
+/// `whenScaled: Delete` and it is condemned (only the pod: the claim must go with it),
+/// else the StatefulSet when `whenDeleted: Delete` (upstream
+/// `updateClaimOwnerRefForSetAndPod`).
 fn wanted_claim_refs(set: &StatefulSet, condemned_pod: Option<&Pod>) -> Vec<OwnerReference> {
     let mut refs = Vec::new();
-    if set.spec.pvc_retention_when_deleted == PvcRetention::Delete {
+    let scaled_away =
+        condemned_pod.is_some() && set.spec.pvc_retention_when_scaled == PvcRetention::Delete;
+    if set.spec.pvc_retention_when_deleted == PvcRetention::Delete && !scaled_away {
         refs.push(OwnerReference {
             kind: Kind::StatefulSet,
             name: set.meta.name.clone(),
