@@ -857,3 +857,276 @@ impl DaemonSetController {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        ConditionStatus, DaemonSetSpec, IntOrString, NodeSpec, NodeStatus, PodCondition,
+        PodConditions, Taint, TemplateMeta,
+    };
+
+    const NOW: Timestamp = Timestamp(Timestamp::VIRTUAL_EPOCH.0 + 10_000_000);
+
+    fn ds(node_selector: &[(&str, &str)], tolerations: Vec<Toleration>) -> DaemonSet {
+        let mut meta = ObjectMeta::named("default", "agent");
+        meta.generation = 3;
+        DaemonSet {
+            meta,
+            spec: DaemonSetSpec {
+                selector: LabelSelector::from_labels([("app", "agent")].into_iter().collect()),
+                template: PodTemplateSpec {
+                    meta: TemplateMeta {
+                        labels: [("app", "agent")].into_iter().collect(),
+                        annotations: StrMap::new(),
+                    },
+                    spec: Arc::new(PodSpec {
+                        node_selector: node_selector.iter().copied().collect(),
+                        tolerations,
+                        ..PodSpec::default()
+                    }),
+                },
+                update_strategy: DaemonSetUpdateStrategy::default(),
+                min_ready_seconds: 0,
+                revision_history_limit: 10,
+            },
+            status: DaemonSetStatus::default(),
+        }
+    }
+
+    fn node(labels: &[(&str, &str)], taints: Vec<Taint>) -> Node {
+        let mut meta = ObjectMeta::named("", "n1");
+        meta.labels = labels.iter().copied().collect();
+        Node {
+            meta,
+            spec: NodeSpec {
+                taints,
+                ..NodeSpec::default()
+            },
+            status: NodeStatus::default(),
+        }
+    }
+
+    fn taint(key: &str, effect: TaintEffect) -> Taint {
+        Taint {
+            key: intern(key),
+            value: None,
+            effect,
+            time_added: None,
+        }
+    }
+
+    #[test]
+    fn fnv_and_safe_encoding() {
+        assert_eq!(fnv32a(b""), 0x811c_9dc5);
+        assert_eq!(fnv32a(b"a"), 0xe40c_292c);
+        assert_eq!(fnv32a(b"foobar"), 0xbf9c_f968);
+        // '0' = 48 → 48 % 27 = 21 → '4'; '1' → 22 → '5'.
+        assert_eq!(safe_encode("01"), "45");
+        let d = ds(&[], vec![]);
+        let h = template_hash(&d.spec.template);
+        assert!(h
+            .bytes()
+            .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b)));
+        let mut other = d.spec.template.clone();
+        Arc::make_mut(&mut other.spec).host_network = true;
+        assert_ne!(template_hash(&other), h);
+        assert_eq!(template_hash(&d.spec.template.clone()), h);
+    }
+
+    #[test]
+    fn default_tolerations_added_once_and_replaced() {
+        let t = with_daemon_tolerations(&[], false);
+        assert_eq!(t.len(), 6);
+        assert_eq!(with_daemon_tolerations(&t, false), t, "idempotent");
+        assert_eq!(with_daemon_tolerations(&[], true).len(), 7);
+        // A user toleration of unreachable:NoExecute for 60 s becomes forever.
+        let user = Toleration {
+            key: Some(intern(TAINT_UNREACHABLE)),
+            operator: TolerationOperator::Exists,
+            value: None,
+            effect: Some(TaintEffect::NoExecute),
+            toleration_seconds: Some(60),
+        };
+        let t = with_daemon_tolerations(&[user], false);
+        assert_eq!(t.len(), 6);
+        assert!(t.iter().all(|x| x.toleration_seconds.is_none()));
+    }
+
+    #[test]
+    fn node_should_run_rules() {
+        let plain = ds(&[], vec![]);
+        assert_eq!(node_should_run(&plain, &node(&[], vec![])), (true, true));
+        // nodeSelector.
+        let sel = ds(&[("disk", "ssd")], vec![]);
+        assert_eq!(node_should_run(&sel, &node(&[], vec![])), (false, false));
+        assert_eq!(
+            node_should_run(&sel, &node(&[("disk", "ssd")], vec![])),
+            (true, true)
+        );
+        // Untolerated NoSchedule: no new pod, the running one stays.
+        let n = node(&[], vec![taint("gpu", TaintEffect::NoSchedule)]);
+        assert_eq!(node_should_run(&plain, &n), (false, true));
+        // Untolerated NoExecute: neither.
+        let n = node(&[], vec![taint("gpu", TaintEffect::NoExecute)]);
+        assert_eq!(node_should_run(&plain, &n), (false, false));
+        // PreferNoSchedule is ignored.
+        let n = node(&[], vec![taint("gpu", TaintEffect::PreferNoSchedule)]);
+        assert_eq!(node_should_run(&plain, &n), (true, true));
+        // Default tolerations: unreachable NoExecute and unschedulable NoSchedule.
+        let n = node(
+            &[],
+            vec![
+                taint(TAINT_UNREACHABLE, TaintEffect::NoExecute),
+                taint(TAINT_UNSCHEDULABLE, TaintEffect::NoSchedule),
+            ],
+        );
+        assert_eq!(node_should_run(&plain, &n), (true, true));
+        // …but not unreachable NoSchedule (as upstream).
+        let n = node(&[], vec![taint(TAINT_UNREACHABLE, TaintEffect::NoSchedule)]);
+        assert_eq!(node_should_run(&plain, &n), (false, true));
+        // A template toleration.
+        let tol = Toleration {
+            key: Some(intern("gpu")),
+            operator: TolerationOperator::Exists,
+            value: None,
+            effect: None,
+            toleration_seconds: None,
+        };
+        let n = node(&[], vec![taint("gpu", TaintEffect::NoExecute)]);
+        assert_eq!(node_should_run(&ds(&[], vec![tol]), &n), (true, true));
+    }
+
+    fn pod(name: &str, node: Option<&str>, hash: &str, ready: bool) -> Arc<Object> {
+        let d = ds(&[], vec![]);
+        let mut meta = ObjectMeta::named("default", name);
+        meta.labels = [("app", "agent"), (LABEL_REVISION_HASH, hash)]
+            .into_iter()
+            .collect();
+        let status = PodStatus {
+            phase: PodPhase::Running,
+            conditions: PodConditions {
+                ready: PodCondition::new(
+                    if ready {
+                        ConditionStatus::True
+                    } else {
+                        ConditionStatus::False
+                    },
+                    Timestamp(NOW.0 - 1000),
+                ),
+                ..PodConditions::default()
+            },
+            ..PodStatus::default()
+        };
+        Arc::new(Object::from(Pod {
+            meta,
+            spec: Arc::new(daemon_pod_spec(&d, node.unwrap_or("n1"))),
+            node_name: node.map(Str::new),
+            status,
+        }))
+    }
+
+    #[test]
+    fn target_node_and_updated() {
+        let p = pod("a", None, "h1", true);
+        let p = p.as_pod().unwrap();
+        assert_eq!(target_node(p).map(Str::as_str), Some("n1"));
+        let q = pod("b", Some("n2"), "h1", true);
+        assert_eq!(
+            target_node(q.as_pod().unwrap()).map(Str::as_str),
+            Some("n2")
+        );
+        assert!(is_pod_updated(p, "h1", 9));
+        assert!(!is_pod_updated(p, "h2", 9));
+        let mut g = p.clone();
+        g.meta.labels = g.meta.labels.with(LABEL_TEMPLATE_GENERATION, "9");
+        assert!(is_pod_updated(&g, "h2", 9));
+    }
+
+    fn nodes_map(pods: &[(&str, Arc<Object>)]) -> BTreeMap<Str, Vec<Arc<Object>>> {
+        let mut m: BTreeMap<Str, Vec<Arc<Object>>> = BTreeMap::new();
+        for (n, p) in pods {
+            m.entry(Str::new(n)).or_default().push(Arc::clone(p));
+        }
+        m
+    }
+
+    fn names(v: &[Arc<Object>]) -> Vec<&str> {
+        v.iter().map(|o| o.name().as_str()).collect()
+    }
+
+    #[test]
+    fn rolling_update_respects_max_unavailable() {
+        let d = ds(&[], vec![]);
+        let new = "new";
+        // Three old available pods: one victim with maxUnavailable 1.
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), "old", true)),
+            ("b", pod("pb", Some("b"), "old", true)),
+            ("c", pod("pc", Some("c"), "old", true)),
+        ]);
+        assert_eq!(names(&rolling_update_victims(&d, &m, 3, new, NOW)), ["pa"]);
+        // A new pod not yet available uses the budget: none.
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), new, false)),
+            ("b", pod("pb", Some("b"), "old", true)),
+            ("c", pod("pc", Some("c"), "old", true)),
+        ]);
+        assert!(rolling_update_victims(&d, &m, 3, new, NOW).is_empty());
+        // An old pod that is unavailable anyway is replaced regardless.
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), new, false)),
+            ("b", pod("pb", Some("b"), "old", false)),
+            ("c", pod("pc", Some("c"), "old", true)),
+        ]);
+        assert_eq!(names(&rolling_update_victims(&d, &m, 3, new, NOW)), ["pb"]);
+        // maxUnavailable 2 (and 50% of 3 rounds up to 2).
+        for mu in [IntOrString::Int(2), IntOrString::String(Str::new("50%"))] {
+            let mut d2 = d.clone();
+            d2.spec.update_strategy = DaemonSetUpdateStrategy::RollingUpdate {
+                max_unavailable: mu,
+                max_surge: IntOrString::Int(0),
+            };
+            let m = nodes_map(&[
+                ("a", pod("pa", Some("a"), "old", true)),
+                ("b", pod("pb", Some("b"), "old", true)),
+                ("c", pod("pc", Some("c"), "old", true)),
+            ]);
+            assert_eq!(
+                names(&rolling_update_victims(&d2, &m, 3, new, NOW)),
+                ["pa", "pb"]
+            );
+        }
+        // OnDelete: never.
+        let mut d3 = d.clone();
+        d3.spec.update_strategy = DaemonSetUpdateStrategy::OnDelete;
+        let m = nodes_map(&[("a", pod("pa", Some("a"), "old", true))]);
+        assert!(rolling_update_victims(&d3, &m, 1, new, NOW).is_empty());
+    }
+
+    #[test]
+    fn status_counts_oldest_pod_per_node() {
+        let d = ds(&[("role", "w")], vec![]);
+        let mk = |name: &str, role: bool| {
+            let mut n = node(if role { &[("role", "w")] } else { &[] }, vec![]);
+            n.meta.name = Str::new(name);
+            Arc::new(Object::from(n))
+        };
+        let nodes = vec![mk("a", true), mk("b", true), mk("c", false), mk("d", true)];
+        let h = template_hash(&d.spec.template);
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), &h, true)),
+            ("b", pod("pb", Some("b"), "old", false)),
+            ("c", pod("pc", Some("c"), &h, true)),
+        ]);
+        let (s, _) = calculate_status(&d, &nodes, &m, &h, NOW);
+        assert_eq!(s.desired_number_scheduled, 3);
+        assert_eq!(s.current_number_scheduled, 2);
+        assert_eq!(s.number_misscheduled, 1);
+        assert_eq!(s.number_ready, 1);
+        assert_eq!(s.number_available, 1);
+        assert_eq!(s.updated_number_scheduled, 1);
+        assert_eq!(s.number_unavailable, 2);
+        assert_eq!(s.observed_generation, 3);
+    }
+}

@@ -845,3 +845,210 @@ pub fn compute_status<'a>(
     }
     (s, next)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{
+        ConditionStatus, PodCondition, PodConditions, PodSpec, PvcSpec, PvcTemplate,
+        StatefulSetSpec, TemplateMeta,
+    };
+    use crate::selector::LabelSelector;
+
+    const NOW: Timestamp = Timestamp(Timestamp::VIRTUAL_EPOCH.0 + 10_000_000);
+
+    fn set() -> StatefulSet {
+        let mut meta = ObjectMeta::named("default", "web");
+        meta.uid = Uid(7);
+        meta.generation = 2;
+        StatefulSet {
+            meta,
+            spec: StatefulSetSpec {
+                replicas: 3,
+                selector: LabelSelector::from_labels([("app", "web")].into_iter().collect()),
+                template: PodTemplateSpec {
+                    meta: TemplateMeta {
+                        labels: [("app", "web")].into_iter().collect(),
+                        annotations: Default::default(),
+                    },
+                    spec: Arc::new(PodSpec {
+                        volumes: vec![Volume {
+                            name: Str::new("data"),
+                            source: VolumeSource::EmptyDir,
+                        }],
+                        ..PodSpec::default()
+                    }),
+                },
+                service_name: Str::new("websvc"),
+                volume_claim_templates: vec![PvcTemplate {
+                    name: Str::new("data"),
+                    meta: TemplateMeta {
+                        labels: [("tier", "db")].into_iter().collect(),
+                        annotations: Default::default(),
+                    },
+                    spec: PvcSpec::default(),
+                }],
+                ..StatefulSetSpec::default()
+            },
+            status: StatefulSetStatus::default(),
+        }
+    }
+
+    #[test]
+    fn ordinals_parse_only_for_members() {
+        assert_eq!(parse_ordinal("web", "web-0"), Some(0));
+        assert_eq!(parse_ordinal("web", "web-12"), Some(12));
+        assert_eq!(parse_ordinal("my-web", "my-web-3"), Some(3));
+        assert_eq!(parse_ordinal("web", "my-web-3"), None);
+        assert_eq!(parse_ordinal("web", "web-"), None);
+        assert_eq!(parse_ordinal("web", "web-x"), None);
+        assert_eq!(parse_ordinal("web", "web-+1"), None);
+        assert_eq!(parse_ordinal("web", "web"), None);
+        assert_eq!(claim_name("data", "web", 2), "data-web-2");
+        assert_eq!(pod_name("web", 2), "web-2");
+    }
+
+    #[test]
+    fn new_pods_have_identity_and_storage() {
+        let s = set();
+        let refs: SharedList<OwnerReference> = Vec::new().into();
+        let rev = revision_name(&s, &s.spec.template);
+        assert!(rev.starts_with("web-"));
+        let p = new_stateful_pod(&s, &s.spec.template, &rev, 1, &refs);
+        assert_eq!(p.meta.name.as_str(), "web-1");
+        assert_eq!(p.spec.hostname.as_deref(), Some("web-1"));
+        assert_eq!(p.spec.subdomain.as_deref(), Some("websvc"));
+        assert_eq!(
+            p.meta.labels.get(LABEL_POD_NAME).map(Str::as_str),
+            Some("web-1")
+        );
+        assert_eq!(
+            p.meta.labels.get(LABEL_POD_INDEX).map(Str::as_str),
+            Some("1")
+        );
+        assert_eq!(pod_revision(&p), Some(&rev));
+        // The template's `data` volume is replaced by the claim, not duplicated.
+        assert_eq!(p.spec.volumes.len(), 1);
+        assert_eq!(
+            p.spec.volumes[0].source,
+            VolumeSource::PersistentVolumeClaim(Str::new("data-web-1"))
+        );
+        assert!(identity_matches(&s, &p, 1) && storage_matches(&s, &p, 1));
+        assert!(!identity_matches(&s, &p, 2) && !storage_matches(&s, &p, 2));
+        // The template itself is untouched.
+        assert_eq!(s.spec.template.spec.hostname, None);
+    }
+
+    #[test]
+    fn claims_and_retention_refs() {
+        let mut s = set();
+        let c = &claims_for(&s, 0)[0];
+        assert_eq!(c.meta.name.as_str(), "data-web-0");
+        assert_eq!(c.meta.labels.get("tier").map(Str::as_str), Some("db"));
+        assert_eq!(c.meta.labels.get("app").map(Str::as_str), Some("web"));
+        assert!(c.meta.owner_references.is_empty(), "Retain: no owners");
+        let refs: SharedList<OwnerReference> = Vec::new().into();
+        let mut pod = new_stateful_pod(&s, &s.spec.template, "r", 0, &refs);
+        pod.meta.uid = Uid(99);
+        assert!(wanted_claim_refs(&s, Some(&pod)).is_empty());
+        s.spec.pvc_retention_when_deleted = PvcRetention::Delete;
+        let w = wanted_claim_refs(&s, None);
+        assert_eq!(w.len(), 1);
+        assert_eq!(
+            (w[0].kind, w[0].uid, w[0].controller),
+            (Kind::StatefulSet, Uid(7), false)
+        );
+        assert_eq!(claims_for(&s, 0)[0].meta.owner_references.len(), 1);
+        // Condemned + whenScaled Delete: only the pod.
+        s.spec.pvc_retention_when_scaled = PvcRetention::Delete;
+        let w = wanted_claim_refs(&s, Some(&pod));
+        assert_eq!(w.len(), 1);
+        assert_eq!((w[0].kind, w[0].uid), (Kind::Pod, Uid(99)));
+        // Fixing keeps foreign owners and is a no-op when already right.
+        let mut claim = claims_for(&s, 0).remove(0);
+        let foreign = OwnerReference {
+            kind: Kind::ConfigMap,
+            name: Str::new("x"),
+            uid: Uid(5),
+            controller: false,
+            block_owner_deletion: false,
+        };
+        claim.meta.owner_references = vec![foreign.clone()].into();
+        let obj = Object::from(claim);
+        let fixed = fixed_claim_refs(&s, &obj, &w).unwrap();
+        assert_eq!(fixed.len(), 2);
+        assert!(fixed.contains(&foreign));
+        let mut obj2 = obj.clone();
+        obj2.meta_mut().owner_references = fixed.into();
+        assert!(fixed_claim_refs(&s, &obj2, &w).is_none());
+    }
+
+    fn pod(ord: i32, rev: &str, ready: bool, deleting: bool) -> Arc<Object> {
+        let s = set();
+        let refs: SharedList<OwnerReference> = Vec::new().into();
+        let mut p = new_stateful_pod(&s, &s.spec.template, rev, ord, &refs);
+        p.status.phase = PodPhase::Running;
+        p.status.conditions = PodConditions {
+            ready: PodCondition::new(
+                if ready {
+                    ConditionStatus::True
+                } else {
+                    ConditionStatus::False
+                },
+                Timestamp(NOW.0 - 5_000),
+            ),
+            ..PodConditions::default()
+        };
+        if deleting {
+            p.meta.deletion = Some(Box::new(crate::model::Deletion {
+                timestamp: NOW,
+                grace_period_seconds: Some(30),
+            }));
+        }
+        Arc::new(Object::from(p))
+    }
+
+    #[test]
+    fn status_and_complete_rolling_update() {
+        let mut s = set();
+        let (cur, upd) = (Str::new("web-a"), Str::new("web-b"));
+        let pods = [
+            pod(0, "web-a", true, false),
+            pod(1, "web-b", true, false),
+            pod(2, "web-b", false, true),
+        ];
+        let (st, _) = compute_status(&s, pods.iter(), &cur, &upd, NOW);
+        assert_eq!(
+            (st.replicas, st.ready_replicas, st.available_replicas),
+            (3, 2, 2)
+        );
+        assert_eq!((st.current_replicas, st.updated_replicas), (1, 1));
+        assert_eq!(st.current_revision.as_ref(), Some(&cur));
+        assert_eq!(st.observed_generation, 2);
+        // minReadySeconds 10: ready 5 s → not available, 5 s left.
+        s.spec.min_ready_seconds = 10;
+        let (st, next) = compute_status(&s, pods[..2].iter(), &cur, &upd, NOW);
+        assert_eq!(st.available_replicas, 0);
+        assert_eq!(next, Some(Duration::from_secs(5)));
+        // Every pod updated and ready: the update revision becomes current.
+        let all = [pod(0, "web-b", true, false), pod(1, "web-b", true, false)];
+        let (st, _) = compute_status(&s, all.iter(), &cur, &upd, NOW);
+        assert_eq!(st.current_revision.as_ref(), Some(&upd));
+        assert_eq!(st.current_replicas, 2);
+        // Not with OnDelete.
+        s.spec.update_strategy = StatefulSetUpdateStrategy::OnDelete;
+        let (st, _) = compute_status(&s, all.iter(), &cur, &upd, NOW);
+        assert_eq!(st.current_revision.as_ref(), Some(&cur));
+        assert_eq!(st.current_replicas, 0);
+    }
+
+    #[test]
+    fn health() {
+        let p = pod(0, "r", true, false);
+        assert!(is_healthy(p.as_pod().unwrap()));
+        let p = pod(0, "r", true, true);
+        assert!(running_and_ready(p.as_pod().unwrap()) && !is_healthy(p.as_pod().unwrap()));
+        let p = pod(0, "r", false, false);
+        assert!(!running_and_ready(p.as_pod().unwrap()));
+    }
+}
