@@ -504,3 +504,129 @@ fn unscheduled_pod_of_a_deleted_node_is_deleted() {
     assert_eq!(agent_pods(c.store()).len(), 1);
     assert_eq!(status(c.store()).desired_number_scheduled, 1);
 }
+
+fn load(name: &str) -> Vec<Object> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/scenarios/manifests")
+        .join(name);
+    manifest::load_path(&path).expect("manifest loads")
+}
+
+fn pi_proxy(store: &Store) -> Vec<Arc<Object>> {
+    let sel = "app=pi-proxy".parse().unwrap();
+    store
+        .list(Kind::Pod, Some("default"), Some(&sel), None)
+        .unwrap()
+}
+
+fn pi_status(store: &Store) -> DaemonSetStatus {
+    store
+        .get(Kind::DaemonSet, "default", "pi-proxy")
+        .unwrap()
+        .as_daemon_set()
+        .unwrap()
+        .status
+        .clone()
+}
+
+/// shared/scenarios/ch06-daemonset.yaml, step by step.
+#[test]
+fn scenario_ch06_daemonset() {
+    let mut c = cluster(3);
+    c.apply(load("pi-proxy-ds.yaml")).unwrap();
+    c.run_until(
+        |s| {
+            s.try_get(Kind::DaemonSet, "default", "pi-proxy")
+                .and_then(|o| o.as_daemon_set().map(|d| d.status.clone()))
+                .is_some_and(|st| st.number_ready == 3 && st.desired_number_scheduled == 3)
+        },
+        Duration::from_secs(60),
+    )
+    .expect("three ready");
+    for n in ["node-0", "node-1", "node-2"] {
+        let on = pi_proxy(c.store())
+            .iter()
+            .filter(|p| p.as_pod().unwrap().node_name.as_deref() == Some(n))
+            .count();
+        assert_eq!(on, 1, "{n}");
+    }
+    for p in pi_proxy(c.store()) {
+        c.store()
+            .delete(Kind::Pod, "default", p.name(), &DeleteOptions::default())
+            .unwrap();
+    }
+    c.run_until_idle();
+    c.run_until(
+        |s| {
+            let v = pi_proxy(s);
+            v.len() == 3 && v.iter().all(|p| ready(p))
+        },
+        Duration::from_secs(120),
+    )
+    .expect("replaced");
+    c.apply(load("pi-proxy-ds-nodeselector.yaml")).unwrap();
+    c.run_until(|s| pi_proxy(s).is_empty(), Duration::from_secs(120))
+        .expect("gone from unlabelled nodes");
+    assert_eq!(pi_status(c.store()).desired_number_scheduled, 0);
+    edit_node(&mut c, "node-1", |n| {
+        n.meta.labels = n.meta.labels.with("kiamol", "ch06")
+    });
+    c.run_until(
+        |s| {
+            let v = pi_proxy(s);
+            v.len() == 1
+                && v[0].as_pod().unwrap().node_name.as_deref() == Some("node-1")
+                && ready(&v[0])
+        },
+        Duration::from_secs(60),
+    )
+    .expect("node-1 gains a pod");
+    let mut n9 = NodeConfig::new("node-9");
+    n9.labels.push(("kiamol".into(), "ch06".into()));
+    c.add_node(n9).unwrap();
+    c.run_until(
+        |s| {
+            s.get(Kind::DaemonSet, "default", "pi-proxy")
+                .unwrap()
+                .as_daemon_set()
+                .unwrap()
+                .status
+                .number_ready
+                == 2
+        },
+        Duration::from_secs(60),
+    )
+    .expect("node-9 gains a pod");
+    c.remove_node("node-9").unwrap();
+    c.run_until(|s| pi_proxy(s).len() == 1, Duration::from_secs(120))
+        .expect("node-9's pod goes");
+    c.store()
+        .delete(
+            Kind::DaemonSet,
+            "default",
+            "pi-proxy",
+            &DeleteOptions::propagation(PropagationPolicy::Orphan),
+        )
+        .unwrap();
+    c.run_until_idle();
+    assert_eq!(c.store().count(Kind::DaemonSet), 0);
+    let orphans = pi_proxy(c.store());
+    assert_eq!(orphans.len(), 1);
+    assert!(orphans[0].meta().owner_references.is_empty());
+    c.apply(load("pi-proxy-ds-nodeselector.yaml")).unwrap();
+    let adopted = pi_proxy(c.store());
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(adopted[0].meta().uid, orphans[0].meta().uid);
+    assert_eq!(adopted[0].meta().owner_references[0].kind, Kind::DaemonSet);
+    c.store()
+        .delete(
+            Kind::DaemonSet,
+            "default",
+            "pi-proxy",
+            &DeleteOptions::default(),
+        )
+        .unwrap();
+    c.run_until_idle();
+    c.run_until(|s| pi_proxy(s).is_empty(), Duration::from_secs(120))
+        .expect("pods deleted with the DaemonSet");
+}

@@ -540,3 +540,187 @@ fn orphans_with_the_identity_are_adopted() {
         .controller_ref()
         .is_some_and(|r| r.kind == Kind::StatefulSet)));
 }
+
+fn load(name: &str) -> Vec<Object> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/scenarios/manifests")
+        .join(name);
+    manifest::load_path(&path).expect("manifest loads")
+}
+
+fn kubia(store: &Store) -> BTreeMap<String, Arc<Object>> {
+    let sel = "app=kubia".parse().unwrap();
+    store
+        .list(Kind::Pod, Some("default"), Some(&sel), None)
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name().to_string(), p))
+        .collect()
+}
+
+fn kubia_ready(store: &Store, names: &[&str]) -> bool {
+    let p = kubia(store);
+    p.len() == names.len() && names.iter().all(|n| p.get(*n).is_some_and(|o| healthy(o)))
+}
+
+fn claim_of(o: &Object) -> Option<String> {
+    o.as_pod()?
+        .spec
+        .volumes
+        .iter()
+        .find_map(|v| match &v.source {
+            VolumeSource::PersistentVolumeClaim(c) if v.name.as_str() == "data" => {
+                Some(c.to_string())
+            }
+            _ => None,
+        })
+}
+
+/// shared/scenarios/ch09-statefulset.yaml, step by step.
+#[test]
+fn scenario_ch09_statefulset() {
+    let mut c = Cluster::new(ClusterConfig {
+        nodes: NodeSpecs::Count(3),
+        seed: 2,
+        ..ClusterConfig::default()
+    })
+    .unwrap();
+    c.apply(load("kubia-pvs.yaml")).unwrap();
+    c.apply(load("kubia-sts.yaml")).unwrap();
+    c.advance(Duration::from_secs(5));
+    assert_eq!(kubia(c.store()).keys().collect::<Vec<_>>(), ["kubia-0"]);
+    c.run_until(
+        |s| kubia_ready(s, &["kubia-0", "kubia-1"]),
+        Duration::from_secs(120),
+    )
+    .expect("two ready pods");
+    for n in ["data-kubia-0", "data-kubia-1"] {
+        let pvc = c
+            .store()
+            .get(Kind::PersistentVolumeClaim, "default", n)
+            .unwrap();
+        assert_eq!(pvc.as_pvc().unwrap().status.phase, PvcPhase::Bound);
+    }
+    let k0 = kubia(c.store())["kubia-0"].clone();
+    let p0 = k0.as_pod().unwrap();
+    assert_eq!(p0.spec.hostname.as_deref(), Some("kubia-0"));
+    assert_eq!(p0.spec.subdomain.as_deref(), Some("kubia"));
+    assert_eq!(claim_of(&k0).as_deref(), Some("data-kubia-0"));
+    let dns = DnsView::new(c.store());
+    let q = |n: &str, t| dns.resolve(n, t).map(|r| r.len()).unwrap_or(0);
+    assert_eq!(q("kubia.default.svc.cluster.local", RecordType::Srv), 2);
+    assert_eq!(
+        q("kubia-1.kubia.default.svc.cluster.local", RecordType::A),
+        1
+    );
+    assert_eq!(q("kubia.default.svc.cluster.local", RecordType::A), 2);
+
+    c.store()
+        .delete(Kind::Pod, "default", "kubia-0", &DeleteOptions::default())
+        .unwrap();
+    c.run_until_idle();
+    c.run_until(
+        |s| kubia_ready(s, &["kubia-0", "kubia-1"]),
+        Duration::from_secs(180),
+    )
+    .expect("kubia-0 back");
+    assert_ne!(kubia(c.store())["kubia-0"].meta().uid, k0.meta().uid);
+    assert_eq!(
+        claim_of(&kubia(c.store())["kubia-0"]).as_deref(),
+        Some("data-kubia-0")
+    );
+
+    let scale = |c: &mut Cluster, n: i32| {
+        let mut obj = (*c
+            .store()
+            .get(Kind::StatefulSet, "default", "kubia")
+            .unwrap())
+        .clone();
+        obj.as_stateful_set_mut().unwrap().spec.replicas = n;
+        obj.meta_mut().resource_version = 0;
+        c.store().update(obj).unwrap();
+        c.run_until_idle();
+    };
+    scale(&mut c, 1);
+    c.run_until(|s| kubia(s).len() == 1, Duration::from_secs(180))
+        .expect("scaled down");
+    assert!(kubia(c.store()).contains_key("kubia-0"));
+    assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 2);
+    scale(&mut c, 3);
+    c.run_until(
+        |s| kubia_ready(s, &["kubia-0", "kubia-1", "kubia-2"]),
+        Duration::from_secs(180),
+    )
+    .expect("scaled up");
+    let claims = c
+        .store()
+        .list(Kind::PersistentVolumeClaim, Some("default"), None, None)
+        .unwrap();
+    assert_eq!(claims.len(), 3);
+    assert!(claims
+        .iter()
+        .all(|p| p.as_pvc().unwrap().status.phase == PvcPhase::Bound));
+    assert_eq!(status_of(c.store(), "kubia").ready_replicas, 3);
+}
+
+fn status_of(store: &Store, name: &str) -> StatefulSetStatus {
+    store
+        .get(Kind::StatefulSet, "default", name)
+        .unwrap()
+        .as_stateful_set()
+        .unwrap()
+        .status
+        .clone()
+}
+
+/// shared/scenarios/ch09-node-failure.yaml, step by step.
+#[test]
+fn scenario_ch09_node_failure() {
+    let mut c = Cluster::new(ClusterConfig {
+        nodes: NodeSpecs::Count(3),
+        seed: 2,
+        storage_class: Some("standard".into()),
+        ..ClusterConfig::default()
+    })
+    .unwrap();
+    c.apply(load("kubia-sts.yaml")).unwrap();
+    c.run_until(
+        |s| kubia_ready(s, &["kubia-0", "kubia-1"]),
+        Duration::from_secs(120),
+    )
+    .expect("two ready pods");
+    let node = node_of(c.store(), "kubia-0");
+    c.fail_node(&node).unwrap();
+    c.advance(Duration::from_secs(60));
+    assert!(!kubia(c.store())["kubia-0"].as_pod().unwrap().is_ready());
+    c.advance(Duration::from_secs(360));
+    let names = |c: &Cluster| kubia(c.store()).keys().cloned().collect::<Vec<_>>();
+    let live = |c: &Cluster| {
+        kubia(c.store())
+            .into_iter()
+            .filter(|(_, o)| !deleting(o))
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&c), ["kubia-0", "kubia-1"]);
+    assert_eq!(live(&c), ["kubia-1"]);
+    c.store()
+        .delete(Kind::Pod, "default", "kubia-0", &DeleteOptions::default())
+        .unwrap();
+    c.advance(Duration::from_secs(120));
+    assert_eq!(names(&c), ["kubia-0", "kubia-1"]);
+    assert_eq!(live(&c), ["kubia-1"]);
+    c.store()
+        .delete(Kind::Pod, "default", "kubia-0", &DeleteOptions::grace(0))
+        .unwrap();
+    c.run_until_idle();
+    c.run_until(
+        |s| kubia_ready(s, &["kubia-0", "kubia-1"]),
+        Duration::from_secs(180),
+    )
+    .expect("kubia-0 replaced");
+    assert_eq!(
+        claim_of(&kubia(c.store())["kubia-0"]).as_deref(),
+        Some("data-kubia-0")
+    );
+}
