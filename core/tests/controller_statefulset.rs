@@ -117,7 +117,7 @@ fn ordered_ready_creates_each_ordinal_after_its_predecessors_are_ready() {
     let mut seen = Vec::new();
     for _ in 0..120 {
         let p = pods(c.store());
-        for (&i, _) in &p {
+        for &i in p.keys() {
             for j in 0..i {
                 let pred = p.get(&j).expect("a predecessor exists");
                 assert!(healthy(pred), "web-{i} exists while web-{j} is not ready");
