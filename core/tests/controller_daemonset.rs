@@ -630,3 +630,43 @@ fn scenario_ch06_daemonset() {
     c.run_until(|s| pi_proxy(s).is_empty(), Duration::from_secs(120))
         .expect("pods deleted with the DaemonSet");
 }
+
+#[test]
+fn rolling_update_with_surge_keeps_every_node_available() {
+    let nodes = 4;
+    let mut c = cluster(nodes);
+    let strategy = "  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 0, maxSurge: 1}}\n";
+    let ann = "      annotations: {kubesim.io/ready-after: 5s}\n";
+    apply(&mut c, &ds_yaml("nginx:1", "", strategy, ann));
+    c.advance(Duration::from_secs(10));
+    apply(&mut c, &ds_yaml("nginx:2", "", strategy, ann));
+    let mut most = 0;
+    let mut done = false;
+    for _ in 0..600 {
+        let by_node = live_by_node(c.store());
+        assert_eq!(by_node.len(), nodes);
+        for (n, pods) in &by_node {
+            assert!(pods.iter().any(|p| ready(p)), "{n} has no ready pod");
+        }
+        let live: usize = by_node.values().map(Vec::len).sum();
+        assert!(live <= nodes + 1, "{live} pods > nodes + maxSurge");
+        most = most.max(live);
+        let s = status(c.store());
+        if s.updated_number_scheduled == nodes as i32
+            && s.number_available == nodes as i32
+            && live == nodes
+        {
+            done = true;
+            break;
+        }
+        c.advance(Duration::from_secs(1));
+    }
+    assert!(done, "rollout did not finish");
+    assert_eq!(most, nodes + 1, "the surge was used");
+    for pods in live_by_node(c.store()).values() {
+        assert_eq!(
+            pods[0].as_pod().unwrap().spec.containers[0].image.as_str(),
+            "nginx:2"
+        );
+    }
+}

@@ -46,15 +46,22 @@
 //!    `SuccessfulDelete` `Deleted pod: <name>`, `FailedDelete`.
 //! 5. **Rolling update** (strategy `RollingUpdate`, only when manage left the
 //!    expectations satisfied — i.e. it had nothing to do), upstream's
-//!    `rollingUpdate` without surge: `maxUnavailable` resolved against
-//!    `desiredNumberScheduled` (percent rounded up; at least 1); nodes in name order:
+//!    `rollingUpdate` ([`rolling_update_plan`]). `maxUnavailable` and `maxSurge` are
+//!    resolved against `desiredNumberScheduled` (percent rounded up; both 0 →
+//!    `maxUnavailable` 1, [`rolling_budget`]). Without surge, nodes in name order:
 //!    a node with only a new pod that is not available counts as unavailable; a node
 //!    with only an old pod that is not available may be replaced at once; other old
 //!    pods are candidates while the count of unavailable nodes is below
 //!    `maxUnavailable`; then the unavailable-old pods plus `maxUnavailable −
 //!    unavailable` candidates are deleted, and manage creates their replacements (with
-//!    the new template) on the next sync. `OnDelete`: nothing; new pods appear only
-//!    when old ones are deleted by hand.
+//!    the new template) on the next sync. With `maxSurge` > 0 (`maxUnavailable` is
+//!    then not used, as upstream): a node whose old pod is unavailable gets a new pod
+//!    at once; up to `maxSurge` nodes with an available old pod get a new pod next to
+//!    it (nodes still waiting for their new pod to become available count against
+//!    it); an old pod is deleted once the new pod on its node is available; manage
+//!    keeps at most the oldest new and the oldest old pod per node and deletes the
+//!    old one when it is not ready or the new one is available. `OnDelete`: nothing;
+//!    new pods appear only when old ones are deleted by hand.
 //! 6. **Status** (`updateDaemonSetStatus`), written only when it changed:
 //!    `desiredNumberScheduled` (nodes that should run the pod),
 //!    `currentNumberScheduled` (of those, nodes with a pod), `numberMisscheduled`
@@ -107,8 +114,7 @@
 //!
 //! # Simplifications (stated)
 //!
-//! - No `maxSurge` (treated as 0: the brief's and the default strategy), no
-//!   ControllerRevision objects or history cleanup, no failed-pod backoff (a failed
+//! - No ControllerRevision objects or history cleanup, no failed-pod backoff (a failed
 //!   daemon pod is deleted and replaced at the next sync), no required node affinity
 //!   beyond `nodeSelector`.
 //! - Adoption and release are resourceVersion-preconditioned updates (upstream: a
@@ -379,6 +385,45 @@ fn by_age(a: &Arc<Object>, b: &Arc<Object>) -> std::cmp::Ordering {
         .then_with(|| a.name().cmp(b.name()))
 }
 
+/// Manage with surge (upstream `podsShouldBeOnNode` when surging): of a node's
+/// running pods, the oldest at the revision `hash` and the oldest other one are kept,
+/// every other is returned for deletion; the old one too when it is not ready or the
+/// new one is available.
+fn surge_extras(
+    running: &mut [Arc<Object>],
+    hash: &str,
+    ds: &DaemonSet,
+    now: Timestamp,
+) -> Vec<Arc<Object>> {
+    running.sort_by(by_age);
+    let mut extras = Vec::new();
+    let mut oldest_new: Option<&Arc<Object>> = None;
+    let mut oldest_old: Option<&Arc<Object>> = None;
+    for o in running.iter() {
+        let is_new = o.labels().get(LABEL_REVISION_HASH).map(Str::as_str) == Some(hash);
+        let slot = if is_new {
+            &mut oldest_new
+        } else {
+            &mut oldest_old
+        };
+        if slot.is_none() {
+            *slot = Some(o);
+        } else {
+            extras.push(Arc::clone(o));
+        }
+    }
+    if let (Some(n), Some(o)) = (oldest_new, oldest_old) {
+        let old_ready = o.as_pod().is_some_and(|p| p.is_ready());
+        let new_available = n
+            .as_pod()
+            .is_some_and(|p| p.is_available(ds.spec.min_ready_seconds, now));
+        if !old_ready || new_available {
+            extras.push(Arc::clone(o));
+        }
+    }
+    extras
+}
+
 /// Live (not being deleted, not terminal) pods among `pods`.
 fn live(pods: &[Arc<Object>]) -> Vec<&Arc<Object>> {
     pods.iter()
@@ -444,33 +489,52 @@ pub fn calculate_status(
     (s, next)
 }
 
-/// Upstream `rollingUpdate` without surge: the old pods to delete now, given the
-/// pods by node (see the module docs, step 5).
-pub fn rolling_update_victims(
+/// `(maxUnavailable, maxSurge)` of a RollingUpdate DaemonSet resolved against
+/// `desired` nodes (percentages rounded up), with upstream's fallback of
+/// `maxUnavailable = 1` when both are 0 (`updatedDesiredNodeCounts`). `(0, 0)` for
+/// OnDelete.
+pub fn rolling_budget(ds: &DaemonSet, desired: i32) -> (i32, i32) {
+    let DaemonSetUpdateStrategy::RollingUpdate {
+        max_unavailable,
+        max_surge,
+    } = &ds.spec.update_strategy
+    else {
+        return (0, 0);
+    };
+    let mu = max_unavailable.scaled_value(desired, true).unwrap_or(0);
+    let ms = max_surge.scaled_value(desired, true).unwrap_or(0);
+    if desired > 0 && mu <= 0 && ms <= 0 {
+        return (1, 0);
+    }
+    (mu.max(0), ms.max(0))
+}
+
+/// Upstream `rollingUpdate`: the pods to delete and the nodes to create a new pod on
+/// now, given the pods by target node, `desired` and which nodes should run the pod
+/// (see the module docs, step 5). Without surge only deletes; with surge, new pods
+/// are created next to old ones and an old pod goes once its node's new pod is
+/// available.
+pub fn rolling_update_plan(
     ds: &DaemonSet,
     by_node: &BTreeMap<Str, Vec<Arc<Object>>>,
     desired: i32,
     hash: &str,
     now: Timestamp,
-) -> Vec<Arc<Object>> {
-    let DaemonSetUpdateStrategy::RollingUpdate {
-        max_unavailable, ..
-    } = &ds.spec.update_strategy
-    else {
-        return Vec::new();
-    };
-    let max_unavailable = max_unavailable
-        .scaled_value(desired, true)
-        .unwrap_or(1)
-        .max(1);
+    should_run: &dyn Fn(&str) -> bool,
+) -> (Vec<Arc<Object>>, Vec<Str>) {
+    if !matches!(
+        ds.spec.update_strategy,
+        DaemonSetUpdateStrategy::RollingUpdate { .. }
+    ) {
+        return (Vec::new(), Vec::new());
+    }
+    let (max_unavailable, max_surge) = rolling_budget(ds, desired);
     let min_ready = ds.spec.min_ready_seconds;
-    let mut unavailable = 0i32;
-    let mut replace_now = Vec::new();
-    let mut candidates = Vec::new();
-    for pods in by_node.values() {
-        let mut new_pod: Option<&Arc<Object>> = None;
-        let mut old_pod: Option<&Arc<Object>> = None;
-        let mut ambiguous = false;
+    let available = |o: &Arc<Object>| o.as_pod().is_some_and(|p| p.is_available(min_ready, now));
+    // Per node: (new pod, old pod), or None when there are several of a kind.
+    let split = |pods: &[Arc<Object>]| {
+        let mut new_pod: Option<Arc<Object>> = None;
+        let mut old_pod: Option<Arc<Object>> = None;
         for o in pods {
             let Some(p) = o.as_pod() else { continue };
             if p.meta.is_being_deleted() {
@@ -482,32 +546,74 @@ pub fn rolling_update_victims(
                 &mut old_pod
             };
             if slot.is_some() {
-                ambiguous = true;
+                return None;
             }
-            *slot = Some(o);
+            *slot = Some(Arc::clone(o));
         }
-        if ambiguous {
-            // Manage cleans up the duplicates first.
-            unavailable += 1;
-            continue;
-        }
-        match (new_pod, old_pod) {
-            (Some(n), None) if !n.as_pod().is_some_and(|p| p.is_available(min_ready, now)) => {
+        Some((new_pod, old_pod))
+    };
+    if max_surge == 0 {
+        let mut unavailable = 0i32;
+        let mut replace_now = Vec::new();
+        let mut candidates = Vec::new();
+        for pods in by_node.values() {
+            let Some(pair) = split(pods) else {
+                // Manage cleans up the duplicates first.
                 unavailable += 1;
+                continue;
+            };
+            match pair {
+                (Some(n), None) if !available(&n) => unavailable += 1,
+                (None, Some(o)) => {
+                    if !available(&o) {
+                        replace_now.push(o);
+                    } else if unavailable < max_unavailable {
+                        candidates.push(o);
+                    }
+                }
+                _ => {}
             }
+        }
+        let remaining = (max_unavailable - unavailable).max(0) as usize;
+        replace_now.extend(candidates.into_iter().take(remaining));
+        return (replace_now, Vec::new());
+    }
+    let mut delete = Vec::new();
+    let mut delete_not_run = Vec::new();
+    let mut allowed_new: Vec<Str> = Vec::new();
+    let mut candidate_new: Vec<Str> = Vec::new();
+    let mut surging = 0i32;
+    for (node, pods) in by_node {
+        let Some(pair) = split(pods) else {
+            surging += 1;
+            continue;
+        };
+        match pair {
+            (_, None) => {}
             (None, Some(o)) => {
-                if !o.as_pod().is_some_and(|p| p.is_available(min_ready, now)) {
-                    replace_now.push(Arc::clone(o));
-                } else if unavailable < max_unavailable {
-                    candidates.push(Arc::clone(o));
+                if !available(&o) {
+                    if !should_run(node) {
+                        delete_not_run.push(o);
+                    } else {
+                        allowed_new.push(node.clone());
+                    }
+                } else if surging < max_surge {
+                    candidate_new.push(node.clone());
                 }
             }
-            _ => {}
+            (Some(n), Some(o)) => {
+                if available(&n) {
+                    delete.push(o);
+                } else {
+                    surging += 1;
+                }
+            }
         }
     }
-    let remaining = (max_unavailable - unavailable).max(0) as usize;
-    replace_now.extend(candidates.into_iter().take(remaining));
-    replace_now
+    let remaining = (max_surge - surging).max(0) as usize;
+    allowed_new.extend(candidate_new.into_iter().take(remaining));
+    delete.extend(delete_not_run);
+    (delete, allowed_new)
 }
 
 /// The DaemonSet controller (see the [module docs](self)).
@@ -681,6 +787,14 @@ impl Controller for DaemonSetController {
             }
         }
 
+        let should_run_on: HashSet<&str> = nodes
+            .iter()
+            .filter_map(|n| n.as_node())
+            .filter(|n| node_should_run(ds, n).0)
+            .map(|n| n.meta.name.as_str())
+            .collect();
+        let desired = should_run_on.len() as i32;
+        let max_surge = rolling_budget(ds, desired).1;
         let deleting = ds.meta.is_being_deleted();
         let mut sync_writes = false;
         if !deleting && self.expectations_satisfied(key, now) {
@@ -714,9 +828,13 @@ impl Controller for DaemonSetController {
                         }
                         running.push(Arc::clone(o));
                     }
-                    if running.len() > 1 {
-                        running.sort_by(by_age);
-                        victims.extend(running.drain(1..));
+                    if max_surge == 0 {
+                        if running.len() > 1 {
+                            running.sort_by(by_age);
+                            victims.extend(running.drain(1..));
+                        }
+                    } else {
+                        victims.extend(surge_extras(&mut running, &hash, ds, now));
                     }
                     if running.is_empty() && should_run {
                         create_on.push(node.meta.name.clone());
@@ -736,16 +854,11 @@ impl Controller for DaemonSetController {
                 sync_writes = true;
             }
             if !sync_writes {
-                if let DaemonSetUpdateStrategy::RollingUpdate { .. } = ds.spec.update_strategy {
-                    let desired = nodes
-                        .iter()
-                        .filter_map(|n| n.as_node())
-                        .filter(|n| node_should_run(ds, n).0)
-                        .count() as i32;
-                    let victims = rolling_update_victims(ds, &by_node, desired, &hash, now);
-                    if !victims.is_empty() {
-                        self.sync_nodes(key, ctx, &obj, ds, &hash, &[], &victims, now);
-                    }
+                let runs = |n: &str| should_run_on.contains(n);
+                let (victims, create_on) =
+                    rolling_update_plan(ds, &by_node, desired, &hash, now, &runs);
+                if !victims.is_empty() || !create_on.is_empty() {
+                    self.sync_nodes(key, ctx, &obj, ds, &hash, &create_on, &victims, now);
                 }
             }
         }
@@ -1055,6 +1168,110 @@ mod tests {
         v.iter().map(|o| o.name().as_str()).collect()
     }
 
+    fn victims(
+        d: &DaemonSet,
+        m: &BTreeMap<Str, Vec<Arc<Object>>>,
+        desired: i32,
+    ) -> Vec<Arc<Object>> {
+        let (del, create) = rolling_update_plan(d, m, desired, "new", NOW, &|_| true);
+        assert!(create.is_empty(), "no surge: no creates");
+        del
+    }
+
+    #[test]
+    fn budget_resolution() {
+        let mut d = ds(&[], vec![]);
+        assert_eq!(rolling_budget(&d, 10), (1, 0));
+        d.spec.update_strategy = DaemonSetUpdateStrategy::RollingUpdate {
+            max_unavailable: IntOrString::String(Str::new("25%")),
+            max_surge: IntOrString::Int(0),
+        };
+        assert_eq!(rolling_budget(&d, 10), (3, 0));
+        d.spec.update_strategy = DaemonSetUpdateStrategy::RollingUpdate {
+            max_unavailable: IntOrString::Int(0),
+            max_surge: IntOrString::Int(0),
+        };
+        assert_eq!(rolling_budget(&d, 10), (1, 0));
+        d.spec.update_strategy = DaemonSetUpdateStrategy::RollingUpdate {
+            max_unavailable: IntOrString::Int(0),
+            max_surge: IntOrString::String(Str::new("10%")),
+        };
+        assert_eq!(rolling_budget(&d, 15), (0, 2));
+    }
+
+    #[test]
+    fn rolling_update_with_surge() {
+        let mut d = ds(&[], vec![]);
+        d.spec.update_strategy = DaemonSetUpdateStrategy::RollingUpdate {
+            max_unavailable: IntOrString::Int(0),
+            max_surge: IntOrString::Int(1),
+        };
+        let plan = |m: &BTreeMap<Str, Vec<Arc<Object>>>| {
+            let (del, create) = rolling_update_plan(&d, m, 3, "new", NOW, &|n| n != "x");
+            let create: Vec<String> = create.iter().map(|s| s.to_string()).collect();
+            (
+                names(&del)
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>(),
+                create,
+            )
+        };
+        // All old and available: one new pod, next to the old one, nothing deleted.
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), "old", true)),
+            ("b", pod("pb", Some("b"), "old", true)),
+            ("c", pod("pc", Some("c"), "old", true)),
+        ]);
+        assert_eq!(plan(&m), (vec![], vec!["a".to_string()]));
+        // A surged node waiting for its new pod uses the budget.
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), "old", true)),
+            ("a", pod("na", Some("a"), "new", false)),
+            ("b", pod("pb", Some("b"), "old", true)),
+        ]);
+        assert_eq!(plan(&m), (vec![], vec![]));
+        // Its new pod available: the old one goes, the next node surges.
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), "old", true)),
+            ("a", pod("na", Some("a"), "new", true)),
+            ("b", pod("pb", Some("b"), "old", true)),
+            ("c", pod("pc", Some("c"), "old", true)),
+        ]);
+        assert_eq!(plan(&m), (vec!["pa".to_string()], vec!["b".to_string()]));
+        // An unavailable old pod is replaced at once, beyond the budget; on a node
+        // that should not run the pod, it is deleted instead.
+        let m = nodes_map(&[
+            ("a", pod("pa", Some("a"), "old", true)),
+            ("a", pod("na", Some("a"), "new", false)),
+            ("b", pod("pb", Some("b"), "old", false)),
+            ("x", pod("px", Some("x"), "old", false)),
+        ]);
+        assert_eq!(plan(&m), (vec!["px".to_string()], vec!["b".to_string()]));
+    }
+
+    #[test]
+    fn surge_manage_keeps_one_new_and_one_old() {
+        let d = ds(&[], vec![]);
+        let mut v = vec![
+            pod("old1", Some("a"), "old", true),
+            pod("new1", Some("a"), "new", false),
+            pod("new2", Some("a"), "new", false),
+        ];
+        let e = surge_extras(&mut v, "new", &d, NOW);
+        assert_eq!(names(&e), ["new2"]);
+        let mut v = vec![
+            pod("old1", Some("a"), "old", true),
+            pod("new1", Some("a"), "new", true),
+        ];
+        assert_eq!(names(&surge_extras(&mut v, "new", &d, NOW)), ["old1"]);
+        let mut v = vec![
+            pod("old1", Some("a"), "old", false),
+            pod("new1", Some("a"), "new", false),
+        ];
+        assert_eq!(names(&surge_extras(&mut v, "new", &d, NOW)), ["old1"]);
+    }
+
     #[test]
     fn rolling_update_respects_max_unavailable() {
         let d = ds(&[], vec![]);
@@ -1065,21 +1282,21 @@ mod tests {
             ("b", pod("pb", Some("b"), "old", true)),
             ("c", pod("pc", Some("c"), "old", true)),
         ]);
-        assert_eq!(names(&rolling_update_victims(&d, &m, 3, new, NOW)), ["pa"]);
+        assert_eq!(names(&victims(&d, &m, 3)), ["pa"]);
         // A new pod not yet available uses the budget: none.
         let m = nodes_map(&[
             ("a", pod("pa", Some("a"), new, false)),
             ("b", pod("pb", Some("b"), "old", true)),
             ("c", pod("pc", Some("c"), "old", true)),
         ]);
-        assert!(rolling_update_victims(&d, &m, 3, new, NOW).is_empty());
+        assert!(victims(&d, &m, 3).is_empty());
         // An old pod that is unavailable anyway is replaced regardless.
         let m = nodes_map(&[
             ("a", pod("pa", Some("a"), new, false)),
             ("b", pod("pb", Some("b"), "old", false)),
             ("c", pod("pc", Some("c"), "old", true)),
         ]);
-        assert_eq!(names(&rolling_update_victims(&d, &m, 3, new, NOW)), ["pb"]);
+        assert_eq!(names(&victims(&d, &m, 3)), ["pb"]);
         // maxUnavailable 2 (and 50% of 3 rounds up to 2).
         for mu in [IntOrString::Int(2), IntOrString::String(Str::new("50%"))] {
             let mut d2 = d.clone();
@@ -1092,16 +1309,13 @@ mod tests {
                 ("b", pod("pb", Some("b"), "old", true)),
                 ("c", pod("pc", Some("c"), "old", true)),
             ]);
-            assert_eq!(
-                names(&rolling_update_victims(&d2, &m, 3, new, NOW)),
-                ["pa", "pb"]
-            );
+            assert_eq!(names(&victims(&d2, &m, 3)), ["pa", "pb"]);
         }
         // OnDelete: never.
         let mut d3 = d.clone();
         d3.spec.update_strategy = DaemonSetUpdateStrategy::OnDelete;
         let m = nodes_map(&[("a", pod("pa", Some("a"), "old", true))]);
-        assert!(rolling_update_victims(&d3, &m, 1, new, NOW).is_empty());
+        assert!(victims(&d3, &m, 1).is_empty());
     }
 
     #[test]
