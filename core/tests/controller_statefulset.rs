@@ -724,3 +724,78 @@ fn scenario_ch09_node_failure() {
         Some("data-kubia-0")
     );
 }
+
+/// Messages of the StatefulSet controller's Events with this reason.
+fn events(store: &Store, reason: &str) -> Vec<String> {
+    let mut v: Vec<String> = store
+        .list(Kind::Event, Some("default"), None, None)
+        .unwrap()
+        .iter()
+        .filter_map(|o| o.as_event().cloned())
+        .filter(|e| e.reason.as_str() == reason && e.source.as_str() == "statefulset-controller")
+        .map(|e| e.message.to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn events_name_the_pod_and_claim() {
+    let mut c = cluster(2);
+    apply(&mut c, &sts_yaml(1, "nginx", ""));
+    settle(&mut c, 1);
+    assert_eq!(
+        events(c.store(), "SuccessfulCreate"),
+        [
+            "create Claim data-web-0 Pod web-0 in StatefulSet web success",
+            "create Pod web-0 in StatefulSet web successful",
+        ]
+    );
+    set_replicas(&mut c, 0);
+    assert_eq!(
+        events(c.store(), "SuccessfulDelete"),
+        ["delete Pod web-0 in StatefulSet web successful"]
+    );
+}
+
+#[test]
+fn min_ready_seconds_gates_the_next_ordinal() {
+    let mut c = cluster(2);
+    apply(&mut c, &sts_yaml(2, "nginx", "  minReadySeconds: 30\n"));
+    let mut ready0_at = None;
+    let mut created1_at = None;
+    for _ in 0..200 {
+        let p = pods(c.store());
+        if ready0_at.is_none() && p.get(&0).is_some_and(|o| healthy(o)) {
+            ready0_at = Some(c.now());
+        }
+        if created1_at.is_none() && p.contains_key(&1) {
+            created1_at = Some(c.now());
+        }
+        c.advance(Duration::from_secs(1));
+    }
+    let (r, k) = (ready0_at.unwrap(), created1_at.unwrap());
+    assert!(
+        k.since(r) >= Duration::from_secs(30),
+        "web-1 created {:?} after web-0 was ready",
+        k.since(r)
+    );
+    let s = status(c.store());
+    assert_eq!((s.ready_replicas, s.available_replicas), (2, 2));
+}
+
+#[test]
+fn a_failed_pod_is_deleted_and_recreated() {
+    let mut c = cluster(2);
+    apply(&mut c, &sts_yaml(2, "nginx", ""));
+    settle(&mut c, 2);
+    let old = pods(c.store())[&1].clone();
+    let mut failed = (*old).clone();
+    failed.as_pod_mut().unwrap().status.phase = PodPhase::Failed;
+    c.store().update_status(failed).unwrap();
+    c.run_until_idle();
+    c.advance(Duration::from_secs(60));
+    settle(&mut c, 2);
+    let new = pods(c.store())[&1].clone();
+    assert_ne!(new.meta().uid, old.meta().uid);
+}
