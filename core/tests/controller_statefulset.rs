@@ -799,3 +799,45 @@ fn a_failed_pod_is_deleted_and_recreated() {
     let new = pods(c.store())[&1].clone();
     assert_ne!(new.meta().uid, old.meta().uid);
 }
+
+#[test]
+fn an_unhealthy_condemned_pod_is_removed_only_as_the_first_unhealthy() {
+    let mut c = cluster(3);
+    apply(&mut c, &sts_yaml(3, "nginx", ""));
+    settle(&mut c, 3);
+    let (n0, n1, n2) = (
+        node_of(c.store(), "web-0"),
+        node_of(c.store(), "web-1"),
+        node_of(c.store(), "web-2"),
+    );
+    assert!(n0 != n1 && n0 != n2 && n1 != n2, "one pod per node");
+    c.fail_node(&n1).unwrap();
+    c.fail_node(&n2).unwrap();
+    c.advance(Duration::from_secs(70));
+    let p = pods(c.store());
+    assert!(!healthy(&p[&1]) && !healthy(&p[&2]));
+    set_replicas(&mut c, 1);
+    c.advance(Duration::from_secs(30));
+    let p = pods(c.store());
+    assert!(
+        !deleting(&p[&2]) && !deleting(&p[&1]),
+        "web-2 is unhealthy and web-1 below it too: nothing is removed"
+    );
+    // web-1 healthy again: web-2 is now the first unhealthy pod and goes first.
+    c.recover_node(&n1).unwrap();
+    c.advance(Duration::from_secs(15));
+    let p = pods(c.store());
+    assert!(healthy(&p[&1]));
+    assert!(deleting(&p[&2]) && !deleting(&p[&1]));
+    // It stays Terminating while its node is down; then web-1 follows.
+    c.advance(Duration::from_secs(30));
+    assert!(!deleting(&pods(c.store())[&1]));
+    c.recover_node(&n2).unwrap();
+    for _ in 0..120 {
+        if pods(c.store()).len() == 1 {
+            break;
+        }
+        c.advance(Duration::from_secs(1));
+    }
+    assert_eq!(pods(c.store()).keys().copied().collect::<Vec<_>>(), [0]);
+}
