@@ -313,6 +313,10 @@ pub fn node_should_run(ds: &DaemonSet, node: &Node) -> (bool, bool) {
     if !node.meta.labels.contains_all(&spec.node_selector) {
         return (false, false);
     }
+    let hard = |e: TaintEffect| matches!(e, TaintEffect::NoSchedule | TaintEffect::NoExecute);
+    if !node.spec.taints.iter().any(|t| hard(t.effect)) {
+        return (true, true); // the common case, without building the tolerations
+    }
     let tolerations = with_daemon_tolerations(&spec.tolerations, spec.host_network);
     let untolerated = |effects: &[TaintEffect]| {
         node.spec
