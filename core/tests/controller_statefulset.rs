@@ -841,3 +841,53 @@ fn an_unhealthy_condemned_pod_is_removed_only_as_the_first_unhealthy() {
     }
     assert_eq!(pods(c.store()).keys().copied().collect::<Vec<_>>(), [0]);
 }
+
+/// The cluster's event history for a story with a StatefulSet and a DaemonSet: create,
+/// scale up, roll the StatefulSet, fail and recover a node, scale down.
+fn history_of(threads: usize, strategy: &str, workers: usize) -> Vec<String> {
+    let mut c = Cluster::new(ClusterConfig {
+        nodes: NodeSpecs::Count(3),
+        seed: 5,
+        threads,
+        strategy: strategy.parse().unwrap(),
+        workers,
+        storage_class: Some("standard".into()),
+        record_history: true,
+        ..ClusterConfig::default()
+    })
+    .unwrap();
+    apply(&mut c, &sts_yaml(2, "nginx:1", ""));
+    c.apply(load("pi-proxy-ds.yaml")).unwrap();
+    c.advance(Duration::from_secs(60));
+    set_replicas(&mut c, 4);
+    c.advance(Duration::from_secs(90));
+    apply(&mut c, &sts_yaml(4, "nginx:2", ""));
+    c.advance(Duration::from_secs(200));
+    let node = node_of(c.store(), "web-1");
+    c.fail_node(&node).unwrap();
+    c.advance(Duration::from_secs(400));
+    c.recover_node(&node).unwrap();
+    c.advance(Duration::from_secs(60));
+    set_replicas(&mut c, 1);
+    c.advance(Duration::from_secs(200));
+    let left = pods(c.store());
+    assert_eq!(left.keys().copied().collect::<Vec<_>>(), [0]);
+    assert!(healthy(&left[&0]) && image_of(&left[&0]) == "nginx:2");
+    assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 4);
+    assert!(
+        kubesim_core::controllers::garbage_collector::check_gc_invariants(c.store()).is_empty()
+    );
+    c.sim().history().iter().map(|h| h.to_string()).collect()
+}
+
+#[test]
+fn same_seed_same_history_with_threads_and_sharding() {
+    let one = history_of(1, "shared", 1);
+    assert!(one.len() > 200, "only {} events", one.len());
+    assert_eq!(one, history_of(2, "shared", 1), "1 vs 2 threads");
+    assert_eq!(
+        one,
+        history_of(2, "consistent", 2),
+        "shared vs consistent with 2 workers"
+    );
+}
