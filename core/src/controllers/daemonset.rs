@@ -35,7 +35,8 @@
 //!    shouldContinueRunning)` (upstream `podsShouldBeOnNode`):
 //!    - should run, no pod → create one;
 //!    - should continue running: failed pods are deleted (Warning `FailedDaemonPod`);
-//!      of the others (not being deleted) all but the oldest are deleted; none left and
+//!      of the others (not being deleted) all but the first — bound before unbound,
+//!      then oldest (upstream `podByCreationTimestampAndPhase`) — are deleted; none left and
 //!      should run → create one (a pod still terminating does not block its
 //!      replacement, as upstream);
 //!    - should not continue running → every pod not already being deleted is deleted.
@@ -65,10 +66,11 @@
 //! 6. **Status** (`updateDaemonSetStatus`), written only when it changed:
 //!    `desiredNumberScheduled` (nodes that should run the pod),
 //!    `currentNumberScheduled` (of those, nodes with a pod), `numberMisscheduled`
-//!    (nodes with a pod that should not run it), and over the oldest live pod of each
-//!    node that should run one: `numberReady`, `numberAvailable` (ready for
-//!    `minReadySeconds`), `updatedNumberScheduled`; `numberUnavailable = desired −
-//!    available`; `observedGeneration`. Pods being deleted or terminal do not count.
+//!    (nodes with a pod that should not run it), and over the first live pod (in the
+//!    order above) of each node that should run one: `numberReady`,
+//!    `numberAvailable` (ready for `minReadySeconds`), `updatedNumberScheduled`;
+//!    `numberUnavailable = desired − available`; `observedGeneration`. Pods being
+//!    deleted or terminal do not count.
 //! 7. **Requeue**: while expectations are pending, at their expiry; when a ready pod
 //!    becomes available later, after the time left.
 //!
@@ -381,11 +383,17 @@ pub fn new_daemon_pod(
     })
 }
 
-/// Oldest first: creation time, then name.
+/// Upstream `podByCreationTimestampAndPhase`: bound pods first, then oldest first,
+/// then by name.
 fn by_age(a: &Arc<Object>, b: &Arc<Object>) -> std::cmp::Ordering {
-    a.meta()
-        .creation_timestamp
-        .cmp(&b.meta().creation_timestamp)
+    let unbound = |o: &Arc<Object>| o.as_pod().is_none_or(|p| p.node_name.is_none());
+    unbound(a)
+        .cmp(&unbound(b))
+        .then_with(|| {
+            a.meta()
+                .creation_timestamp
+                .cmp(&b.meta().creation_timestamp)
+        })
         .then_with(|| a.name().cmp(b.name()))
 }
 
