@@ -80,7 +80,7 @@
 //! - ControllerRevisions are not objects: the controller remembers the template of
 //!   every revision it has seen (per StatefulSet, in memory); a current revision it
 //!   never saw falls back to the update template. The hash is
-//!   [`template_hash`](super::daemonset::template_hash) (not byte-identical to
+//!   [`template_hash`] (not byte-identical to
 //!   upstream's).
 //! - No `maxUnavailable` for rolling updates (alpha upstream), no `ordinals.start`, no
 //!   history limit, no Parallel slow-start batching (every missing pod is created in
