@@ -36,8 +36,10 @@
 //!    not suspended.
 //! 3. **Failure** (`FailureTarget` once decided): `failed > backoffLimit`, or, with
 //!    `restartPolicy: OnFailure` (the kubelet restarts the containers in place, so pods
-//!    do not fail), the restarts of the active pods (restartCount × containers) reach
-//!    `backoffLimit` (any restart when it is 0) — reason `BackoffLimitExceeded`
+//!    do not fail), the restarts (restartCount × containers) summed over every
+//!    Running or Pending pod of the Job — terminating ones included, as upstream's
+//!    `pastBackoffLimitOnFailure` — reach `backoffLimit` (any restart when it is 0) —
+//!    reason `BackoffLimitExceeded`
 //!    (`Job has reached the specified backoff limit`); or `startTime +
 //!    activeDeadlineSeconds ≤ now` — reason `DeadlineExceeded` (`Job was active longer
 //!    than specified deadline`). Then: condition `FailureTarget=True` and a Warning
@@ -438,8 +440,8 @@ impl Controller for JobController {
             let restarts: i64 = if job.spec.template.spec.restart_policy == RestartPolicy::OnFailure
             {
                 let containers = job.spec.template.spec.containers.len().max(1) as i64;
-                active
-                    .iter()
+                pods.iter()
+                    .filter(|p| matches!(p.status.phase, PodPhase::Running | PodPhase::Pending))
                     .map(|p| i64::from(p.status.restart_count) * containers)
                     .sum()
             } else {
