@@ -129,6 +129,7 @@
 mod core_kinds;
 mod cron;
 mod decode;
+mod details;
 mod field;
 mod meta;
 mod pod;

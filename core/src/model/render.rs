@@ -483,13 +483,117 @@ fn probe(p: &Probe) -> Value {
         .done()
 }
 
-fn container(c: &Container) -> Value {
+fn env_var(e: &EnvVar) -> Value {
+    let mut j = J::new();
+    j.put("name", e.name.as_str());
+    let from = match &e.value {
+        EnvValue::Value(v) => {
+            j.text("value", v);
+            None
+        }
+        EnvValue::FieldRef {
+            api_version,
+            field_path,
+        } => Some(json!({ "fieldRef": {
+            "apiVersion": api_version.as_str(),
+            "fieldPath": field_path.as_str(),
+        } })),
+        EnvValue::ResourceFieldRef {
+            container_name,
+            resource,
+            divisor,
+        } => Some(json!({ "resourceFieldRef": J::new()
+            .opt("containerName", container_name.as_deref())
+            .put("resource", resource.as_str())
+            .opt("divisor", divisor.as_deref())
+            .done() })),
+        EnvValue::ConfigMapKeyRef { name, key, optional } => Some(json!({ "configMapKeyRef": J::new()
+            .put("name", name.as_str())
+            .put("key", key.as_str())
+            .opt("optional", *optional)
+            .done() })),
+        EnvValue::SecretKeyRef { name, key, optional } => Some(json!({ "secretKeyRef": J::new()
+            .put("name", name.as_str())
+            .put("key", key.as_str())
+            .opt("optional", *optional)
+            .done() })),
+        // The source is in the container's remainder, merged in by the caller.
+        EnvValue::Other => Some(json!({})),
+    };
+    j.opt("valueFrom", from);
+    j.done()
+}
+
+fn env_from(e: &EnvFromSource) -> Value {
+    let source = J::new()
+        .put("name", e.name.as_str())
+        .opt("optional", e.optional)
+        .done();
+    let field = match e.kind {
+        EnvFromKind::ConfigMap => "configMapRef",
+        EnvFromKind::Secret => "secretRef",
+    };
+    J::new()
+        .opt("prefix", e.prefix.as_deref())
+        .put(field, source)
+        .done()
+}
+
+fn volume_mount(m: &VolumeMount) -> Value {
+    J::new()
+        .put("name", m.name.as_str())
+        .put("mountPath", m.mount_path.as_str())
+        .flag("readOnly", m.read_only)
+        .opt("subPath", m.sub_path.as_deref())
+        .done()
+}
+
+/// Merges an unmodelled remainder into a rendered value: objects key by key, arrays
+/// index by index; where both have a scalar the rendered (modelled) one stays.
+fn merge_rest(dst: &mut Value, rest: &Unmodelled) {
+    if let Some(r) = rest.to_json() {
+        merge(dst, r);
+    }
+}
+
+fn merge(dst: &mut Value, src: Value) {
+    match (dst, src) {
+        (Value::Object(d), Value::Object(s)) => {
+            for (k, v) in s {
+                match d.get_mut(&k) {
+                    Some(x) => merge(x, v),
+                    None => {
+                        d.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(s)) => {
+            for (i, v) in s.into_iter().enumerate() {
+                match d.get_mut(i) {
+                    Some(x) => merge(x, v),
+                    None => d.push(v),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn container(c: &Container, d: &ContainerDetails) -> Value {
     let mut j = J::new();
     j.put("name", c.name.as_str())
         .put("image", c.image.as_str());
     j.put("imagePullPolicy", c.image_pull_policy.as_str());
     j.list("command", strs(&c.command));
     j.list("args", strs(&c.args));
+    j.opt("workingDir", d.working_dir.as_deref());
+    j.list("env", d.env.iter().map(env_var).collect());
+    j.list("envFrom", d.env_from.iter().map(env_from).collect());
+    j.list(
+        "volumeMounts",
+        d.volume_mounts.iter().map(volume_mount).collect(),
+    );
     let ports = c
         .ports
         .iter()
@@ -524,14 +628,22 @@ fn container(c: &Container) -> Value {
         };
         j.put("lifecycle", json!({ "preStop": handler }));
     }
-    j.done()
+    let mut v = j.done();
+    merge_rest(&mut v, &d.rest);
+    v
 }
 
 fn pod_spec(s: &PodSpec, node_name: Option<&Str>) -> Value {
     let mut j = J::new();
     j.put(
         "containers",
-        Value::Array(s.containers.iter().map(container).collect()),
+        Value::Array(
+            s.containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| container(c, s.container_details(i)))
+                .collect(),
+        ),
     );
     j.put("restartPolicy", s.restart_policy.as_str());
     j.opt(
@@ -592,7 +704,9 @@ fn pod_spec(s: &PodSpec, node_name: Option<&Str>) -> Value {
         })
         .collect();
     j.list("volumes", volumes);
-    j.done()
+    let mut v = j.done();
+    merge_rest(&mut v, &s.rest);
+    v
 }
 
 /// Upstream's QoS class from requests and limits.
