@@ -2896,7 +2896,15 @@ fn container_details_are_kept() {
     let names: Vec<&str> = d.env.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(
         names,
-        ["Logging__LogLevel__Default", "EMPTY", "POD_NAME", "APP", "MEM", "CFG", "PW"]
+        [
+            "Logging__LogLevel__Default",
+            "EMPTY",
+            "POD_NAME",
+            "APP",
+            "MEM",
+            "CFG",
+            "PW"
+        ]
     );
     assert_eq!(d.env[0].value, EnvValue::Value(Str::new("Debug")));
     assert_eq!(d.env[1].value, EnvValue::Value(Str::new("")));
@@ -2952,10 +2960,19 @@ fn container_details_are_kept() {
     ] {
         assert!(rest.contains(part), "{part} missing from {rest}");
     }
-    for modelled in ["Logging__LogLevel__Default", "\"image\"", "periodSeconds", "100m"] {
+    for modelled in [
+        "Logging__LogLevel__Default",
+        "\"image\"",
+        "periodSeconds",
+        "100m",
+    ] {
         assert!(!rest.contains(modelled), "{modelled} in {rest}");
     }
-    let pod_rest = t.spec.rest.as_str().expect("the pod spec keeps a remainder");
+    let pod_rest = t
+        .spec
+        .rest
+        .as_str()
+        .expect("the pod spec keeps a remainder");
     for part in [
         "initContainers",
         "serviceAccountName",
@@ -2978,7 +2995,10 @@ fn container_details_render_and_round_trip() {
     let original = one(&detailed_deployment());
     let rendered = original.to_json();
     let c = &rendered["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(c["env"][0], json!({"name": "Logging__LogLevel__Default", "value": "Debug"}));
+    assert_eq!(
+        c["env"][0],
+        json!({"name": "Logging__LogLevel__Default", "value": "Debug"})
+    );
     assert_eq!(c["env"][1], json!({"name": "EMPTY"}));
     assert_eq!(
         c["env"][2]["valueFrom"],
@@ -3007,7 +3027,10 @@ fn container_details_render_and_round_trip() {
         json!({"containerPort": 80, "hostIP": "10.0.0.1", "hostPort": 8080, "protocol": "TCP"})
     );
     let s = &rendered["spec"]["template"]["spec"];
-    assert_eq!(s["volumes"][1]["hostPath"], json!({"path": "/var/log", "type": "Directory"}));
+    assert_eq!(
+        s["volumes"][1]["hostPath"],
+        json!({"path": "/var/log", "type": "Directory"})
+    );
     assert_eq!(s["volumes"][2]["emptyDir"], json!({"medium": "Memory"}));
     assert_eq!(
         s["volumes"][3]["downwardAPI"]["items"][0]["path"],
@@ -3023,11 +3046,19 @@ fn container_details_render_and_round_trip() {
 
     // A pod too (its own spec, nodeName kept apart).
     let p = with(
-        with(pod(), "/spec/containers/0/env", json!([{"name": "A", "value": "1"}])),
+        with(
+            pod(),
+            "/spec/containers/0/env",
+            json!([{"name": "A", "value": "1"}]),
+        ),
         "/spec/nodeName",
         json!("node-1"),
     );
-    let p = with(p, "/spec/containers/0/securityContext", json!({"privileged": true}));
+    let p = with(
+        p,
+        "/spec/containers/0/securityContext",
+        json!({"privileged": true}),
+    );
     let original = one(&p);
     let rendered = original.to_json();
     assert_eq!(rendered["spec"]["nodeName"], json!("node-1"));
@@ -3046,7 +3077,11 @@ fn key_order_and_empty_containers_do_not_change_the_template() {
     let t = |x: &Value| {
         let mut d = deployment();
         for (k, v) in x.as_object().unwrap() {
-            d = with(d, &format!("/spec/template/spec/containers/0/{k}"), v.clone());
+            d = with(
+                d,
+                &format!("/spec/template/spec/containers/0/{k}"),
+                v.clone(),
+            );
         }
         template_of(&one(&d))
     };
@@ -3062,7 +3097,10 @@ fn key_order_and_empty_containers_do_not_change_the_template() {
 fn templates_differing_in_any_container_field_differ() {
     let base = template_of(&one(&deployment()));
     let changes = [
-        ("env", json!([{"name": "Logging__LogLevel__Default", "value": "Debug"}])),
+        (
+            "env",
+            json!([{"name": "Logging__LogLevel__Default", "value": "Debug"}]),
+        ),
         ("envFrom", json!([{"configMapRef": {"name": "cfg"}}])),
         ("workingDir", json!("/srv")),
         ("securityContext", json!({"runAsNonRoot": true})),
@@ -3133,7 +3171,11 @@ fn the_logging_level_listing_changes_the_pi_web_template() {
 fn env_and_mount_validation() {
     let c = "/spec/containers/0";
     let env = |e: Value| with(pod(), &format!("{c}/env"), json!([e]));
-    check_err(&env(json!({"value": "x"})), "spec.containers[0].env[0].name", "Required value");
+    check_err(
+        &env(json!({"value": "x"})),
+        "spec.containers[0].env[0].name",
+        "Required value",
+    );
     check_err(
         &env(json!({"name": "A=B"})),
         "spec.containers[0].env[0].name",
@@ -3145,13 +3187,17 @@ fn env_and_mount_validation() {
         "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
     );
     check_err(
-        &env(json!({"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})),
+        &env(
+            json!({"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        ),
         "spec.containers[0].env[0].valueFrom",
         "may not be specified when `value` is not empty",
     );
     check_err(
-        &env(json!({"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"},
-                                               "secretKeyRef": {"name": "s", "key": "k"}}})),
+        &env(
+            json!({"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"},
+                                               "secretKeyRef": {"name": "s", "key": "k"}}}),
+        ),
         "spec.containers[0].env[0].valueFrom",
         "may not have more than one field specified at a time",
     );

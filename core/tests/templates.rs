@@ -141,12 +141,18 @@ fn an_env_change_rolls_out_a_new_replica_set_and_going_back_reuses_the_old_one()
 
     // Only the container's env changes: upstream starts a rollout.
     c.apply(load("pi-web-logging-level.yaml")).unwrap();
-    c.run_until(|s| complete(s, 3) && replica_sets(s).len() == 2, Duration::from_secs(300))
-        .expect("the rollout completes");
+    c.run_until(
+        |s| complete(s, 3) && replica_sets(s).len() == 2,
+        Duration::from_secs(300),
+    )
+    .expect("the rollout completes");
     let rss = replica_sets(c.store());
     assert_eq!(rss.len(), 2, "a second ReplicaSet");
     let (old, new) = (&rss[0], &rss[1]);
-    assert_eq!(old.meta.labels.get(LABEL_POD_TEMPLATE_HASH).cloned(), old_hash);
+    assert_eq!(
+        old.meta.labels.get(LABEL_POD_TEMPLATE_HASH).cloned(),
+        old_hash
+    );
     assert_ne!(
         new.meta.labels.get(LABEL_POD_TEMPLATE_HASH),
         old.meta.labels.get(LABEL_POD_TEMPLATE_HASH)
@@ -159,7 +165,12 @@ fn an_env_change_rolls_out_a_new_replica_set_and_going_back_reuses_the_old_one()
         assert_eq!(p["spec"]["containers"][0]["env"], env, "{p}");
         assert_eq!(
             p["metadata"]["labels"][LABEL_POD_TEMPLATE_HASH],
-            json!(new.meta.labels.get(LABEL_POD_TEMPLATE_HASH).unwrap().as_str())
+            json!(new
+                .meta
+                .labels
+                .get(LABEL_POD_TEMPLATE_HASH)
+                .unwrap()
+                .as_str())
         );
     }
     // The new ReplicaSet renders the env too (its template, as the API shows it).

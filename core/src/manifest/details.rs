@@ -14,8 +14,7 @@ use serde_json::Value;
 use super::field::{at, detail, idx, quote, FieldError, FieldResult};
 use crate::intern::{intern, Str};
 use crate::model::{
-    ContainerDetails, EnvFromKind, EnvFromSource, EnvValue, EnvVar, Unmodelled, Volume,
-    VolumeMount,
+    ContainerDetails, EnvFromKind, EnvFromSource, EnvValue, EnvVar, Unmodelled, Volume, VolumeMount,
 };
 use crate::validation;
 
@@ -242,7 +241,11 @@ pub(crate) fn container_details(
 /// Upstream `validateLocalDescendingPath`: relative, without `..` elements.
 fn local_descending_path(s: &str, path: &str) -> FieldResult<()> {
     if s.starts_with('/') {
-        return Err(FieldError::invalid(path, quote(s), "must be a relative path"));
+        return Err(FieldError::invalid(
+            path,
+            quote(s),
+            "must be a relative path",
+        ));
     }
     if s.split('/').any(|e| e == "..") {
         return Err(FieldError::invalid(path, quote(s), "must not contain '..'"));
@@ -296,8 +299,7 @@ fn env_var(e: &core::EnvVar, path: &str) -> FieldResult<EnvVar> {
     if e.name.is_empty() {
         return Err(FieldError::required(at(path, "name"), ""));
     }
-    env_var_name(&e.name)
-        .map_err(|m| FieldError::invalid(at(path, "name"), quote(&e.name), &m))?;
+    env_var_name(&e.name).map_err(|m| FieldError::invalid(at(path, "name"), quote(&e.name), &m))?;
     let name = intern(&e.name);
     let value = e.value.as_deref().unwrap_or("");
     let Some(from) = &e.value_from else {
@@ -411,10 +413,7 @@ fn field_path(fp: &str, path: &str) -> FieldResult<()> {
     }
     for prefix in ["metadata.labels", "metadata.annotations"] {
         if let Some(sub) = fp.strip_prefix(prefix) {
-            if let Some(k) = sub
-                .strip_prefix("['")
-                .and_then(|s| s.strip_suffix("']"))
-            {
+            if let Some(k) = sub.strip_prefix("['").and_then(|s| s.strip_suffix("']")) {
                 return validation::label_key(k)
                     .map_err(|e| FieldError::invalid(path, quote(k), detail(&e)));
             }

@@ -341,13 +341,8 @@ pub(crate) fn stateful_set(sts: &apps::StatefulSet, raw: &Value) -> FieldResult<
         .flatten()
         .filter_map(|c| c.metadata.name.as_deref())
         .collect();
-    let (selector, template) = selector_and_template(
-        raw,
-        &s.selector,
-        Some(&s.template),
-        "statefulset",
-        &claims,
-    )?;
+    let (selector, template) =
+        selector_and_template(raw, &s.selector, Some(&s.template), "statefulset", &claims)?;
 
     let service_name = s.service_name.as_deref().unwrap_or("");
     if !service_name.is_empty() {

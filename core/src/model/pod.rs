@@ -397,9 +397,7 @@ impl PodSpec {
 
     /// The details of container `i` (empty when none are kept).
     pub fn container_details(&self, i: usize) -> &ContainerDetails {
-        self.container_details
-            .get(i)
-            .unwrap_or(&EMPTY_DETAILS)
+        self.container_details.get(i).unwrap_or(&EMPTY_DETAILS)
     }
 
     /// Sets the container details (entry `i` for `containers[i]`), dropping trailing

@@ -507,12 +507,20 @@ fn env_var(e: &EnvVar) -> Value {
             .put("resource", resource.as_str())
             .opt("divisor", divisor.as_deref())
             .done() })),
-        EnvValue::ConfigMapKeyRef { name, key, optional } => Some(json!({ "configMapKeyRef": J::new()
+        EnvValue::ConfigMapKeyRef {
+            name,
+            key,
+            optional,
+        } => Some(json!({ "configMapKeyRef": J::new()
             .put("name", name.as_str())
             .put("key", key.as_str())
             .opt("optional", *optional)
             .done() })),
-        EnvValue::SecretKeyRef { name, key, optional } => Some(json!({ "secretKeyRef": J::new()
+        EnvValue::SecretKeyRef {
+            name,
+            key,
+            optional,
+        } => Some(json!({ "secretKeyRef": J::new()
             .put("name", name.as_str())
             .put("key", key.as_str())
             .opt("optional", *optional)
