@@ -18,7 +18,9 @@
 //!
 //! Rendering and [`crate::manifest`] agree: loading the rendered form of an object
 //! gives the object back (store-assigned metadata and status aside, which the loader
-//! ignores). The model's simplifications show in two places: every container of a pod
+//! ignores). Pod specs render their containers' env, envFrom, workingDir and
+//! volumeMounts, and merge in the unmodelled remainder of each container and of the pod
+//! spec ([`Unmodelled`]) key by key. The model's simplifications show in two places: every container of a pod
 //! shares one state (one `containerStatuses` entry per container, all alike), and a
 //! pod that is unschedulable carries its reason as the `PodScheduled` condition's
 //! message (reason `Unschedulable`); otherwise `status.reason` is the pod's reason.
