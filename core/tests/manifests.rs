@@ -3086,10 +3086,46 @@ fn key_order_and_empty_containers_do_not_change_the_template() {
         template_of(&one(&d))
     };
     assert_eq!(t(&a), t(&b));
-    // Empty lists and objects are the same as absent ones.
+    // Empty lists and objects are the same as absent ones, and so are fields written
+    // with the value the API server defaults them to.
+    let plain = template_of(&one(&deployment()));
     assert_eq!(
         t(&json!({"env": [], "securityContext": {}, "resources": {}})),
-        template_of(&one(&deployment()))
+        plain
+    );
+    assert_eq!(
+        t(&json!({"terminationMessagePath": "/dev/termination-log",
+                  "terminationMessagePolicy": "File", "tty": false,
+                  "livenessProbe": {"tcpSocket": {"port": 80}, "timeoutSeconds": 1}})),
+        t(&json!({"livenessProbe": {"tcpSocket": {"port": 80}}}))
+    );
+    assert_ne!(
+        t(&json!({"livenessProbe": {"tcpSocket": {"port": 80}, "timeoutSeconds": 2}})),
+        t(&json!({"livenessProbe": {"tcpSocket": {"port": 80}}}))
+    );
+    let pod_field = |k: &str, v: Value| {
+        template_of(&one(&with(
+            deployment(),
+            &format!("/spec/template/spec/{k}"),
+            v,
+        )))
+    };
+    assert_eq!(pod_field("dnsPolicy", json!("ClusterFirst")), plain);
+    assert_eq!(
+        pod_field("schedulerName", json!("default-scheduler")),
+        plain
+    );
+    assert_eq!(pod_field("enableServiceLinks", json!(true)), plain);
+    assert_ne!(pod_field("enableServiceLinks", json!(false)), plain);
+    assert_eq!(
+        pod_field(
+            "volumes",
+            json!([{"name": "c", "configMap": {"name": "cfg", "defaultMode": 420}}])
+        ),
+        pod_field(
+            "volumes",
+            json!([{"name": "c", "configMap": {"name": "cfg"}}])
+        )
     );
 }
 

@@ -95,21 +95,68 @@ const POD_MODELLED: &[&str] = &[
     "volumes[].secret.secretName",
 ];
 
-/// The remainder of a serialized value once the `modelled` paths are removed.
-fn remainder<T: serde::Serialize>(typed: &T, modelled: &[&str]) -> Unmodelled {
+/// Unmodelled container fields whose value, when written, is what the API server
+/// defaults (`SetDefaults_Container`, `SetDefaults_Probe`, `SetDefaults_HTTPGetAction`):
+/// writing one is the same template as leaving it out, so it is not kept.
+const CONTAINER_DEFAULTS: &[(&str, &[&str])] = &[
+    ("terminationMessagePath", &["\"/dev/termination-log\""]),
+    ("terminationMessagePolicy", &["\"File\""]),
+    ("stdin", &["false"]),
+    ("stdinOnce", &["false"]),
+    ("tty", &["false"]),
+    ("readinessProbe.timeoutSeconds", &["0", "1"]),
+    ("livenessProbe.timeoutSeconds", &["0", "1"]),
+    ("startupProbe.timeoutSeconds", &["0", "1"]),
+    ("startupProbe.periodSeconds", &["0", "10"]),
+    ("startupProbe.successThreshold", &["0", "1"]),
+    ("startupProbe.failureThreshold", &["0", "3"]),
+    ("readinessProbe.httpGet.scheme", &["\"HTTP\""]),
+    ("livenessProbe.httpGet.scheme", &["\"HTTP\""]),
+    ("startupProbe.httpGet.scheme", &["\"HTTP\""]),
+    ("lifecycle.preStop.httpGet.scheme", &["\"HTTP\""]),
+    ("lifecycle.postStart.httpGet.scheme", &["\"HTTP\""]),
+];
+
+/// Unmodelled pod spec fields written with their default value (`SetDefaults_PodSpec`,
+/// `SetDefaults_ConfigMapVolumeSource`, `SetDefaults_SecretVolumeSource`).
+const POD_DEFAULTS: &[(&str, &[&str])] = &[
+    ("dnsPolicy", &["\"ClusterFirst\""]),
+    ("schedulerName", &["\"default-scheduler\""]),
+    ("enableServiceLinks", &["true"]),
+    ("hostPID", &["false"]),
+    ("hostIPC", &["false"]),
+    ("volumes[].configMap.defaultMode", &["420"]),
+    ("volumes[].secret.defaultMode", &["420"]),
+    ("volumes[].hostPath.type", &["\"\""]),
+];
+
+/// The remainder of a serialized value once the `modelled` paths, and the `defaults`
+/// paths holding a default value, are removed.
+fn remainder<T: serde::Serialize>(
+    typed: &T,
+    modelled: &[&str],
+    defaults: &[(&str, &[&str])],
+) -> Unmodelled {
     let Ok(mut v) = serde_json::to_value(typed) else {
         return Unmodelled::NONE;
     };
     for path in modelled {
         let steps: Vec<&str> = path.split('.').collect();
-        remove(&mut v, &steps);
+        remove(&mut v, &steps, &|_| true);
+    }
+    for (path, values) in defaults {
+        let steps: Vec<&str> = path.split('.').collect();
+        remove(&mut v, &steps, &|x| {
+            values.contains(&x.to_string().as_str())
+        });
     }
     prune(&mut v);
     Unmodelled::from_json(&v)
 }
 
-/// Removes the field at `steps` (a step ending in `[]` enters every array element).
-fn remove(v: &mut Value, steps: &[&str]) {
+/// Removes the field at `steps` (a step ending in `[]` enters every array element) when
+/// `pred` holds for its value.
+fn remove(v: &mut Value, steps: &[&str], pred: &dyn Fn(&Value) -> bool) {
     let Some((first, rest)) = steps.split_first() else {
         return;
     };
@@ -119,18 +166,20 @@ fn remove(v: &mut Value, steps: &[&str]) {
         None => (*first, false),
     };
     if rest.is_empty() && !each {
-        m.remove(name);
+        if m.get(name).is_some_and(pred) {
+            m.remove(name);
+        }
         return;
     }
     let Some(child) = m.get_mut(name) else { return };
     if each {
         if let Value::Array(items) = child {
             for item in items {
-                remove(item, rest);
+                remove(item, rest, pred);
             }
         }
     } else {
-        remove(child, rest);
+        remove(child, rest, pred);
     }
 }
 
@@ -168,7 +217,7 @@ fn prune(v: &mut Value) {
 
 /// The unmodelled remainder of a pod spec.
 pub(crate) fn pod_rest(s: &core::PodSpec) -> Unmodelled {
-    remainder(s, POD_MODELLED)
+    remainder(s, POD_MODELLED, POD_DEFAULTS)
 }
 
 /// A container's details: env, envFrom, workingDir, volumeMounts (validated as the API
@@ -234,7 +283,7 @@ pub(crate) fn container_details(
             .filter(|w| !w.is_empty())
             .map(Str::new),
         volume_mounts,
-        rest: remainder(c, CONTAINER_MODELLED),
+        rest: remainder(c, CONTAINER_MODELLED, CONTAINER_DEFAULTS),
     })
 }
 
@@ -542,7 +591,7 @@ mod tests {
             "securityContext": {"runAsUser": 1000},
         }))
         .unwrap();
-        let rest = remainder(&c, CONTAINER_MODELLED);
+        let rest = remainder(&c, CONTAINER_MODELLED, CONTAINER_DEFAULTS);
         assert_eq!(
             rest.as_str(),
             Some(
@@ -553,6 +602,6 @@ mod tests {
             serde_json::from_value(json!({"name": "web", "image": "nginx",
                 "env": [{"name": "A", "value": "1"}], "ports": [{"containerPort": 80}]}))
             .unwrap();
-        assert!(remainder(&plain, CONTAINER_MODELLED).is_empty());
+        assert!(remainder(&plain, CONTAINER_MODELLED, CONTAINER_DEFAULTS).is_empty());
     }
 }
