@@ -3222,6 +3222,13 @@ fn env_and_mount_validation() {
         "spec.containers[0].env[0].valueFrom",
         "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
     );
+    // fileKeyRef is behind an alpha gate (off): the API server drops it.
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {"fileKeyRef":
+            {"path": "a.env", "key": "A", "volumeName": "v"}}})),
+        "spec.containers[0].env[0].valueFrom",
+        "must specify one of",
+    );
     check_err(
         &env(
             json!({"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),

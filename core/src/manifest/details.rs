@@ -363,7 +363,8 @@ fn env_var(e: &core::EnvVar, path: &str) -> FieldResult<EnvVar> {
         from.resource_field_ref.is_some(),
         from.config_map_key_ref.is_some(),
         from.secret_key_ref.is_some(),
-        from.file_key_ref.is_some(),
+        // `fileKeyRef` is behind the EnvFiles gate, alpha and off in 1.34: the API
+        // server drops it, so it counts as no source.
     ]
     .iter()
     .filter(|x| **x)
@@ -390,6 +391,7 @@ fn env_var(e: &core::EnvVar, path: &str) -> FieldResult<EnvVar> {
             "may not have more than one field specified at a time",
         ));
     }
+    let empty_secret = core::SecretKeySelector::default();
     let value = if let Some(f) = &from.field_ref {
         let p = at(&vpath, "fieldRef");
         // SetDefaults_ObjectFieldSelector: apiVersion v1.
@@ -441,7 +443,8 @@ fn env_var(e: &core::EnvVar, path: &str) -> FieldResult<EnvVar> {
             key,
             optional: r.optional,
         }
-    } else if let Some(r) = &from.secret_key_ref {
+    } else {
+        let r = from.secret_key_ref.as_ref().unwrap_or(&empty_secret);
         let p = at(&vpath, "secretKeyRef");
         let (name, key) = key_selector(&r.name, &r.key, &p)?;
         EnvValue::SecretKeyRef {
@@ -449,8 +452,6 @@ fn env_var(e: &core::EnvVar, path: &str) -> FieldResult<EnvVar> {
             key,
             optional: r.optional,
         }
-    } else {
-        EnvValue::Other
     };
     Ok(EnvVar { name, value })
 }

@@ -528,9 +528,6 @@ pub enum EnvValue {
         /// `optional`.
         optional: Option<bool>,
     },
-    /// A source the model does not keep (`fileKeyRef`); its content is in the
-    /// container's [`ContainerDetails::rest`].
-    Other,
 }
 
 /// An environment variable of a container (`env[]`).

@@ -527,8 +527,6 @@ fn env_var(e: &EnvVar) -> Value {
             .put("key", key.as_str())
             .opt("optional", *optional)
             .done() })),
-        // The source is in the container's remainder, merged in by the caller.
-        EnvValue::Other => Some(json!({})),
     };
     j.opt("valueFrom", from);
     j.done()
