@@ -3341,3 +3341,42 @@ fn env_and_mount_validation() {
         "unknown field",
     );
 }
+
+#[test]
+fn volume_remainders_follow_their_volume_by_name() {
+    let p = with(
+        pod(),
+        "/spec/volumes",
+        json!([
+            {"name": "plain", "emptyDir": {}},
+            {"name": "logs", "hostPath": {"path": "/var/log", "type": "Directory"}}
+        ]),
+    );
+    let o = one(&p);
+    let Object::Pod(pod) = &o else { panic!() };
+    assert_eq!(
+        pod.spec.rest.as_str(),
+        Some(r#"{"volumes":[{"hostPath":{"type":"Directory"},"name":"logs"}]}"#)
+    );
+    // A controller adds a volume in front (a StatefulSet's claim): the remainder stays
+    // with its volume.
+    let mut spec = (*pod.spec).clone();
+    spec.volumes.insert(
+        0,
+        Volume {
+            name: Str::new("data"),
+            source: VolumeSource::PersistentVolumeClaim(Str::new("data-web-0")),
+        },
+    );
+    let mut moved = pod.clone();
+    moved.spec = std::sync::Arc::new(spec);
+    let v = Object::from(moved).to_json();
+    assert_eq!(
+        v["spec"]["volumes"],
+        json!([
+            {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+            {"name": "plain", "emptyDir": {}},
+            {"name": "logs", "hostPath": {"path": "/var/log", "type": "Directory"}}
+        ])
+    );
+}

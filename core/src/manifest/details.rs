@@ -88,7 +88,6 @@ const POD_MODELLED: &[&str] = &[
     "tolerations[].value",
     "tolerations[].effect",
     "tolerations[].tolerationSeconds",
-    "volumes[].name",
     "volumes[].persistentVolumeClaim.claimName",
     "volumes[].configMap.name",
     "volumes[].hostPath.path",
@@ -215,9 +214,23 @@ fn prune(v: &mut Value) {
     }
 }
 
-/// The unmodelled remainder of a pod spec.
+/// The unmodelled remainder of a pod spec. Volume remainders keep the volume's `name`
+/// (volumes with nothing else are left out), so rendering matches them by name: a
+/// controller may add volumes to a pod (a StatefulSet's claims) without moving them.
 pub(crate) fn pod_rest(s: &core::PodSpec) -> Unmodelled {
-    remainder(s, POD_MODELLED, POD_DEFAULTS)
+    let rest = remainder(s, POD_MODELLED, POD_DEFAULTS);
+    let Some(mut v) = rest.to_json() else {
+        return rest;
+    };
+    if let Some(m) = v.as_object_mut() {
+        if let Some(Value::Array(vols)) = m.get_mut("volumes") {
+            vols.retain(|x| x.as_object().is_some_and(|o| o.len() > 1));
+            if vols.is_empty() {
+                m.remove("volumes");
+            }
+        }
+    }
+    Unmodelled::from_json(&v)
 }
 
 /// A container's details: env, envFrom, workingDir, volumeMounts (validated as the API

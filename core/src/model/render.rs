@@ -557,7 +557,9 @@ fn volume_mount(m: &VolumeMount) -> Value {
 }
 
 /// Merges an unmodelled remainder into a rendered value: objects key by key, arrays
-/// index by index; where both have a scalar the rendered (modelled) one stays.
+/// index by index — or, when every remainder element carries a `name` (pod volumes),
+/// into the rendered element of that name; where both have a scalar the rendered
+/// (modelled) one stays.
 fn merge_rest(dst: &mut Value, rest: &Unmodelled) {
     if let Some(r) = rest.to_json() {
         merge(dst, r);
@@ -573,6 +575,13 @@ fn merge(dst: &mut Value, src: Value) {
                     None => {
                         d.insert(k, v);
                     }
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(s)) if s.iter().all(|x| x.get("name").is_some()) => {
+            for v in s {
+                if let Some(x) = d.iter_mut().find(|x| x.get("name") == v.get("name")) {
+                    merge(x, v);
                 }
             }
         }
