@@ -56,6 +56,12 @@
 //!   60 s, with 110 pods: Ready → Unknown, its pods marked not Ready.
 //! - `volumes/1000-pvs-one-claim`: 1,000 Available PersistentVolumes and one Pending
 //!   claim: the binder's single key binds it to the smallest fitting volume.
+//! - `daemonset/steady-1000-nodes`: a DaemonSet with its pod Running on each of 1,000
+//!   nodes: a no-op sync. `daemonset/new-on-1000-nodes`: a new DaemonSet over 1,000
+//!   nodes: records the first 250 creates (its BurstReplicas).
+//! - `statefulset/steady-100`: 100 Running and Ready replicas: a no-op sync.
+//!   `statefulset/ordered-ready-step-100`: an OrderedReady scale-up to 100 whose
+//!   highest pod just became Ready: creates the next ordinal.
 //!
 //! Run: `cargo bench -p kubesim-bench --bench controllers` (about 2 minutes: 10
 //! samples and 2 s of measurement per case; most of the time is building fixtures).
@@ -71,6 +77,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use kubesim_core::cluster::{self, ClusterConfig, NodeConfig};
 use kubesim_core::controllers::cronjob::CronJobController;
+use kubesim_core::controllers::daemonset::DaemonSetController;
 use kubesim_core::controllers::deployment::DeploymentController;
 use kubesim_core::controllers::endpoints::{EndpointSliceController, EndpointsController};
 use kubesim_core::controllers::garbage_collector::GarbageCollector;
@@ -80,13 +87,14 @@ use kubesim_core::controllers::kubelet::Kubelet;
 use kubesim_core::controllers::node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 use kubesim_core::controllers::replicaset::ReplicaSetController;
 use kubesim_core::controllers::scheduler::{self, Scheduler};
+use kubesim_core::controllers::statefulset::StatefulSetController;
 use kubesim_core::controllers::volumes::{self, VolumeBinder};
 use kubesim_core::manifest;
 use kubesim_core::model::PropagationPolicy;
 use kubesim_core::model::{Kind, Object, ObjectKey};
 use kubesim_core::runtime::bench_support::{reconcile_once, ReconcileOutcome};
 use kubesim_core::runtime::{
-    virtual_store, Controller, Ctx, ManualClock, SimConfig, Simulation, StoreView,
+    virtual_store, Controller, Ctx, ManualClock, SimConfig, Simulation, StoreView, WriteAction,
 };
 use kubesim_core::store::{DeleteOptions, Store};
 use kubesim_core::time::{Clock, Timestamp};
@@ -213,12 +221,39 @@ fn check(name: &str, o: &ReconcileOutcome, ok: impl Fn(&ReconcileOutcome) -> boo
         o.deletes()
     );
     eprintln!(
-        "{name}: {} creates, {} updates, {} deletes, {} events",
+        "{name}: {} creates, {} updates, {} deletes, {} events; {}",
         o.creates(),
         o.updates(),
         o.deletes(),
-        o.effects.events.len()
+        o.effects.events.len(),
+        describe(o)
     );
+}
+
+/// The recorded writes as `verb Kind xN` counts (in order of first appearance), for
+/// the log.
+fn describe(o: &ReconcileOutcome) -> String {
+    let mut runs: Vec<(String, usize)> = Vec::new();
+    for w in &o.effects.writes {
+        let (verb, kind, n) = match &w.action {
+            WriteAction::Create(obj) => ("create", obj.kind(), 1),
+            WriteAction::CreateSlowStart(objs) => (
+                "create",
+                objs.first().map_or(Kind::Pod, |o| o.kind()),
+                objs.len(),
+            ),
+            WriteAction::Update(obj) => ("update", obj.kind(), 1),
+            WriteAction::UpdateStatus(obj) => ("update-status", obj.kind(), 1),
+            WriteAction::Delete { key, .. } => ("delete", key.kind, 1),
+        };
+        let label = format!("{verb} {kind:?}");
+        match runs.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, c)) => *c += n,
+            None => runs.push((label, n)),
+        }
+    }
+    let parts: Vec<String> = runs.iter().map(|(l, n)| format!("{l} x{n}")).collect();
+    parts.join(", ")
 }
 
 /// Measures `reconcile_once(ctl, store, key)` with a fresh controller from `make` per
@@ -614,6 +649,84 @@ fn volume_binder(c: &mut Criterion) {
     );
 }
 
+fn daemonset(c: &mut Criterion) {
+    let mut w = World::new(1000, &[]);
+    let ds = |name: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: {name}}}\nspec:\n  \
+             selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    \
+             spec:\n      containers:\n      - {{name: c, image: fluentd}}\n"
+        )
+    };
+    w.create(&ds("logs"));
+    w.advance(5);
+    assert_eq!(w.pods(), 1000);
+    let dc = DaemonSetController::new();
+    w.pause(&[dc.name()]);
+    w.create(&ds("metrics"));
+    let s = &w.store;
+    bench_fresh(
+        c,
+        "daemonset/steady-1000-nodes",
+        s,
+        &key(Kind::DaemonSet, "logs"),
+        DaemonSetController::new,
+        |o| o.write_count() == 0,
+    );
+    bench_fresh(
+        c,
+        "daemonset/new-on-1000-nodes",
+        s,
+        &key(Kind::DaemonSet, "metrics"),
+        DaemonSetController::new,
+        |o| o.creates() == 250,
+    );
+}
+
+fn statefulset(c: &mut Criterion) {
+    let mut w = World::new(10, &[]);
+    let sts = |name: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: {name}}}\nspec:\n  serviceName: {name}\n  \
+             replicas: 100\n  selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    \
+             metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      - {{name: c, image: redis}}\n"
+        )
+    };
+    w.create(&sts("steady"));
+    // OrderedReady: one pod at a time, ~1 s each (pod start-up).
+    w.advance(200);
+    w.create(&sts("ordered"));
+    w.advance(50);
+    let sc = StatefulSetController::new();
+    w.pause(&[sc.name()]);
+    w.advance(2);
+    let ordered = w
+        .store
+        .list(Kind::Pod, Some("default"), None, None)
+        .expect("pods")
+        .iter()
+        .filter(|p| p.name().starts_with("ordered-"))
+        .count();
+    assert!((10..100).contains(&ordered), "{ordered} ordered pods");
+    let s = &w.store;
+    bench_shared(
+        c,
+        "statefulset/steady-100",
+        s,
+        &key(Kind::StatefulSet, "steady"),
+        StatefulSetController::new(),
+        |o| o.write_count() == 0,
+    );
+    bench_shared(
+        c,
+        "statefulset/ordered-ready-step-100",
+        s,
+        &key(Kind::StatefulSet, "ordered"),
+        sc,
+        |o| o.creates() == 1,
+    );
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(10)
@@ -625,6 +738,6 @@ criterion_group! {
     name = benches;
     config = config();
     targets = replicaset, deployment, job, cronjob, hpa, scheduler, endpoints,
-        garbage_collector, kubelet, node_lifecycle, volume_binder
+        garbage_collector, kubelet, node_lifecycle, volume_binder, daemonset, statefulset
 }
 criterion_main!(benches);
