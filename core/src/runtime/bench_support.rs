@@ -93,3 +93,73 @@ pub fn apply_outcome(
     ctl.applied(key, &report.results);
     report
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::model::{ConfigMap, Kind, Object, ObjectMeta};
+    use crate::runtime::{virtual_store, WriteResult};
+
+    /// Labels a ConfigMap `seen=true`; counts `applied` calls and their results.
+    #[derive(Default)]
+    struct Labeler {
+        applied: AtomicUsize,
+    }
+
+    impl Controller for Labeler {
+        fn name(&self) -> &'static str {
+            "labeler"
+        }
+        fn primary(&self) -> Kind {
+            Kind::ConfigMap
+        }
+        fn reconcile(&self, key: &ObjectKey, ctx: &mut Ctx<'_>) -> Result<Requeue, ReconcileError> {
+            let Some(cm) = ctx.store().get_key(key) else {
+                return Ok(Requeue::Done);
+            };
+            if cm.labels().get("seen").is_none() {
+                let mut new = (*cm).clone();
+                new.meta_mut().labels = cm.labels().with("seen", "true");
+                ctx.update(new);
+            }
+            Ok(Requeue::After(std::time::Duration::from_secs(60)))
+        }
+        fn applied(&self, _key: &ObjectKey, results: &[WriteResult]) {
+            self.applied.fetch_add(results.len(), Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn reconcile_once_writes_nothing_and_apply_outcome_applies() {
+        let (store, _clock) = virtual_store(1);
+        store
+            .create(Object::from(ConfigMap {
+                meta: ObjectMeta::named("default", "a"),
+                data: vec![],
+            }))
+            .unwrap();
+        let key = ObjectKey::new(Kind::ConfigMap, "default", "a");
+        let ctl = Labeler::default();
+        let rv = store.resource_version();
+        let first = reconcile_once(&ctl, &store, &key);
+        let again = reconcile_once(&ctl, &store, &key);
+        assert_eq!(store.resource_version(), rv, "reconcile_once wrote");
+        assert_eq!(
+            (first.updates(), first.creates(), first.deletes()),
+            (1, 0, 0)
+        );
+        assert_eq!(first.effects, again.effects, "same store, same decision");
+        assert_eq!(
+            first.result,
+            Ok(Requeue::After(std::time::Duration::from_secs(60)))
+        );
+        let report = apply_outcome(&ctl, &store, &key, first);
+        assert_eq!(report.failures, 0);
+        assert_eq!(ctl.applied.load(Ordering::Relaxed), 1);
+        let cm = store.get(Kind::ConfigMap, "default", "a").unwrap();
+        assert!(cm.labels().get("seen").is_some());
+        assert_eq!(reconcile_once(&ctl, &store, &key).write_count(), 0);
+    }
+}
