@@ -416,7 +416,8 @@ fn job(c: &mut Criterion) {
     // The Job controller remembers which terminated pods its status already counts:
     // the measured one is the instance that ran the Job so far.
     let jc = Arc::new(JobController::new());
-    let mut w = World::with(10, &[], &[jc.clone()]);
+    let own: Arc<dyn Controller> = jc.clone();
+    let mut w = World::with(10, &[], &[own]);
     w.create(
         "apiVersion: batch/v1\nkind: Job\nmetadata: {name: batch}\nspec:\n  completions: 1000\n  \
          parallelism: 100\n  template:\n    metadata:\n      annotations: {kubesim.io/run-time: 10s}\n    \
