@@ -78,15 +78,14 @@
 //!
 //! # Bind and status
 //!
-//! A placed pod gets two writes (`spec.nodeName` is spec, `PodScheduled` is status;
-//! the store's `update` keeps the stored status): an update setting `node_name` with
-//! the pod's resourceVersion as precondition (a concurrent change conflicts, the
-//! runtime requeues the key and the pod is looked at again), then a status update
-//! setting `PodScheduled=True` and clearing the unschedulable message (uid
-//! precondition only, the bind having changed the resourceVersion). Event `Scheduled`:
-//! `Successfully assigned <ns>/<pod> to <node>`. (Should the bind fail, the status
-//! write still lands; the failed write requeues the key, and the next reconcile sees
-//! the pod unbound and writes its status again.)
+//! A placed pod gets **one write**, a binding ([`Ctx::bind`], the store's
+//! [`Store::bind`](crate::store::Store::bind), upstream's `pods/binding`
+//! subresource): `spec.nodeName` and `PodScheduled=True` (clearing a previous
+//! unschedulable message) in one resourceVersion and one watch event, with the pod's
+//! uid and resourceVersion as preconditions. A binding that fails (the pod changed,
+//! was bound by someone else, or is being deleted: a conflict) requeues the key, and
+//! the next reconcile looks at the pods still pending. Event `Scheduled`:
+//! `Successfully assigned <ns>/<pod> to <node>`.
 //!
 //! A pod no node accepts stays Pending with `PodScheduled=False`, reason
 //! `Unschedulable`, and upstream's message in `status.reason` (see
@@ -115,7 +114,7 @@ use crate::model::{
     Resources, Taint, TaintEffect, Toleration, VolumeSource,
 };
 use crate::runtime::{Controller, Ctx, ReconcileError, Requeue, Routed, StoreView};
-use crate::store::{Field, FieldSelector, WatchEvent, WatchEventType};
+use crate::store::{Binding, Field, FieldSelector, WatchEvent, WatchEventType};
 
 /// The scheduler's name: the `source` of its Events, as upstream's.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
@@ -597,31 +596,16 @@ impl Controller for Scheduler {
             };
             match placement {
                 Placement::Node(node) => {
-                    let mut bound = pod.clone();
-                    bound.node_name = Some(node.clone());
                     let message = format!(
                         "Successfully assigned {}/{} to {}",
                         pod.meta.namespace, pod.meta.name, node
                     );
-                    ctx.update(Object::from(bound)).on_success(
+                    ctx.bind(Binding::of(&pod.meta, &node)).on_success(
                         obj,
                         EventType::Normal,
                         "Scheduled",
                         message,
                     );
-                    let mut status = pod.clone();
-                    status.meta.resource_version = 0;
-                    status
-                        .status
-                        .conditions
-                        .scheduled
-                        .set(ConditionStatus::True, now);
-                    if pod.status.conditions.scheduled.status == Some(ConditionStatus::False) {
-                        status.status.reason = None;
-                    }
-                    if status.status != pod.status {
-                        ctx.update_status(Object::from(status));
-                    }
                 }
                 Placement::Unschedulable(message) => {
                     let mut status = pod.clone();

@@ -8,7 +8,8 @@
 //! ([`Controller::reconcile`]). A reconcile is a plain function of (key, store view)
 //! → writes + requeue decision: it reads the store through a [`Ctx`] and *records*
 //! the writes it wants (`ctx.create`, `ctx.update`, `ctx.update_status`,
-//! `ctx.delete`, `ctx.create_slow_start`, and Kubernetes Events with `ctx.event`);
+//! `ctx.delete`, `ctx.create_slow_start`, `ctx.bind`, and Kubernetes Events with
+//! `ctx.event`);
 //! the runtime applies them afterwards, in order ([`Effects::apply`]), tells the
 //! controller the results ([`Controller::applied`]) and requeues the key as the
 //! reconcile asked ([`Requeue`]).
