@@ -186,7 +186,9 @@ pub use apply::{ApplyReport, Verb, WriteOutcome, WriteResult};
 pub use ctx::{Ctx, Effects, EventSpec, WriteAction, WriteOp};
 pub use metrics::{ControllerMetrics, LogEntry, LogKind, RuntimeLog, RuntimeMetrics};
 pub use realtime::{RunningRuntime, Runtime, RuntimeConfig};
-pub use sim::{virtual_store, HistoryEntry, RunStats, SimConfig, Simulation, Timeout};
+pub use sim::{
+    virtual_store, ControllerTiming, HistoryEntry, RunStats, SimConfig, Simulation, Timeout,
+};
 
 #[doc(no_inline)]
 pub use crate::dispatch::{Affinity, Dispatcher, Routed, Strategy};

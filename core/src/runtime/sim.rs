@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -152,6 +152,21 @@ impl RunStats {
     }
 }
 
+/// Wall time a [`Simulation`] spent in one controller's code (see
+/// [`Simulation::controller_timings`]): for profiling the simulator, not part of the
+/// (deterministic) run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ControllerTiming {
+    /// The controller's name.
+    pub name: &'static str,
+    /// In `map_event` (driver thread).
+    pub map: Duration,
+    /// In `reconcile`, summed over the round threads (so it may exceed wall time).
+    pub reconcile: Duration,
+    /// Applying the writes and Events, `applied`, requeue and `done` (driver thread).
+    pub apply: Duration,
+}
+
 /// [`Simulation::run_until`] ran out of time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timeout {
@@ -218,6 +233,8 @@ pub struct Simulation {
     totals: RunStats,
     events: Vec<WatchEvent>,
     keys: Vec<Routed<ObjectKey>>,
+    /// Per controller (same index as `ctls`).
+    timings: Vec<ControllerTiming>,
 }
 
 impl fmt::Debug for Simulation {
@@ -315,7 +332,16 @@ impl Simulation {
             totals: RunStats::default(),
             events: Vec::new(),
             keys: Vec::new(),
+            timings: Vec::new(),
         };
+        sim.timings = sim
+            .ctls
+            .iter()
+            .map(|c| ControllerTiming {
+                name: c.ctl.name(),
+                ..ControllerTiming::default()
+            })
+            .collect();
         for p in 0..sim.pumps.len() {
             sim.list_into(p)?;
         }
@@ -436,7 +462,9 @@ impl Simulation {
                 }
                 for &ci in &self.pumps[p].targets {
                     let rt = &self.ctls[ci];
+                    let t0 = Instant::now();
                     exec::map_event(rt, &ev, &self.store, &self.log, &mut self.keys);
+                    self.timings[ci].map += t0.elapsed();
                     for k in self.keys.drain(..) {
                         rt.dispatcher.add(k);
                     }
@@ -492,17 +520,20 @@ impl Simulation {
         let store = &self.store;
         let ctls = &self.ctls;
         // Phase 3: reconciles read the store; nothing writes to it until phase 4.
-        let run = |it: &Item| -> Outcome {
+        let run = |it: &Item| -> (Outcome, Duration) {
+            let t0 = Instant::now();
             let ctl = &*ctls[it.ctl].ctl;
             let rng = rng_seed(seed, ctl.name(), &it.key, round);
-            exec::reconcile(ctl, &it.key, store, now, rng, it.requeues)
+            let outcome = exec::reconcile(ctl, &it.key, store, now, rng, it.requeues);
+            (outcome, t0.elapsed())
         };
-        let outcomes: Vec<Outcome> = match &self.pool {
+        let outcomes: Vec<(Outcome, Duration)> = match &self.pool {
             Some(pool) if batch.len() > 1 => pool.install(|| batch.par_iter().map(run).collect()),
             _ => batch.iter().map(run).collect(),
         };
         // Phase 4: apply in batch order, on this thread.
-        for (it, outcome) in batch.iter().zip(outcomes) {
+        for (it, (outcome, took)) in batch.iter().zip(outcomes) {
+            let t0 = Instant::now();
             let written = exec::finish(
                 &ctls[it.ctl],
                 store,
@@ -512,6 +543,9 @@ impl Simulation {
                 outcome,
                 now,
             );
+            let timing = &mut self.timings[it.ctl];
+            timing.reconcile += took;
+            timing.apply += t0.elapsed();
             stats.writes += written as u64;
         }
         stats.rounds += 1;
@@ -684,6 +718,12 @@ impl Simulation {
                 })
                 .collect(),
         }
+    }
+
+    /// Wall time spent in each controller's `map_event`, `reconcile` and write
+    /// application since the simulation was built, in controller order.
+    pub fn controller_timings(&self) -> Vec<ControllerTiming> {
+        self.timings.clone()
     }
 
     /// The log's retained entries (errors, panics, failed writes, …), oldest first.
