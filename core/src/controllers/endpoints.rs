@@ -455,10 +455,80 @@ impl Controller for ServiceAllocator {
 // Shared by the Endpoints and EndpointSlice controllers.
 
 /// Pod → Service keys mapping with a cache of each pod's last labels (so a relabelled
-/// pod also wakes the Services it used to match).
+/// pod also wakes the Services it used to match) and an index of the Services'
+/// selectors (so a pod event costs a few hash lookups, not a walk over every Service
+/// of its namespace).
+///
+/// Both are changed only in `map_event` (on one thread in virtual time). The
+/// selector index follows the Service events this controller sees (Services are its
+/// primary kind): a Service's own event always queues its key, so a pod event mapped
+/// before the index caught up with a Service change loses nothing — the Service's
+/// reconcile reads the store.
 #[derive(Debug, Default)]
 struct PodMapper {
     labels: Mutex<HashMap<(Str, Str), StrMap>>,
+    services: Mutex<SelectorIndex>,
+}
+
+/// Services by selector: each Service with a non-empty selector is filed under the
+/// first (key, value) pair of its selector, which every pod it selects carries.
+#[derive(Debug, Default)]
+struct SelectorIndex {
+    /// (namespace, name) → selector.
+    selectors: HashMap<(Str, Str), StrMap>,
+    /// (namespace, label key, label value) → names of the Services filed there.
+    by_term: HashMap<(Str, Str, Str), BTreeSet<Str>>,
+}
+
+impl SelectorIndex {
+    fn term(namespace: &Str, selector: &StrMap) -> Option<(Str, Str, Str)> {
+        selector
+            .iter()
+            .next()
+            .map(|(k, v)| (namespace.clone(), k.clone(), v.clone()))
+    }
+
+    /// Files (or unfiles, `selector: None`) the Service `namespace/name`.
+    fn set(&mut self, namespace: &Str, name: &Str, selector: Option<&StrMap>) {
+        let id = (namespace.clone(), name.clone());
+        if let Some(old) = self.selectors.remove(&id) {
+            if let Some(t) = Self::term(namespace, &old) {
+                if let Some(names) = self.by_term.get_mut(&t) {
+                    names.remove(name);
+                    if names.is_empty() {
+                        self.by_term.remove(&t);
+                    }
+                }
+            }
+        }
+        if let Some(sel) = selector.filter(|s| !s.is_empty()) {
+            if let Some(t) = Self::term(namespace, sel) {
+                self.by_term.entry(t).or_default().insert(name.clone());
+            }
+            self.selectors.insert(id, sel.clone());
+        }
+    }
+
+    /// Names of the Services of `namespace` whose selector `labels` matches, appended
+    /// to `out`.
+    fn matching(&self, namespace: &Str, labels: &StrMap, out: &mut Vec<Str>) {
+        for (k, v) in labels.iter() {
+            let t = (namespace.clone(), k.clone(), v.clone());
+            let Some(names) = self.by_term.get(&t) else {
+                continue;
+            };
+            for name in names {
+                let id = (namespace.clone(), name.clone());
+                if self
+                    .selectors
+                    .get(&id)
+                    .is_some_and(|sel| labels.contains_all(sel))
+                {
+                    out.push(name.clone());
+                }
+            }
+        }
+    }
 }
 
 impl PodMapper {
@@ -470,7 +540,13 @@ impl PodMapper {
         owner_of: impl Fn(&Object) -> Option<ObjectKey>,
     ) {
         match &*ev.object {
-            Object::Service(_) => out.push(route_key(store, ObjectKey::of(&ev.object))),
+            Object::Service(svc) => {
+                let selector = (ev.type_ != WatchEventType::Deleted).then_some(&svc.spec.selector);
+                self.services
+                    .lock()
+                    .set(&svc.meta.namespace, &svc.meta.name, selector);
+                out.push(route_key(store, ObjectKey::of(&ev.object)));
+            }
             Object::Pod(pod) => {
                 let id = (pod.meta.namespace.clone(), pod.meta.name.clone());
                 let old = {
@@ -481,22 +557,19 @@ impl PodMapper {
                         cache.insert(id, pod.meta.labels.clone())
                     }
                 };
-                let Ok(services) = store.list(Kind::Service, Some(&pod.meta.namespace), None, None)
-                else {
-                    return;
-                };
-                for s in &services {
-                    let Some(svc) = s.as_service() else { continue };
-                    if svc.spec.selector.is_empty() {
-                        continue;
+                let mut names = Vec::new();
+                {
+                    let index = self.services.lock();
+                    index.matching(&pod.meta.namespace, &pod.meta.labels, &mut names);
+                    if let Some(old) = old.as_ref().filter(|l| **l != pod.meta.labels) {
+                        index.matching(&pod.meta.namespace, old, &mut names);
                     }
-                    let now = pod.meta.labels.contains_all(&svc.spec.selector);
-                    let before = old
-                        .as_ref()
-                        .is_some_and(|l| l.contains_all(&svc.spec.selector));
-                    if now || before {
-                        out.push(route_key(store, ObjectKey::of(s)));
-                    }
+                }
+                names.sort_unstable();
+                names.dedup();
+                for name in names {
+                    let key = ObjectKey::new(Kind::Service, &pod.meta.namespace, &name);
+                    out.push(route_key(store, key));
                 }
             }
             other => {
