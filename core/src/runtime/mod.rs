@@ -105,9 +105,11 @@
 //! One driver thread runs **rounds**; a pool of `threads` threads only ever runs
 //! reconciles, inside phase 3:
 //!
-//! 1. **pump**: every watcher, kinds in [`Kind::ALL`] order, events in resourceVersion
-//!    order → `map_event` of each watching controller (in controller order) →
-//!    dispatcher adds;
+//! 1. **pump**: every watcher, kinds in [`Kind::ALL`] order; for each kind, each
+//!    watching controller in controller order runs `map_event` over the kind's new
+//!    events in resourceVersion order → dispatcher adds (each controller sees the
+//!    same events in the same order as if they were handed out event by event:
+//!    controllers share no mapping state);
 //! 2. **take**: every ready key of every controller (`try_next` for each worker
 //!    until empty); the batch is sorted by (controller index, key). If it is empty the
 //!    round does nothing: `run_until_idle` returns, and `advance`/`run_until` move the

@@ -444,11 +444,17 @@ impl Simulation {
     fn pump(&mut self) -> u64 {
         let mut delivered = 0;
         let now = self.clock.now();
+        let mut events = std::mem::take(&mut self.events);
         for p in 0..self.pumps.len() {
             self.poll(p);
-            while let Some(ev) = self.pumps[p].pending.pop_front() {
-                delivered += 1;
-                if self.config.record_history {
+            if self.pumps[p].pending.is_empty() {
+                continue;
+            }
+            events.clear();
+            events.extend(self.pumps[p].pending.drain(..));
+            delivered += events.len() as u64;
+            if self.config.record_history {
+                for ev in &events {
                     let o = &ev.object;
                     self.history.push(HistoryEntry {
                         time: now,
@@ -460,17 +466,26 @@ impl Simulation {
                         digest: stable_hash(&o.to_json().to_string()),
                     });
                 }
-                for &ci in &self.pumps[p].targets {
-                    let rt = &self.ctls[ci];
-                    let t0 = Instant::now();
-                    exec::map_event(rt, &ev, &self.store, &self.log, &mut self.keys);
-                    self.timings[ci].map += t0.elapsed();
+            }
+            // Controller by controller, each over the kind's events in order: the
+            // same calls and dispatcher adds per controller as event by event
+            // (controllers share no mapping state), timed once per controller.
+            let targets = std::mem::take(&mut self.pumps[p].targets);
+            for &ci in &targets {
+                let rt = &self.ctls[ci];
+                let t0 = Instant::now();
+                for ev in &events {
+                    exec::map_event(rt, ev, &self.store, &self.log, &mut self.keys);
                     for k in self.keys.drain(..) {
                         rt.dispatcher.add(k);
                     }
                 }
+                self.timings[ci].map += t0.elapsed();
             }
+            self.pumps[p].targets = targets;
         }
+        events.clear();
+        self.events = events;
         delivered
     }
 
@@ -532,8 +547,15 @@ impl Simulation {
             _ => batch.iter().map(run).collect(),
         };
         // Phase 4: apply in batch order, on this thread.
+        let mut run_start = (usize::MAX, Instant::now());
         for (it, (outcome, took)) in batch.iter().zip(outcomes) {
-            let t0 = Instant::now();
+            if it.ctl != run_start.0 {
+                // The batch is sorted by controller: time each controller's run once.
+                if let Some(t) = self.timings.get_mut(run_start.0) {
+                    t.apply += run_start.1.elapsed();
+                }
+                run_start = (it.ctl, Instant::now());
+            }
             let written = exec::finish(
                 &ctls[it.ctl],
                 store,
@@ -543,10 +565,11 @@ impl Simulation {
                 outcome,
                 now,
             );
-            let timing = &mut self.timings[it.ctl];
-            timing.reconcile += took;
-            timing.apply += t0.elapsed();
+            self.timings[it.ctl].reconcile += took;
             stats.writes += written as u64;
+        }
+        if let Some(t) = self.timings.get_mut(run_start.0) {
+            t.apply += run_start.1.elapsed();
         }
         stats.rounds += 1;
         stats.reconciles += batch.len() as u64;
