@@ -811,7 +811,8 @@ impl PipelineReport {
                 .y_label_formatter(&|i| rows.get(*i).map(|c| c.name.clone()).unwrap_or_default())
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
-            let parts: [(&str, RGBColor, fn(&ControllerRow) -> f64); 3] = [
+            type Part = (&'static str, RGBColor, fn(&ControllerRow) -> f64);
+            let parts: [Part; 3] = [
                 ("map_event", RGBColor(120, 160, 220), |c| c.map_ms),
                 ("reconcile", RGBColor(230, 140, 60), |c| c.reconcile_ms),
                 ("apply", RGBColor(90, 170, 90), |c| c.apply_ms),

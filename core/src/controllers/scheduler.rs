@@ -1056,7 +1056,7 @@ mod tests {
         let pods: Vec<Arc<Object>> = (0..3)
             .map(|i| {
                 Arc::new(Object::from(Pod {
-                    meta: crate::model::ObjectMeta::named("default", &format!("p{i}")),
+                    meta: ObjectMeta::named("default", &format!("p{i}")),
                     spec: Arc::new(spec(100, 0)),
                     node_name: None,
                     status: Default::default(),
@@ -1127,8 +1127,10 @@ mod tests {
         let mut busy = NodeUsage::default();
         busy.add(&spec(600, 0));
         busy.add(&hp);
-        let mut full = NodeUsage::default();
-        full.pods = 110;
+        let full = NodeUsage {
+            pods: 110,
+            ..NodeUsage::default()
+        };
         for n in &nodes {
             let info = NodeInfo::new(n);
             for s in &specs {
