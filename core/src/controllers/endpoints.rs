@@ -94,7 +94,9 @@ use crate::model::{
     ObjectRef, OwnerReference, Pod, PodSpec, Service, ServiceType, Uid, LABEL_MANAGED_BY,
     LABEL_SERVICE_NAME,
 };
-use crate::runtime::{route_key, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView};
+use crate::runtime::{
+    route_key, Controller, Ctx, OwnWrites, ReconcileError, Requeue, Routed, StoreView, WriteResult,
+};
 use crate::selector::LabelSelector;
 use crate::store::{DeleteOptions, WatchEvent, WatchEventType};
 
@@ -468,6 +470,10 @@ impl Controller for ServiceAllocator {
 struct PodMapper {
     labels: Mutex<HashMap<(Str, Str), StrMap>>,
     services: Mutex<SelectorIndex>,
+    /// The versions of the objects the controller wrote itself: their echoes are not
+    /// mapped ([`OwnWrites`]; the Service's desired state is a function of the
+    /// Service and its pods, whose own events map to the Service).
+    own: OwnWrites,
 }
 
 /// Services by selector: each Service with a non-empty selector is filed under the
@@ -573,11 +579,22 @@ impl PodMapper {
                 }
             }
             other => {
+                if self.own.is_echo(ev) {
+                    return;
+                }
                 if let Some(k) = owner_of(other) {
                     out.push(route_key(store, k));
                 }
             }
         }
+    }
+
+    /// Whether the Service `namespace/name` has a selector, as last seen.
+    fn has_selector(&self, namespace: &Str, name: &Str) -> bool {
+        self.services
+            .lock()
+            .selectors
+            .contains_key(&(namespace.clone(), name.clone()))
     }
 }
 
@@ -728,6 +745,10 @@ impl Controller for EndpointsController {
             (o.kind() == Kind::Endpoints)
                 .then(|| ObjectKey::new(Kind::Service, o.namespace(), o.name()))
         });
+    }
+
+    fn applied(&self, _key: &ObjectKey, results: &[WriteResult]) {
+        self.pods.own.record(results);
     }
 
     fn reconcile(&self, key: &ObjectKey, ctx: &mut Ctx<'_>) -> Result<Requeue, ReconcileError> {
@@ -904,7 +925,18 @@ impl Controller for EndpointSliceController {
         &[Kind::Pod, Kind::Endpoints, Kind::EndpointSlice]
     }
 
+    fn applied(&self, _key: &ObjectKey, results: &[WriteResult]) {
+        self.pods.own.record(results);
+    }
+
     fn map_event(&self, ev: &WatchEvent, store: StoreView<'_>, out: &mut Vec<Routed<ObjectKey>>) {
+        // Endpoints matter here only for mirroring, i.e. for selector-less Services
+        // (a Service's own events map it whenever its selector changes).
+        if let Object::Endpoints(e) = &*ev.object {
+            if self.pods.has_selector(&e.meta.namespace, &e.meta.name) {
+                return;
+            }
+        }
         self.pods.map(ev, store, out, |o| match o.kind() {
             Kind::Endpoints => Some(ObjectKey::new(Kind::Service, o.namespace(), o.name())),
             Kind::EndpointSlice if is_managed_slice(o) => o

@@ -5,7 +5,10 @@
 //! Keys are Pods **bound to a node** (`spec.nodeName` set); unbound pods are the
 //! scheduler's. A Node event maps to the pods bound to that node (a node that appears
 //! after its pods were bound starts them). Pods bound to a node that does not exist are
-//! left alone (pod GC deletes them).
+//! left alone (pod GC deletes them). The echo of the kubelet's own status write (the
+//! event carrying exactly the version it wrote) is not mapped ([`OwnWrites`]): the
+//! reconcile that wrote it already asked for the next wake-up, and reconciling that
+//! version again would write nothing.
 //!
 //! # Lifecycle (virtual time)
 //!
@@ -106,7 +109,8 @@ use crate::model::{
     Node, Object, ObjectKey, Pod, PodPhase, PodStatus, PullPolicy, RestartPolicy, WaitingReason,
 };
 use crate::runtime::{
-    route_key, route_object, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView,
+    route_key, route_object, Controller, Ctx, OwnWrites, ReconcileError, Requeue, Routed,
+    StoreView, WriteResult,
 };
 use crate::store::{DeleteOptions, Field, FieldSelector, WatchEvent, WatchEventType};
 use crate::time::{parse_duration, Timestamp};
@@ -182,6 +186,10 @@ pub struct Kubelet {
     /// starting in one round share one listing of the node's pods (in virtual time the
     /// store does not change during a round's reconciles, so the memo is exact).
     ip_tables: Mutex<HashMap<Str, (u64, Arc<NodeIps>)>>,
+    /// The pod versions this kubelet wrote, so that their echoes are not reconciled
+    /// (see [`OwnWrites`]: a pod's status is a function of the pod, its node and the
+    /// time, so reconciling the version just written changes nothing).
+    own: OwnWrites,
 }
 
 /// The pod addresses of a node: taken ones, and the pods still waiting for one.
@@ -281,6 +289,7 @@ impl Kubelet {
             stopped: StoppedNodes::default(),
             images: Mutex::new(HashMap::new()),
             ip_tables: Mutex::new(HashMap::new()),
+            own: OwnWrites::new(),
         }
     }
 
@@ -623,7 +632,13 @@ impl Controller for Kubelet {
                 if ev.type_ != WatchEventType::Deleted
                     && pod.node_name.as_ref().is_some_and(|n| !n.is_empty()) =>
             {
-                out.push(route_object(store, &ev.object));
+                if !self.own.is_echo(ev) {
+                    out.push(route_object(store, &ev.object));
+                }
+            }
+            Object::Pod(_) => {
+                // Forget a deleted pod's last write.
+                self.own.is_echo(ev);
             }
             Object::Node(node) if ev.type_ == WatchEventType::Added => {
                 if self.config.node_heartbeat.is_some() {
@@ -635,6 +650,12 @@ impl Controller for Kubelet {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn applied(&self, key: &ObjectKey, results: &[WriteResult]) {
+        if !key.namespace.is_empty() {
+            self.own.record(results);
         }
     }
 

@@ -178,6 +178,7 @@ mod apply;
 mod ctx;
 mod exec;
 mod metrics;
+mod own_writes;
 mod realtime;
 mod sim;
 
@@ -187,6 +188,7 @@ mod tests;
 pub use apply::{ApplyReport, Verb, WriteOutcome, WriteResult};
 pub use ctx::{Ctx, Effects, EventSpec, WriteAction, WriteOp};
 pub use metrics::{ControllerMetrics, LogEntry, LogKind, RuntimeLog, RuntimeMetrics};
+pub use own_writes::OwnWrites;
 pub use realtime::{RunningRuntime, Runtime, RuntimeConfig};
 pub use sim::{
     virtual_store, ControllerTiming, HistoryEntry, RunStats, SimConfig, Simulation, Timeout,
