@@ -802,13 +802,21 @@ impl PipelineReport {
                 .margin(10)
                 .x_label_area_size(30)
                 .y_label_area_size(190)
-                .build_cartesian_2d(0.0..max, 0..rows.len().max(1))
+                .build_cartesian_2d(0.0..max, -0.5..(rows.len().max(1) as f64 - 0.5))
                 .map_err(|e| anyhow!("{e}"))?;
             chart
                 .configure_mesh()
                 .disable_y_mesh()
                 .y_labels(rows.len().max(1))
-                .y_label_formatter(&|i| rows.get(*i).map(|c| c.name.clone()).unwrap_or_default())
+                .y_label_formatter(&|y| {
+                    let i = y.round();
+                    if (y - i).abs() > 1e-6 || i < 0.0 {
+                        return String::new();
+                    }
+                    rows.get(i as usize)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default()
+                })
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
             type Part = (&'static str, RGBColor, fn(&ControllerRow) -> f64);
@@ -818,7 +826,7 @@ impl PipelineReport {
                 ("apply", RGBColor(90, 170, 90), |c| c.apply_ms),
             ];
             for (label, color, get) in parts {
-                let bars: Vec<Rectangle<(f64, usize)>> = rows
+                let bars: Vec<Rectangle<(f64, f64)>> = rows
                     .iter()
                     .enumerate()
                     .map(|(i, c)| {
@@ -827,7 +835,11 @@ impl PipelineReport {
                             .take_while(|p| p.0 != label)
                             .map(|p| (p.2)(c))
                             .sum();
-                        Rectangle::new([(before, i), (before + get(c), i + 1)], color.filled())
+                        let y = i as f64;
+                        Rectangle::new(
+                            [(before, y - 0.4), (before + get(c), y + 0.4)],
+                            color.filled(),
+                        )
                     })
                     .collect();
                 chart
