@@ -468,12 +468,61 @@ impl Controller for ServiceAllocator {
 /// reconcile reads the store.
 #[derive(Debug, Default)]
 struct PodMapper {
-    labels: Mutex<HashMap<(Str, Str), StrMap>>,
+    /// Each pod's labels and [`PodView`] as last seen.
+    labels: Mutex<HashMap<PodId, (StrMap, Option<PodView>)>>,
     services: Mutex<SelectorIndex>,
     /// The versions of the objects the controller wrote itself: their echoes are not
     /// mapped ([`OwnWrites`]; the Service's desired state is a function of the
     /// Service and its pods, whose own events map to the Service).
     own: OwnWrites,
+}
+
+/// A pod's (namespace, name).
+type PodId = (Str, Str);
+
+/// What of a pod can show in Endpoints and EndpointSlices: `None` when it shows
+/// nowhere (no IP yet, or terminal, or deleted), else every pod field
+/// [`desired_subsets`] and the slices read. A pod event that changes neither this nor
+/// (for a pod that shows) the labels cannot change any Service's endpoints, and is
+/// not mapped — the scheduler's bind and the kubelet's "Pending" status of a pod
+/// without an IP wake no Service.
+#[derive(Clone, Debug)]
+struct PodView {
+    ip: Ipv4Addr,
+    deleting: bool,
+    ready: bool,
+    node: Option<Str>,
+    uid: Uid,
+    /// Ports, hostname and subdomain live here (held, so the pointer stays unique).
+    spec: Arc<PodSpec>,
+}
+
+impl PartialEq for PodView {
+    fn eq(&self, o: &Self) -> bool {
+        self.ip == o.ip
+            && self.deleting == o.deleting
+            && self.ready == o.ready
+            && self.node == o.node
+            && self.uid == o.uid
+            && (Arc::ptr_eq(&self.spec, &o.spec) || self.spec == o.spec)
+    }
+}
+
+impl PodView {
+    fn of(pod: &Pod) -> Option<PodView> {
+        let ip = pod.status.pod_ip?;
+        if pod.status.phase.is_terminal() {
+            return None;
+        }
+        Some(PodView {
+            ip,
+            deleting: pod.meta.is_being_deleted(),
+            ready: pod.is_ready(),
+            node: pod.node_name.clone(),
+            uid: pod.meta.uid,
+            spec: Arc::clone(&pod.spec),
+        })
+    }
 }
 
 /// Services by selector: each Service with a non-empty selector is filed under the
@@ -555,14 +604,27 @@ impl PodMapper {
             }
             Object::Pod(pod) => {
                 let id = (pod.meta.namespace.clone(), pod.meta.name.clone());
-                let old = {
+                let view = if ev.type_ == WatchEventType::Deleted {
+                    None
+                } else {
+                    PodView::of(pod)
+                };
+                let (old, old_view) = {
                     let mut cache = self.labels.lock();
-                    if ev.type_ == WatchEventType::Deleted {
+                    let prev = if ev.type_ == WatchEventType::Deleted {
                         cache.remove(&id)
                     } else {
-                        cache.insert(id, pod.meta.labels.clone())
+                        cache.insert(id, (pod.meta.labels.clone(), view.clone()))
+                    };
+                    match prev {
+                        Some((l, v)) => (Some(l), v),
+                        None => (None, None),
                     }
                 };
+                let labels_same = old.as_ref().is_some_and(|l| *l == pod.meta.labels);
+                if old_view == view && (view.is_none() || labels_same) {
+                    return;
+                }
                 let mut names = Vec::new();
                 {
                     let index = self.services.lock();
@@ -1098,6 +1160,84 @@ mod tests {
         assert_eq!(lowest_free(&used, &mut cur, 9), Some(7));
         assert_eq!(lowest_free(&used, &mut cur, 9), Some(9));
         assert_eq!(lowest_free(&used, &mut cur, 9), None);
+    }
+
+    #[test]
+    fn pod_events_that_cannot_change_endpoints_wake_no_service() {
+        let store = crate::store::Store::new();
+        let view = StoreView::new(&store);
+        let ctl = EndpointsController::new();
+        let svc = Object::from(Service {
+            meta: ObjectMeta::named("default", "web"),
+            spec: crate::model::ServiceSpec {
+                selector: StrMap::from_pairs([("app", "web")]),
+                ..Default::default()
+            },
+            status: Default::default(),
+        });
+        let ev = |o: &Object, t: WatchEventType, rv: u64| WatchEvent {
+            type_: t,
+            object: Arc::new(o.clone()),
+            resource_version: rv,
+        };
+        let mut out = Vec::new();
+        ctl.map_event(&ev(&svc, WatchEventType::Added, 1), view, &mut out);
+        assert_eq!(out.len(), 1);
+        let keys = |out: &mut Vec<Routed<ObjectKey>>| -> Vec<String> {
+            out.drain(..).map(|r| r.key.name.to_string()).collect()
+        };
+        keys(&mut out);
+        let mut pod = Pod {
+            meta: ObjectMeta::named("default", "web-1"),
+            spec: Arc::new(PodSpec::default()),
+            node_name: None,
+            status: Default::default(),
+        };
+        pod.meta.labels = StrMap::from_pairs([("app", "web")]);
+        // Created, bound, Pending without an IP: nothing to show, no key.
+        for (i, step) in ["created", "bound", "pending"].iter().enumerate() {
+            if *step == "bound" {
+                pod.node_name = Some(intern("n1"));
+            }
+            if *step == "pending" {
+                pod.status.host_ip = Some(Ipv4Addr::new(192, 168, 0, 10));
+            }
+            let t = if i == 0 {
+                WatchEventType::Added
+            } else {
+                WatchEventType::Modified
+            };
+            ctl.map_event(
+                &ev(&Object::from(pod.clone()), t, 2 + i as u64),
+                view,
+                &mut out,
+            );
+            assert!(keys(&mut out).is_empty(), "{step}");
+        }
+        // An IP: the Service wakes; the same view again: it does not.
+        pod.status.pod_ip = Some(Ipv4Addr::new(10, 244, 0, 2));
+        let m = WatchEventType::Modified;
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 5), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        pod.status.start_time = Some(crate::time::Timestamp(1));
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 6), view, &mut out);
+        assert!(keys(&mut out).is_empty());
+        // Ready, relabelled, deleted: each wakes it.
+        pod.status.conditions.ready.set(
+            crate::model::ConditionStatus::True,
+            crate::time::Timestamp(2),
+        );
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 7), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        pod.meta.labels = StrMap::from_pairs([("app", "other")]);
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 8), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        pod.meta.labels = StrMap::from_pairs([("app", "web")]);
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 9), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        let d = WatchEventType::Deleted;
+        ctl.map_event(&ev(&Object::from(pod.clone()), d, 10), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
     }
 
     #[test]

@@ -630,14 +630,14 @@ impl Controller for Kubelet {
         match &*ev.object {
             Object::Pod(pod)
                 if ev.type_ != WatchEventType::Deleted
-                    && pod.node_name.as_ref().is_some_and(|n| !n.is_empty()) =>
+                    && pod.node_name.as_ref().is_some_and(|n| !n.is_empty())
+                    && !self.own.is_echo(ev) =>
             {
-                if !self.own.is_echo(ev) {
-                    out.push(route_object(store, &ev.object));
-                }
+                out.push(route_object(store, &ev.object));
             }
             Object::Pod(_) => {
-                // Forget a deleted pod's last write.
+                // The echo of our own write (already forgotten by the guard), or a
+                // deleted or unbound pod: forget its last write.
                 self.own.is_echo(ev);
             }
             Object::Node(node) if ev.type_ == WatchEventType::Added => {
