@@ -34,7 +34,10 @@
 //!   [`Routed`] keys: the key plus its [`Affinity`] (namespace and owner-root hashes,
 //!   which the `namespace`, `owner` and `consistent` strategies route on). The helpers
 //!   [`route_object`] and [`route_key`] compute the affinity from the store (the owner
-//!   root is the topmost controller ancestor, see [`owner_root`]).
+//!   root is the topmost controller ancestor, see [`owner_root`]). Drivers whose
+//!   dispatchers ignore affinities (a [`Simulation`] with the `shared` or `steal`
+//!   strategy) hand `map_event` a [`StoreView::without_routing`], with which these
+//!   helpers skip the owner lookups and give [`Affinity::NONE`].
 //! - **Reconcile reads, never writes**: it gets a read-only [`StoreView`] (no write
 //!   method exists on it), the time ([`Ctx::now`]) and a deterministic RNG
 //!   ([`Ctx::rng`]). Every write goes through the `Ctx` and is applied by the runtime.
@@ -351,6 +354,9 @@ pub enum RuntimeError {
 #[derive(Clone, Copy)]
 pub struct StoreView<'a> {
     store: &'a Store,
+    /// Whether [`route_key`], [`route_object`] and [`affinity_of`] compute affinities
+    /// (false: [`Affinity::NONE`], for dispatchers that ignore them).
+    routing: bool,
 }
 
 impl fmt::Debug for StoreView<'_> {
@@ -364,7 +370,26 @@ impl fmt::Debug for StoreView<'_> {
 impl<'a> StoreView<'a> {
     /// A view of `store`.
     pub fn new(store: &'a Store) -> Self {
-        StoreView { store }
+        StoreView {
+            store,
+            routing: true,
+        }
+    }
+
+    /// A view of `store` for a driver whose dispatchers route without affinities
+    /// (the `shared` and `steal` strategies): [`route_key`], [`route_object`] and
+    /// [`affinity_of`] then skip the owner lookups and give [`Affinity::NONE`].
+    pub fn without_routing(store: &'a Store) -> Self {
+        StoreView {
+            store,
+            routing: false,
+        }
+    }
+
+    /// Whether routing helpers compute affinities with this view (see
+    /// [`StoreView::without_routing`]).
+    pub fn routes(&self) -> bool {
+        self.routing
     }
 
     /// The object, or `None` ([`Store::try_get`]).
@@ -450,6 +475,9 @@ pub fn owner_root(store: StoreView<'_>, obj: &Object) -> Option<ObjectKey> {
 /// The routing input of `obj`'s key: its namespace and [`owner_root`], hashed with
 /// [`stable_hash`] (the namespace as [`Affinity::new`] hashes it).
 pub fn affinity_of(store: StoreView<'_>, obj: &Object) -> Affinity {
+    if !store.routing {
+        return Affinity::NONE;
+    }
     Affinity::from_hashes(
         stable_hash(obj.namespace().as_str()),
         owner_root(store, obj).map(|r| stable_hash(&r)),
@@ -464,6 +492,9 @@ pub fn route_object(store: StoreView<'_>, obj: &Object) -> Routed<ObjectKey> {
 /// `key` with the affinity of the object it names (looked up in the store); a key
 /// whose object is gone routes on its namespace only.
 pub fn route_key(store: StoreView<'_>, key: ObjectKey) -> Routed<ObjectKey> {
+    if !store.routing {
+        return Routed::new(key, Affinity::NONE);
+    }
     let affinity = match store.get_key(&key) {
         Some(obj) => affinity_of(store, &obj),
         None => Affinity::from_hashes(stable_hash(key.namespace.as_str()), None),

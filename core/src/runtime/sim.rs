@@ -284,7 +284,11 @@ impl Simulation {
             .into_iter()
             .map(|ctl| {
                 let d = dispatch::build(config.strategy, dc.clone(), dyn_clock.clone())?;
-                Ok(ControllerRt::new(ctl, d))
+                let mut rt = ControllerRt::new(ctl, d);
+                // Affinities only steer the namespace, owner, hash and consistent
+                // strategies.
+                rt.routing = !matches!(config.strategy, Strategy::Shared | Strategy::Steal);
+                Ok(rt)
             })
             .collect::<Result<Vec<_>, RuntimeError>>()?;
         let pool = if config.threads > 1 {
