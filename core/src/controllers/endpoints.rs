@@ -80,10 +80,11 @@
 //! mirrored slices are cut at 100 endpoints like the others (upstream mirrors up to
 //! 1000 per subset).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use fnv::FnvHashMap;
 use parking_lot::Mutex;
 
 use crate::dispatch::{stable_hash, Affinity};
@@ -469,7 +470,7 @@ impl Controller for ServiceAllocator {
 #[derive(Debug, Default)]
 struct PodMapper {
     /// Each pod's labels and [`PodView`] as last seen.
-    labels: Mutex<HashMap<PodId, (StrMap, Option<PodView>)>>,
+    labels: Mutex<FnvHashMap<PodId, (StrMap, Option<PodView>)>>,
     services: Mutex<SelectorIndex>,
     /// The versions of the objects the controller wrote itself: their echoes are not
     /// mapped ([`OwnWrites`]; the Service's desired state is a function of the
@@ -530,9 +531,9 @@ impl PodView {
 #[derive(Debug, Default)]
 struct SelectorIndex {
     /// (namespace, name) → selector.
-    selectors: HashMap<(Str, Str), StrMap>,
+    selectors: FnvHashMap<(Str, Str), StrMap>,
     /// (namespace, label key, label value) → names of the Services filed there.
-    by_term: HashMap<(Str, Str, Str), BTreeSet<Str>>,
+    by_term: FnvHashMap<(Str, Str, Str), BTreeSet<Str>>,
 }
 
 impl SelectorIndex {

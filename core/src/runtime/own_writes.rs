@@ -1,8 +1,7 @@
 //! [`OwnWrites`]: a controller's memory of the object versions it wrote itself, so that
 //! `map_event` can skip the echo of its own write.
 
-use std::collections::HashMap;
-
+use fnv::FnvHashMap;
 use parking_lot::Mutex;
 
 use super::{WriteOutcome, WriteResult};
@@ -28,7 +27,7 @@ use crate::store::{WatchEvent, WatchEventType};
 /// next event or deletion.
 #[derive(Debug, Default)]
 pub struct OwnWrites {
-    written: Mutex<HashMap<ObjectKey, u64>>,
+    written: Mutex<FnvHashMap<ObjectKey, u64>>,
 }
 
 impl OwnWrites {
