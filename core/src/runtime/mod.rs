@@ -433,6 +433,12 @@ impl<'a> StoreView<'a> {
         self.store.dependents_of(owner)
     }
 
+    /// Objects of `kind` with an ownerReference to `owner`
+    /// ([`Store::dependents_of_kind`]).
+    pub fn dependents_of_kind(&self, kind: Kind, owner: Uid) -> Vec<Arc<Object>> {
+        self.store.dependents_of_kind(kind, owner)
+    }
+
     /// Number of objects of a kind.
     pub fn count(&self, kind: Kind) -> usize {
         self.store.count(kind)

@@ -770,6 +770,27 @@ impl Store {
         out
     }
 
+    /// Objects of `kind` with an ownerReference to `owner`, sorted by (namespace,
+    /// name): [`Store::dependents_of`] restricted to one kind (one index lookup
+    /// instead of one per kind).
+    pub fn dependents_of_kind(&self, kind: Kind, owner: Uid) -> Vec<Arc<Object>> {
+        let mut out = Vec::new();
+        let ks = self.ks(kind);
+        let ids = ks.index.owned_by(owner);
+        if !ids.is_empty() {
+            Self::resolve(ks, &ids, &mut out, |o| {
+                o.meta().owner_references.iter().any(|r| r.uid == owner)
+            });
+        }
+        out.sort_unstable_by(|a, b| {
+            a.namespace()
+                .as_str()
+                .cmp(b.namespace().as_str())
+                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
+        });
+        out
+    }
+
     /// A watcher of `kind`'s events with resourceVersion > `from_resource_version`
     /// (0: from the oldest retained event). For "list then watch", pass the
     /// [`resource_version`](Self::resource_version) read before listing.

@@ -1065,6 +1065,15 @@ fn dependents_by_owner_uid() {
         names(&s.dependents_of(uid)),
         ["default/a", "default/b", "default/cfg"]
     );
+    assert_eq!(
+        names(&s.dependents_of_kind(Kind::Pod, uid)),
+        ["default/a", "default/b"]
+    );
+    assert_eq!(
+        names(&s.dependents_of_kind(Kind::ConfigMap, uid)),
+        ["default/cfg"]
+    );
+    assert!(s.dependents_of_kind(Kind::Service, uid).is_empty());
     // Orphaning: the reference is removed.
     let mut x = (*s.get(Kind::Pod, "default", "a").unwrap()).clone();
     x.meta_mut().owner_references = Default::default();
