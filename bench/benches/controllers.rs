@@ -273,6 +273,7 @@ fn describe(o: &ReconcileOutcome) -> String {
             WriteAction::Update(obj) => ("update", obj.kind(), 1),
             WriteAction::UpdateStatus(obj) => ("update-status", obj.kind(), 1),
             WriteAction::Delete { key, .. } => ("delete", key.kind, 1),
+            WriteAction::Bind(_) => ("bind", Kind::Pod, 1),
         };
         let label = format!("{verb} {kind:?}");
         match runs.iter_mut().find(|(l, _)| *l == label) {

@@ -10,6 +10,9 @@
 //!   reconcile, reconciles/s and event-to-reconcile latency.
 //! - [`shard_bench`]: `kubesim shard`: sharding strategies on the real runtime.
 //! - [`report`]: the table, the JSON object and the run folder (CSV, summary, SVG).
+//! - [`pipeline_bench`]: `kubesim bench pipeline`: the whole simulated control plane
+//!   converging the `uniform` cold start vs the same objects written straight into a
+//!   store ([`pipeline_bench::bench_pipeline`] is the command minus argument parsing).
 //! - [`sysinfo`]: toolchain, commit, machine and date of a run.
 //!
 //! [`bench_store`] is the whole `kubesim bench store` command minus argument parsing, so

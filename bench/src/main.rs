@@ -17,6 +17,7 @@ use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use kubesim_bench::controller_bench::report::DEFAULT_KUBE_CONCURRENCY_PER_WORKER;
 use kubesim_bench::controller_bench::{bench_controller, ControllerOptions};
+use kubesim_bench::pipeline_bench::{self, PipelineOptions};
 use kubesim_bench::shard_bench::{bench_shard, ShardOptions, Sizes, Workload};
 use kubesim_bench::store_bench::impls::ImplId;
 use kubesim_bench::store_bench::memory::{measure_in_process, MemoryProbe};
@@ -50,6 +51,10 @@ enum BenchCommand {
     /// The object store vs kube-runtime's reflector store: upsert, get, label-selective
     /// lists, a two-thread mixed workload, and memory per pod.
     Store(StoreArgs),
+    /// The whole control plane converging the `uniform` cold start (ReplicaSets x pods,
+    /// one Service each) in virtual time vs writing the same objects straight into a
+    /// store.
+    Pipeline(PipelineArgs),
     /// Measures one store's memory per pod in this process and prints one JSON line
     /// (run by `bench store` in a child process per store).
     #[command(hide = true)]
@@ -133,6 +138,37 @@ struct StoreArgs {
     /// One timed run per workload and tiny operation counts (for tests of the CLI).
     #[arg(long, hide = true)]
     smoke: bool,
+}
+
+#[derive(Debug, Args)]
+struct PipelineArgs {
+    /// ReplicaSets, each with one Service (default 10,000; 1,000 with --quick).
+    #[arg(long = "replicasets")]
+    replica_sets: Option<usize>,
+    /// Pods per ReplicaSet.
+    #[arg(long, default_value_t = 10)]
+    pods_per_rs: usize,
+    /// Nodes (default 1,000; 100 with --quick).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Simulation threads running a round's reconciles.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Smaller default sizes (a smoke run).
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    /// Where run folders go.
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Write no run folder.
+    #[arg(long)]
+    no_save: bool,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +276,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Shard(args) => shard_cmd(args),
         Command::Bench(BenchCommand::Controller(args)) => controller_cmd(args),
+        Command::Bench(BenchCommand::Pipeline(args)) => pipeline_cmd(args),
     }
 }
 
@@ -283,6 +320,56 @@ fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {
         let failed = outcome.report.rows.iter().filter(|r| !r.ok).count();
         eprintln!("error: {failed} side(s) did not converge or failed the check (see the report)");
         Ok(ExitCode::FAILURE)
+    }
+}
+
+fn pipeline_cmd(args: PipelineArgs) -> Result<ExitCode> {
+    let defaults = if args.quick {
+        pipeline_bench::quick_defaults()
+    } else {
+        PipelineOptions::default()
+    };
+    let opts = PipelineOptions {
+        replica_sets: args.replica_sets.unwrap_or(defaults.replica_sets),
+        pods_per_rs: args.pods_per_rs,
+        nodes: args.nodes.unwrap_or(defaults.nodes),
+        threads: args.threads,
+        quick: args.quick,
+        json: args.json,
+        quiet: args.quiet,
+        out: args.out,
+        no_save: args.no_save,
+    };
+    if let Err(usage) = opts.validate() {
+        let mut root = Cli::command();
+        root.build();
+        if let Some(cmd) = root
+            .find_subcommand_mut("bench")
+            .and_then(|b| b.find_subcommand_mut("pipeline"))
+        {
+            cmd.clone()
+                .bin_name("kubesim bench pipeline")
+                .error(ErrorKind::ValueValidation, usage)
+                .exit();
+        }
+        usage_error(&usage);
+    }
+    let outcome = pipeline_bench::bench_pipeline(&opts)?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
+    if let Some(dir) = &outcome.saved {
+        if opts.json {
+            eprintln!("saved {}", dir.display());
+        } else {
+            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
+        }
+    }
+    match &outcome.report.failure {
+        None => Ok(ExitCode::SUCCESS),
+        Some(f) => {
+            eprintln!("error: the pipeline check failed: {f}");
+            Ok(ExitCode::FAILURE)
+        }
     }
 }
 

@@ -676,3 +676,30 @@ fn the_queue_key_is_the_only_key() {
     assert_eq!(pods_per_node(&store).get("a"), Some(&20));
     assert_eq!(queue_key().kind, Kind::Pod);
 }
+
+#[test]
+fn a_bind_is_one_write_and_one_event() {
+    let (store, clock) = virtual_store(1);
+    for n in ["a", "b"] {
+        store.create(Object::from(node(n, 4000, 8 * GI))).unwrap();
+    }
+    let mut s = sim(&store, clock, 3);
+    for i in 0..5 {
+        store.create(pod(&format!("p{i}"), 100, 0)).unwrap();
+    }
+    let mut watch = store.watch(Kind::Pod, store.resource_version()).unwrap();
+    s.run_until_idle();
+    let events = watch.poll(usize::MAX).unwrap();
+    // Exactly one Modified event per pod, already carrying both the node and
+    // PodScheduled=True: nobody ever sees a bound pod without its condition.
+    assert_eq!(events.len(), 5);
+    for ev in &events {
+        let p = ev.object.as_pod().unwrap();
+        assert!(p.node_name.is_some(), "{}", ev.object.name());
+        assert!(p.status.conditions.scheduled.is_true());
+        assert_eq!(ev.object.meta().resource_version, ev.resource_version);
+    }
+    for i in 0..5 {
+        assert_scheduled(&store, &format!("p{i}"));
+    }
+}

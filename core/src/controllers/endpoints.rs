@@ -80,10 +80,11 @@
 //! mirrored slices are cut at 100 endpoints like the others (upstream mirrors up to
 //! 1000 per subset).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
+use fnv::FnvHashMap;
 use parking_lot::Mutex;
 
 use crate::dispatch::{stable_hash, Affinity};
@@ -94,7 +95,9 @@ use crate::model::{
     ObjectRef, OwnerReference, Pod, PodSpec, Service, ServiceType, Uid, LABEL_MANAGED_BY,
     LABEL_SERVICE_NAME,
 };
-use crate::runtime::{route_key, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView};
+use crate::runtime::{
+    route_key, Controller, Ctx, OwnWrites, ReconcileError, Requeue, Routed, StoreView, WriteResult,
+};
 use crate::selector::LabelSelector;
 use crate::store::{DeleteOptions, WatchEvent, WatchEventType};
 
@@ -455,10 +458,133 @@ impl Controller for ServiceAllocator {
 // Shared by the Endpoints and EndpointSlice controllers.
 
 /// Pod → Service keys mapping with a cache of each pod's last labels (so a relabelled
-/// pod also wakes the Services it used to match).
+/// pod also wakes the Services it used to match) and an index of the Services'
+/// selectors (so a pod event costs a few hash lookups, not a walk over every Service
+/// of its namespace).
+///
+/// Both are changed only in `map_event` (on one thread in virtual time). The
+/// selector index follows the Service events this controller sees (Services are its
+/// primary kind): a Service's own event always queues its key, so a pod event mapped
+/// before the index caught up with a Service change loses nothing — the Service's
+/// reconcile reads the store.
 #[derive(Debug, Default)]
 struct PodMapper {
-    labels: Mutex<HashMap<(Str, Str), StrMap>>,
+    /// Each pod's labels and [`PodView`] as last seen.
+    labels: Mutex<FnvHashMap<PodId, (StrMap, Option<PodView>)>>,
+    services: Mutex<SelectorIndex>,
+    /// The versions of the objects the controller wrote itself: their echoes are not
+    /// mapped ([`OwnWrites`]; the Service's desired state is a function of the
+    /// Service and its pods, whose own events map to the Service).
+    own: OwnWrites,
+}
+
+/// A pod's (namespace, name).
+type PodId = (Str, Str);
+
+/// What of a pod can show in Endpoints and EndpointSlices: `None` when it shows
+/// nowhere (no IP yet, or terminal, or deleted), else every pod field
+/// [`desired_subsets`] and the slices read. A pod event that changes neither this nor
+/// (for a pod that shows) the labels cannot change any Service's endpoints, and is
+/// not mapped — the scheduler's bind and the kubelet's "Pending" status of a pod
+/// without an IP wake no Service.
+#[derive(Clone, Debug)]
+struct PodView {
+    ip: Ipv4Addr,
+    deleting: bool,
+    ready: bool,
+    node: Option<Str>,
+    uid: Uid,
+    /// Ports, hostname and subdomain live here (held, so the pointer stays unique).
+    spec: Arc<PodSpec>,
+}
+
+impl PartialEq for PodView {
+    fn eq(&self, o: &Self) -> bool {
+        self.ip == o.ip
+            && self.deleting == o.deleting
+            && self.ready == o.ready
+            && self.node == o.node
+            && self.uid == o.uid
+            && (Arc::ptr_eq(&self.spec, &o.spec) || self.spec == o.spec)
+    }
+}
+
+impl PodView {
+    fn of(pod: &Pod) -> Option<PodView> {
+        let ip = pod.status.pod_ip?;
+        if pod.status.phase.is_terminal() {
+            return None;
+        }
+        Some(PodView {
+            ip,
+            deleting: pod.meta.is_being_deleted(),
+            ready: pod.is_ready(),
+            node: pod.node_name.clone(),
+            uid: pod.meta.uid,
+            spec: Arc::clone(&pod.spec),
+        })
+    }
+}
+
+/// Services by selector: each Service with a non-empty selector is filed under the
+/// first (key, value) pair of its selector, which every pod it selects carries.
+#[derive(Debug, Default)]
+struct SelectorIndex {
+    /// (namespace, name) → selector.
+    selectors: FnvHashMap<(Str, Str), StrMap>,
+    /// (namespace, label key, label value) → names of the Services filed there.
+    by_term: FnvHashMap<(Str, Str, Str), BTreeSet<Str>>,
+}
+
+impl SelectorIndex {
+    fn term(namespace: &Str, selector: &StrMap) -> Option<(Str, Str, Str)> {
+        selector
+            .iter()
+            .next()
+            .map(|(k, v)| (namespace.clone(), k.clone(), v.clone()))
+    }
+
+    /// Files (or unfiles, `selector: None`) the Service `namespace/name`.
+    fn set(&mut self, namespace: &Str, name: &Str, selector: Option<&StrMap>) {
+        let id = (namespace.clone(), name.clone());
+        if let Some(old) = self.selectors.remove(&id) {
+            if let Some(t) = Self::term(namespace, &old) {
+                if let Some(names) = self.by_term.get_mut(&t) {
+                    names.remove(name);
+                    if names.is_empty() {
+                        self.by_term.remove(&t);
+                    }
+                }
+            }
+        }
+        if let Some(sel) = selector.filter(|s| !s.is_empty()) {
+            if let Some(t) = Self::term(namespace, sel) {
+                self.by_term.entry(t).or_default().insert(name.clone());
+            }
+            self.selectors.insert(id, sel.clone());
+        }
+    }
+
+    /// Names of the Services of `namespace` whose selector `labels` matches, appended
+    /// to `out`.
+    fn matching(&self, namespace: &Str, labels: &StrMap, out: &mut Vec<Str>) {
+        for (k, v) in labels.iter() {
+            let t = (namespace.clone(), k.clone(), v.clone());
+            let Some(names) = self.by_term.get(&t) else {
+                continue;
+            };
+            for name in names {
+                let id = (namespace.clone(), name.clone());
+                if self
+                    .selectors
+                    .get(&id)
+                    .is_some_and(|sel| labels.contains_all(sel))
+                {
+                    out.push(name.clone());
+                }
+            }
+        }
+    }
 }
 
 impl PodMapper {
@@ -470,41 +596,68 @@ impl PodMapper {
         owner_of: impl Fn(&Object) -> Option<ObjectKey>,
     ) {
         match &*ev.object {
-            Object::Service(_) => out.push(route_key(store, ObjectKey::of(&ev.object))),
+            Object::Service(svc) => {
+                let selector = (ev.type_ != WatchEventType::Deleted).then_some(&svc.spec.selector);
+                self.services
+                    .lock()
+                    .set(&svc.meta.namespace, &svc.meta.name, selector);
+                out.push(route_key(store, ObjectKey::of(&ev.object)));
+            }
             Object::Pod(pod) => {
                 let id = (pod.meta.namespace.clone(), pod.meta.name.clone());
-                let old = {
+                let view = if ev.type_ == WatchEventType::Deleted {
+                    None
+                } else {
+                    PodView::of(pod)
+                };
+                let (old, old_view) = {
                     let mut cache = self.labels.lock();
-                    if ev.type_ == WatchEventType::Deleted {
+                    let prev = if ev.type_ == WatchEventType::Deleted {
                         cache.remove(&id)
                     } else {
-                        cache.insert(id, pod.meta.labels.clone())
+                        cache.insert(id, (pod.meta.labels.clone(), view.clone()))
+                    };
+                    match prev {
+                        Some((l, v)) => (Some(l), v),
+                        None => (None, None),
                     }
                 };
-                let Ok(services) = store.list(Kind::Service, Some(&pod.meta.namespace), None, None)
-                else {
+                let labels_same = old.as_ref().is_some_and(|l| *l == pod.meta.labels);
+                if old_view == view && (view.is_none() || labels_same) {
                     return;
-                };
-                for s in &services {
-                    let Some(svc) = s.as_service() else { continue };
-                    if svc.spec.selector.is_empty() {
-                        continue;
+                }
+                let mut names = Vec::new();
+                {
+                    let index = self.services.lock();
+                    index.matching(&pod.meta.namespace, &pod.meta.labels, &mut names);
+                    if let Some(old) = old.as_ref().filter(|l| **l != pod.meta.labels) {
+                        index.matching(&pod.meta.namespace, old, &mut names);
                     }
-                    let now = pod.meta.labels.contains_all(&svc.spec.selector);
-                    let before = old
-                        .as_ref()
-                        .is_some_and(|l| l.contains_all(&svc.spec.selector));
-                    if now || before {
-                        out.push(route_key(store, ObjectKey::of(s)));
-                    }
+                }
+                names.sort_unstable();
+                names.dedup();
+                for name in names {
+                    let key = ObjectKey::new(Kind::Service, &pod.meta.namespace, &name);
+                    out.push(route_key(store, key));
                 }
             }
             other => {
+                if self.own.is_echo(ev) {
+                    return;
+                }
                 if let Some(k) = owner_of(other) {
                     out.push(route_key(store, k));
                 }
             }
         }
+    }
+
+    /// Whether the Service `namespace/name` has a selector, as last seen.
+    fn has_selector(&self, namespace: &Str, name: &Str) -> bool {
+        self.services
+            .lock()
+            .selectors
+            .contains_key(&(namespace.clone(), name.clone()))
     }
 }
 
@@ -655,6 +808,10 @@ impl Controller for EndpointsController {
             (o.kind() == Kind::Endpoints)
                 .then(|| ObjectKey::new(Kind::Service, o.namespace(), o.name()))
         });
+    }
+
+    fn applied(&self, _key: &ObjectKey, results: &[WriteResult]) {
+        self.pods.own.record(results);
     }
 
     fn reconcile(&self, key: &ObjectKey, ctx: &mut Ctx<'_>) -> Result<Requeue, ReconcileError> {
@@ -831,7 +988,18 @@ impl Controller for EndpointSliceController {
         &[Kind::Pod, Kind::Endpoints, Kind::EndpointSlice]
     }
 
+    fn applied(&self, _key: &ObjectKey, results: &[WriteResult]) {
+        self.pods.own.record(results);
+    }
+
     fn map_event(&self, ev: &WatchEvent, store: StoreView<'_>, out: &mut Vec<Routed<ObjectKey>>) {
+        // Endpoints matter here only for mirroring, i.e. for selector-less Services
+        // (a Service's own events map it whenever its selector changes).
+        if let Object::Endpoints(e) = &*ev.object {
+            if self.pods.has_selector(&e.meta.namespace, &e.meta.name) {
+                return;
+            }
+        }
         self.pods.map(ev, store, out, |o| match o.kind() {
             Kind::Endpoints => Some(ObjectKey::new(Kind::Service, o.namespace(), o.name())),
             Kind::EndpointSlice if is_managed_slice(o) => o
@@ -993,6 +1161,84 @@ mod tests {
         assert_eq!(lowest_free(&used, &mut cur, 9), Some(7));
         assert_eq!(lowest_free(&used, &mut cur, 9), Some(9));
         assert_eq!(lowest_free(&used, &mut cur, 9), None);
+    }
+
+    #[test]
+    fn pod_events_that_cannot_change_endpoints_wake_no_service() {
+        let store = crate::store::Store::new();
+        let view = StoreView::new(&store);
+        let ctl = EndpointsController::new();
+        let svc = Object::from(Service {
+            meta: ObjectMeta::named("default", "web"),
+            spec: crate::model::ServiceSpec {
+                selector: StrMap::from_pairs([("app", "web")]),
+                ..Default::default()
+            },
+            status: Default::default(),
+        });
+        let ev = |o: &Object, t: WatchEventType, rv: u64| WatchEvent {
+            type_: t,
+            object: Arc::new(o.clone()),
+            resource_version: rv,
+        };
+        let mut out = Vec::new();
+        ctl.map_event(&ev(&svc, WatchEventType::Added, 1), view, &mut out);
+        assert_eq!(out.len(), 1);
+        let keys = |out: &mut Vec<Routed<ObjectKey>>| -> Vec<String> {
+            out.drain(..).map(|r| r.key.name.to_string()).collect()
+        };
+        keys(&mut out);
+        let mut pod = Pod {
+            meta: ObjectMeta::named("default", "web-1"),
+            spec: Arc::new(PodSpec::default()),
+            node_name: None,
+            status: Default::default(),
+        };
+        pod.meta.labels = StrMap::from_pairs([("app", "web")]);
+        // Created, bound, Pending without an IP: nothing to show, no key.
+        for (i, step) in ["created", "bound", "pending"].iter().enumerate() {
+            if *step == "bound" {
+                pod.node_name = Some(intern("n1"));
+            }
+            if *step == "pending" {
+                pod.status.host_ip = Some(Ipv4Addr::new(192, 168, 0, 10));
+            }
+            let t = if i == 0 {
+                WatchEventType::Added
+            } else {
+                WatchEventType::Modified
+            };
+            ctl.map_event(
+                &ev(&Object::from(pod.clone()), t, 2 + i as u64),
+                view,
+                &mut out,
+            );
+            assert!(keys(&mut out).is_empty(), "{step}");
+        }
+        // An IP: the Service wakes; the same view again: it does not.
+        pod.status.pod_ip = Some(Ipv4Addr::new(10, 244, 0, 2));
+        let m = WatchEventType::Modified;
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 5), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        pod.status.start_time = Some(crate::time::Timestamp(1));
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 6), view, &mut out);
+        assert!(keys(&mut out).is_empty());
+        // Ready, relabelled, deleted: each wakes it.
+        pod.status.conditions.ready.set(
+            crate::model::ConditionStatus::True,
+            crate::time::Timestamp(2),
+        );
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 7), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        pod.meta.labels = StrMap::from_pairs([("app", "other")]);
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 8), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        pod.meta.labels = StrMap::from_pairs([("app", "web")]);
+        ctl.map_event(&ev(&Object::from(pod.clone()), m, 9), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
+        let d = WatchEventType::Deleted;
+        ctl.map_event(&ev(&Object::from(pod.clone()), d, 10), view, &mut out);
+        assert_eq!(keys(&mut out), ["web"]);
     }
 
     #[test]

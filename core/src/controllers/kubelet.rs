@@ -5,7 +5,10 @@
 //! Keys are Pods **bound to a node** (`spec.nodeName` set); unbound pods are the
 //! scheduler's. A Node event maps to the pods bound to that node (a node that appears
 //! after its pods were bound starts them). Pods bound to a node that does not exist are
-//! left alone (pod GC deletes them).
+//! left alone (pod GC deletes them). The echo of the kubelet's own status write (the
+//! event carrying exactly the version it wrote) is not mapped ([`OwnWrites`]): the
+//! reconcile that wrote it already asked for the next wake-up, and reconciling that
+//! version again would write nothing.
 //!
 //! # Lifecycle (virtual time)
 //!
@@ -106,7 +109,8 @@ use crate::model::{
     Node, Object, ObjectKey, Pod, PodPhase, PodStatus, PullPolicy, RestartPolicy, WaitingReason,
 };
 use crate::runtime::{
-    route_key, route_object, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView,
+    route_key, route_object, Controller, Ctx, OwnWrites, ReconcileError, Requeue, Routed,
+    StoreView, WriteResult,
 };
 use crate::store::{DeleteOptions, Field, FieldSelector, WatchEvent, WatchEventType};
 use crate::time::{parse_duration, Timestamp};
@@ -177,6 +181,48 @@ pub struct Kubelet {
     stopped: StoppedNodes,
     /// node → image → when it is (or will be) present.
     images: Mutex<HashMap<Str, HashMap<Str, Timestamp>>>,
+    /// node → (resourceVersion, the node's address table at it): a memo of
+    /// [`NodeIps::of`], a pure function of the store, so that the pods of a node
+    /// starting in one round share one listing of the node's pods (in virtual time the
+    /// store does not change during a round's reconciles, so the memo is exact).
+    ip_tables: Mutex<HashMap<Str, (u64, Arc<NodeIps>)>>,
+    /// The pod versions this kubelet wrote, so that their echoes are not reconciled
+    /// (see [`OwnWrites`]: a pod's status is a function of the pod, its node and the
+    /// time, so reconciling the version just written changes nothing).
+    own: OwnWrites,
+}
+
+/// The pod addresses of a node: taken ones, and the pods still waiting for one.
+#[derive(Debug, Default)]
+struct NodeIps {
+    /// Addresses of the node's non-terminal, non-hostNetwork pods.
+    used: HashSet<u32>,
+    /// Those pods without an address, sorted by (namespace, name).
+    waiting: Vec<(Str, Str)>,
+}
+
+impl NodeIps {
+    fn of(store: StoreView<'_>, node: &Node) -> Option<NodeIps> {
+        let sel = FieldSelector::eq(Field::NodeName, &node.meta.name);
+        let pods = store.list(Kind::Pod, None, None, Some(&sel)).ok()?;
+        let mut t = NodeIps::default();
+        for o in &pods {
+            let Some(p) = o.as_pod() else { continue };
+            if p.status.phase.is_terminal() || p.spec.host_network {
+                continue;
+            }
+            match p.status.pod_ip {
+                Some(ip) => {
+                    t.used.insert(u32::from(ip));
+                }
+                None => t
+                    .waiting
+                    .push((p.meta.namespace.clone(), p.meta.name.clone())),
+            }
+        }
+        t.waiting.sort_unstable();
+        Some(t)
+    }
 }
 
 /// `min(10 s × 2^k, 5 min)`.
@@ -242,7 +288,27 @@ impl Kubelet {
             config,
             stopped: StoppedNodes::default(),
             images: Mutex::new(HashMap::new()),
+            ip_tables: Mutex::new(HashMap::new()),
+            own: OwnWrites::new(),
         }
+    }
+
+    /// The address table of `node` at the store's current resourceVersion (memoized).
+    fn node_ips(&self, store: StoreView<'_>, node: &Node) -> Option<Arc<NodeIps>> {
+        let rv = store.resource_version();
+        if let Some((at, t)) = self.ip_tables.lock().get(&node.meta.name) {
+            if *at == rv {
+                return Some(Arc::clone(t));
+            }
+        }
+        let t = Arc::new(NodeIps::of(store, node)?);
+        // Only a table of the current resourceVersion is kept: one per node.
+        if store.resource_version() == rv {
+            self.ip_tables
+                .lock()
+                .insert(node.meta.name.clone(), (rv, Arc::clone(&t)));
+        }
+        Some(t)
     }
 
     /// The settings.
@@ -532,31 +598,17 @@ impl Kubelet {
     }
 }
 
-/// The address `pod` gets on `node`, or `None` when the CIDR is full.
-fn allocate_ip(store: StoreView<'_>, node: &Node, pod: &Pod) -> Option<Ipv4Addr> {
+/// The address `pod` gets on `node`, or `None` when the CIDR is full: with the
+/// node's address table `ips`, the free addresses in ascending order, the one at the
+/// pod's rank among the node's pods waiting for one.
+fn allocate_ip(ips: &NodeIps, node: &Node, pod: &Pod) -> Option<Ipv4Addr> {
     let cidr = node.spec.pod_cidr?;
-    let sel = FieldSelector::eq(Field::NodeName, &node.meta.name);
-    let pods = store.list(Kind::Pod, None, None, Some(&sel)).ok()?;
-    let mut used = HashSet::new();
-    let mut waiting = Vec::new();
-    for o in &pods {
-        let Some(p) = o.as_pod() else { continue };
-        if p.status.phase.is_terminal() || p.spec.host_network {
-            continue;
-        }
-        match p.status.pod_ip {
-            Some(ip) => {
-                used.insert(u32::from(ip));
-            }
-            None => waiting.push((p.meta.namespace.clone(), p.meta.name.clone())),
-        }
-    }
-    waiting.sort();
-    let rank = waiting
-        .iter()
-        .position(|(ns, n)| *ns == pod.meta.namespace && *n == pod.meta.name)?;
+    let rank = ips
+        .waiting
+        .binary_search_by(|(ns, n)| (ns, n).cmp(&(&pod.meta.namespace, &pod.meta.name)))
+        .ok()?;
     pod_ip_range(cidr)?
-        .filter(|a| !used.contains(a))
+        .filter(|a| !ips.used.contains(a))
         .nth(rank)
         .map(Ipv4Addr::from)
 }
@@ -578,9 +630,15 @@ impl Controller for Kubelet {
         match &*ev.object {
             Object::Pod(pod)
                 if ev.type_ != WatchEventType::Deleted
-                    && pod.node_name.as_ref().is_some_and(|n| !n.is_empty()) =>
+                    && pod.node_name.as_ref().is_some_and(|n| !n.is_empty())
+                    && !self.own.is_echo(ev) =>
             {
                 out.push(route_object(store, &ev.object));
+            }
+            Object::Pod(_) => {
+                // The echo of our own write (already forgotten by the guard), or a
+                // deleted or unbound pod: forget its last write.
+                self.own.is_echo(ev);
             }
             Object::Node(node) if ev.type_ == WatchEventType::Added => {
                 if self.config.node_heartbeat.is_some() {
@@ -592,6 +650,12 @@ impl Controller for Kubelet {
                 }
             }
             _ => {}
+        }
+    }
+
+    fn applied(&self, key: &ObjectKey, results: &[WriteResult]) {
+        if !key.namespace.is_empty() {
+            self.own.record(results);
         }
     }
 
@@ -642,7 +706,10 @@ impl Controller for Kubelet {
         let mut plan = self.plan(pod, node, start, now);
         let mut next = plan.next;
         if plan.needs_ip {
-            match allocate_ip(store, node, pod) {
+            let ip = self
+                .node_ips(store, node)
+                .and_then(|ips| allocate_ip(&ips, node, pod));
+            match ip {
                 Some(ip) => plan.status.pod_ip = Some(ip),
                 None => {
                     // No address: the sandbox cannot be created; stay in ContainerCreating.

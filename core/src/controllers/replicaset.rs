@@ -333,8 +333,8 @@ impl Controller for ReplicaSetController {
                 .map_err(ReconcileError::new)?;
             candidates.extend(matching.into_iter().map(|p| (p.name().clone(), p)));
         }
-        for p in store.dependents_of(uid) {
-            if p.kind() == Kind::Pod && p.namespace().as_str() == ns {
+        for p in store.dependents_of_kind(Kind::Pod, uid) {
+            if p.namespace().as_str() == ns {
                 candidates.insert(p.name().clone(), p);
             }
         }
@@ -512,9 +512,8 @@ fn related_pods(
         .collect();
     let mut sets: Vec<Uid> = vec![rs.meta.uid];
     if let Some(owner) = rs.meta.controller_ref() {
-        for o in store.dependents_of(owner.uid) {
-            if o.kind() == Kind::ReplicaSet
-                && o.namespace() == &rs.meta.namespace
+        for o in store.dependents_of_kind(Kind::ReplicaSet, owner.uid) {
+            if o.namespace() == &rs.meta.namespace
                 && o.meta()
                     .controller_ref()
                     .is_some_and(|r| r.uid == owner.uid)
@@ -525,8 +524,8 @@ fn related_pods(
         }
     }
     for set in sets {
-        for p in store.dependents_of(set) {
-            if p.kind() == Kind::Pod && p.meta().controller_ref().is_some_and(|r| r.uid == set) {
+        for p in store.dependents_of_kind(Kind::Pod, set) {
+            if p.meta().controller_ref().is_some_and(|r| r.uid == set) {
                 by_name.entry(p.name().clone()).or_insert(p);
             }
         }

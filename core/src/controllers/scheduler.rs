@@ -58,6 +58,22 @@
 //! PersistentVolumeClaims" (every claim counts as Immediate binding; kubesim's volume
 //! controller binds or provisions claims without waiting for a consumer).
 //!
+//! # Which nodes are looked at (upstream's `percentageOfNodesToScore`)
+//!
+//! As kube-scheduler with the default (adaptive) `percentageOfNodesToScore`, the
+//! search for feasible nodes stops once it has found
+//! [`num_feasible_nodes_to_find`] of them: every node in clusters of fewer than 100
+//! nodes; otherwise `max(5, 50 − nodes/125)` percent of the nodes, at least 100
+//! (1,000 nodes → 42 % → 420 nodes; 5,000 → 10 %). The search goes round-robin: it
+//! starts at upstream's `nextStartNodeIndex` (nodes in name order), which then
+//! advances by the number of nodes processed for that pod (feasible or not), so
+//! consecutive pods look at different parts of the cluster. Only the nodes found
+//! feasible are scored. Without sampling (fewer than 100 nodes, or when 100 % would
+//! be searched) every node is looked at in name order, from the first. A pod no
+//! processed node accepts has been checked against every node, so its message counts
+//! all of them. (Upstream filters nodes in parallel and may overshoot the count by a
+//! few; kubesim stops at exactly the count.)
+//!
 //! # Score (higher is better)
 //!
 //! `least_allocated + 3 × taint_toleration` (upstream's default weights 1 and 3):
@@ -78,15 +94,14 @@
 //!
 //! # Bind and status
 //!
-//! A placed pod gets two writes (`spec.nodeName` is spec, `PodScheduled` is status;
-//! the store's `update` keeps the stored status): an update setting `node_name` with
-//! the pod's resourceVersion as precondition (a concurrent change conflicts, the
-//! runtime requeues the key and the pod is looked at again), then a status update
-//! setting `PodScheduled=True` and clearing the unschedulable message (uid
-//! precondition only, the bind having changed the resourceVersion). Event `Scheduled`:
-//! `Successfully assigned <ns>/<pod> to <node>`. (Should the bind fail, the status
-//! write still lands; the failed write requeues the key, and the next reconcile sees
-//! the pod unbound and writes its status again.)
+//! A placed pod gets **one write**, a binding ([`Ctx::bind`], the store's
+//! [`Store::bind`](crate::store::Store::bind), upstream's `pods/binding`
+//! subresource): `spec.nodeName` and `PodScheduled=True` (clearing a previous
+//! unschedulable message) in one resourceVersion and one watch event, with the pod's
+//! uid and resourceVersion as preconditions. A binding that fails (the pod changed,
+//! was bound by someone else, or is being deleted: a conflict) requeues the key, and
+//! the next reconcile looks at the pods still pending. Event `Scheduled`:
+//! `Successfully assigned <ns>/<pod> to <node>`.
 //!
 //! A pod no node accepts stays Pending with `PodScheduled=False`, reason
 //! `Unschedulable`, and upstream's message in `status.reason` (see
@@ -115,7 +130,7 @@ use crate::model::{
     Resources, Taint, TaintEffect, Toleration, VolumeSource,
 };
 use crate::runtime::{Controller, Ctx, ReconcileError, Requeue, Routed, StoreView};
-use crate::store::{Field, FieldSelector, WatchEvent, WatchEventType};
+use crate::store::{Binding, Field, FieldSelector, WatchEvent, WatchEventType};
 
 /// The scheduler's name: the `source` of its Events, as upstream's.
 pub const SCHEDULER_NAME: &str = "default-scheduler";
@@ -412,6 +427,9 @@ pub struct Scheduler {
     /// Node name → fingerprint of its scheduling-relevant state, as last seen by
     /// `map_event` (changed only there, on one thread).
     nodes_seen: Mutex<HashMap<Str, u64>>,
+    /// Upstream's `nextStartNodeIndex`: where the next pod's node search starts
+    /// (changed only by reconciles of the single queue key, one at a time).
+    next_start: Mutex<usize>,
 }
 
 impl Scheduler {
@@ -423,17 +441,28 @@ impl Scheduler {
     /// Places every pending pod of `pods` (already sorted) on `nodes` (sorted by
     /// name) with `usage` (one per node, updated as pods are assumed). Returns one
     /// placement per pod. `pick` chooses among tied best nodes (it gets the tie
-    /// count, returns an index).
+    /// count, returns an index). `next_start` is upstream's `nextStartNodeIndex`
+    /// (see "Which nodes are looked at" in the module docs), updated.
     fn place_all(
         store: StoreView<'_>,
         pods: &[Arc<Object>],
         nodes: &[&Node],
         usage: &mut [NodeUsage],
+        next_start: &mut usize,
         mut pick: impl FnMut(usize) -> usize,
     ) -> Vec<Placement> {
+        let infos: Vec<NodeInfo<'_>> = nodes.iter().map(|n| NodeInfo::new(n)).collect();
+        let num_all = nodes.len();
+        let to_find = num_feasible_nodes_to_find(num_all);
+        let sampling = to_find < num_all;
+        if !sampling {
+            *next_start = 0;
+        }
         let mut out = Vec::with_capacity(pods.len());
         let mut failures: Vec<String> = Vec::new();
-        let mut feasible: Vec<usize> = Vec::with_capacity(nodes.len());
+        let mut feasible: Vec<usize> = Vec::with_capacity(num_all);
+        let mut tied: Vec<usize> = Vec::new();
+        let mut counts: Vec<i64> = Vec::with_capacity(num_all);
         for obj in pods {
             let Some(pod) = obj.as_pod() else {
                 continue;
@@ -449,13 +478,24 @@ impl Scheduler {
                 )));
                 continue;
             }
+            let want = PodWants::new(&pod.spec);
             failures.clear();
             feasible.clear();
-            for (i, node) in nodes.iter().enumerate() {
-                match filter(&pod.spec, node, &usage[i]) {
-                    Ok(()) => feasible.push(i),
-                    Err(r) => failures.extend(r),
+            let mut processed = 0;
+            for step in 0..num_all {
+                let i = (*next_start + step) % num_all;
+                processed += 1;
+                if fits(&pod.spec, &want, &infos[i], &usage[i]) {
+                    feasible.push(i);
+                    if feasible.len() >= to_find {
+                        break;
+                    }
+                } else if let Err(r) = filter(&pod.spec, nodes[i], &usage[i]) {
+                    failures.extend(r);
                 }
+            }
+            if sampling {
+                *next_start = (*next_start + processed) % num_all;
             }
             if feasible.is_empty() {
                 out.push(Placement::Unschedulable(unschedulable_message(
@@ -464,26 +504,35 @@ impl Scheduler {
                 )));
                 continue;
             }
-            let counts: Vec<i64> = feasible
-                .iter()
-                .map(|&i| untolerated_prefer_no_schedule(&pod.spec, nodes[i]))
-                .collect();
-            let taint_scores = normalize_reverse(&counts);
-            let scores: Vec<i64> = feasible
-                .iter()
-                .zip(&taint_scores)
-                .map(|(&i, &t)| {
-                    least_allocated_score(&pod.spec, nodes[i], &usage[i])
-                        + TAINT_TOLERATION_WEIGHT * t
-                })
-                .collect();
-            let best = scores.iter().copied().max().expect("feasible is not empty");
-            let tied: Vec<usize> = feasible
-                .iter()
-                .zip(&scores)
-                .filter(|(_, &s)| s == best)
-                .map(|(&i, _)| i)
-                .collect();
+            // TaintToleration score: counts of untolerated PreferNoSchedule taints,
+            // normalised (reversed) over the feasible nodes.
+            counts.clear();
+            counts.extend(feasible.iter().map(|&i| {
+                if infos[i].prefer_no_schedule {
+                    untolerated_prefer_no_schedule(&pod.spec, nodes[i])
+                } else {
+                    0
+                }
+            }));
+            let max_count = counts.iter().copied().max().unwrap_or(0);
+            let mut best = i64::MIN;
+            tied.clear();
+            for (&i, &c) in feasible.iter().zip(&counts) {
+                let taint_score = if max_count == 0 {
+                    MAX_NODE_SCORE
+                } else {
+                    MAX_NODE_SCORE - c * MAX_NODE_SCORE / max_count
+                };
+                let score = least_allocated(&want.non_zero, nodes[i], &usage[i])
+                    + TAINT_TOLERATION_WEIGHT * taint_score;
+                if score > best {
+                    best = score;
+                    tied.clear();
+                }
+                if score == best {
+                    tied.push(i);
+                }
+            }
             let chosen = if tied.len() == 1 {
                 tied[0]
             } else {
@@ -494,6 +543,131 @@ impl Scheduler {
         }
         out
     }
+}
+
+/// Upstream's `numFeasibleNodesToFind` with the default (adaptive)
+/// `percentageOfNodesToScore`: every node below 100 nodes; otherwise
+/// `max(5, 50 − nodes/125)` percent of them, at least 100.
+pub fn num_feasible_nodes_to_find(num_all: usize) -> usize {
+    if num_all < MIN_FEASIBLE_NODES_TO_FIND {
+        return num_all;
+    }
+    let percentage = 50usize
+        .saturating_sub(num_all / 125)
+        .max(MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND);
+    (num_all * percentage / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
+/// Upstream's `minFeasibleNodesToFind`.
+pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// Upstream's `minFeasibleNodesPercentageToFind`.
+pub const MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: usize = 5;
+
+/// What a pod asks for, computed once per pod (not once per node).
+struct PodWants {
+    /// `total_requests()`: what the fit filter counts.
+    requests: Resources,
+    /// [`non_zero_requests`]: what scoring counts.
+    non_zero: Resources,
+    /// Whether it has host ports.
+    host_ports: bool,
+    /// Whether it tolerates the cordon taint.
+    tolerates_cordon: bool,
+}
+
+impl PodWants {
+    fn new(spec: &PodSpec) -> Self {
+        let cordon = Taint {
+            key: intern(TAINT_UNSCHEDULABLE),
+            value: None,
+            effect: TaintEffect::NoSchedule,
+            time_added: None,
+        };
+        PodWants {
+            requests: spec.total_requests(),
+            non_zero: non_zero_requests(spec),
+            host_ports: spec.host_ports().next().is_some(),
+            tolerates_cordon: tolerated(&spec.tolerations, &cordon),
+        }
+    }
+}
+
+/// A node's scheduling facts that do not depend on the pod, computed once per
+/// reconcile.
+struct NodeInfo<'a> {
+    node: &'a Node,
+    /// Its [`condition_taint`].
+    condition_taint: Option<Taint>,
+    /// Whether it has `NoSchedule`/`NoExecute` taints of its own.
+    hard_taints: bool,
+    /// Whether it has `PreferNoSchedule` taints.
+    prefer_no_schedule: bool,
+}
+
+impl<'a> NodeInfo<'a> {
+    fn new(node: &'a Node) -> Self {
+        NodeInfo {
+            node,
+            condition_taint: condition_taint(node),
+            hard_taints: node
+                .spec
+                .taints
+                .iter()
+                .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)),
+            prefer_no_schedule: node
+                .spec
+                .taints
+                .iter()
+                .any(|t| t.effect == TaintEffect::PreferNoSchedule),
+        }
+    }
+}
+
+/// Whether [`filter`] accepts the pod on the node — the same decision, without
+/// building the failure reasons (the caller asks [`filter`] for them when this says
+/// no).
+fn fits(spec: &PodSpec, want: &PodWants, info: &NodeInfo<'_>, usage: &NodeUsage) -> bool {
+    let node = info.node;
+    if node.spec.unschedulable && !want.tolerates_cordon {
+        return false;
+    }
+    if info.hard_taints
+        && node
+            .spec
+            .taints
+            .iter()
+            .filter(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
+            .any(|t| !tolerated(&spec.tolerations, t))
+    {
+        return false;
+    }
+    if let Some(t) = &info.condition_taint {
+        if !tolerated(&spec.tolerations, t) {
+            return false;
+        }
+    }
+    if !spec.node_selector.is_empty() && !node.meta.labels.contains_all(&spec.node_selector) {
+        return false;
+    }
+    if want.host_ports && spec.host_ports().any(|p| usage.host_ports.contains(&p)) {
+        return false;
+    }
+    let alloc = node.status.allocatable;
+    !(usage.pods + 1 > alloc.pods
+        || (want.requests.cpu_millis > 0
+            && alloc.resources.cpu_millis < want.requests.cpu_millis + usage.requested.cpu_millis)
+        || (want.requests.memory_bytes > 0
+            && alloc.resources.memory_bytes
+                < want.requests.memory_bytes + usage.requested.memory_bytes))
+}
+
+/// [`least_allocated_score`] with the pod's non-zero requests precomputed.
+fn least_allocated(pod_non_zero: &Resources, node: &Node, usage: &NodeUsage) -> i64 {
+    let alloc = node.status.allocatable.resources;
+    let req = usage.non_zero_requested.plus(*pod_non_zero);
+    (least_requested(req.cpu_millis, alloc.cpu_millis)
+        + least_requested(req.memory_bytes, alloc.memory_bytes))
+        / 2
 }
 
 fn is_pending(pod: &Pod) -> bool {
@@ -587,7 +761,8 @@ impl Controller for Scheduler {
         let now = ctx.now();
         let placements = {
             let rng = ctx.rng();
-            Scheduler::place_all(store, &pending, &nodes, &mut usage, |n| {
+            let mut next_start = self.next_start.lock();
+            Scheduler::place_all(store, &pending, &nodes, &mut usage, &mut next_start, |n| {
                 rng.random_range(0..n)
             })
         };
@@ -597,31 +772,16 @@ impl Controller for Scheduler {
             };
             match placement {
                 Placement::Node(node) => {
-                    let mut bound = pod.clone();
-                    bound.node_name = Some(node.clone());
                     let message = format!(
                         "Successfully assigned {}/{} to {}",
                         pod.meta.namespace, pod.meta.name, node
                     );
-                    ctx.update(Object::from(bound)).on_success(
+                    ctx.bind(Binding::of(&pod.meta, &node)).on_success(
                         obj,
                         EventType::Normal,
                         "Scheduled",
                         message,
                     );
-                    let mut status = pod.clone();
-                    status.meta.resource_version = 0;
-                    status
-                        .status
-                        .conditions
-                        .scheduled
-                        .set(ConditionStatus::True, now);
-                    if pod.status.conditions.scheduled.status == Some(ConditionStatus::False) {
-                        status.status.reason = None;
-                    }
-                    if status.status != pod.status {
-                        ctx.update_status(Object::from(status));
-                    }
                 }
                 Placement::Unschedulable(message) => {
                     let mut status = pod.clone();
@@ -865,6 +1025,125 @@ mod tests {
             ),
             "0/3 nodes are available: 1 node(s) didn't match Pod's node affinity/selector, 2 Insufficient cpu."
         );
+    }
+
+    #[test]
+    fn feasible_nodes_to_find_follows_upstream() {
+        // Below 100 nodes: all of them.
+        assert_eq!(num_feasible_nodes_to_find(0), 0);
+        assert_eq!(num_feasible_nodes_to_find(99), 99);
+        // 50 - 100/125 = 50 % of 100 = 50, raised to the floor of 100.
+        assert_eq!(num_feasible_nodes_to_find(100), 100);
+        assert_eq!(num_feasible_nodes_to_find(199), 100);
+        // 1,000 nodes: 50 - 8 = 42 %.
+        assert_eq!(num_feasible_nodes_to_find(1_000), 420);
+        // 5,000 nodes: 50 - 40 = 10 %.
+        assert_eq!(num_feasible_nodes_to_find(5_000), 500);
+        // 6,000 nodes: 50 - 48 = 2 %, raised to 5 %.
+        assert_eq!(num_feasible_nodes_to_find(6_000), 300);
+        assert_eq!(num_feasible_nodes_to_find(100_000), 5_000);
+    }
+
+    #[test]
+    fn sampling_searches_round_robin_from_the_next_start_index() {
+        let store = crate::store::Store::new();
+        let view = StoreView::new(&store);
+        let owned: Vec<Node> = (0..1_000)
+            .map(|i| node(&format!("n{i:04}"), 100_000, 1 << 40))
+            .collect();
+        let nodes: Vec<&Node> = owned.iter().collect();
+        let mut usage = vec![NodeUsage::default(); nodes.len()];
+        let pods: Vec<Arc<Object>> = (0..3)
+            .map(|i| {
+                Arc::new(Object::from(Pod {
+                    meta: ObjectMeta::named("default", &format!("p{i}")),
+                    spec: Arc::new(spec(100, 0)),
+                    node_name: None,
+                    status: Default::default(),
+                }))
+            })
+            .collect();
+        let mut next = 0;
+        // Ties everywhere: pick the last tied node, the last one searched.
+        let placed = Scheduler::place_all(view, &pods, &nodes, &mut usage, &mut next, |n| n - 1);
+        // Each pod searched 420 nodes (all feasible), starting where the last stopped.
+        assert_eq!(
+            placed,
+            vec![
+                Placement::Node(intern("n0419")),
+                Placement::Node(intern("n0839")),
+                Placement::Node(intern("n0259")),
+            ]
+        );
+        assert_eq!(next, 260);
+        // Below 100 nodes: every node, from the first, and the index stays 0.
+        let mut next = 0;
+        let mut usage = vec![NodeUsage::default(); 10];
+        let placed =
+            Scheduler::place_all(view, &pods[..1], &nodes[..10], &mut usage, &mut next, |n| {
+                n - 1
+            });
+        assert_eq!(placed, vec![Placement::Node(intern("n0009"))]);
+        assert_eq!(next, 0);
+    }
+
+    #[test]
+    fn fits_agrees_with_filter() {
+        let mut nodes = vec![node("a", 1000, 1 << 30), node("b", 1000, 1 << 30)];
+        nodes[1].spec.taints = vec![taint("dedicated", TaintEffect::NoSchedule)];
+        let mut cordoned = node("c", 1000, 1 << 30);
+        cordoned.spec.unschedulable = true;
+        nodes.push(cordoned);
+        let mut not_ready = node("d", 1000, 1 << 30);
+        not_ready.status.conditions[0].status = ConditionStatus::False;
+        nodes.push(not_ready);
+        let mut labelled = node("e", 1000, 1 << 30);
+        labelled.meta.labels = [("disk", "ssd")].into_iter().collect();
+        nodes.push(labelled);
+        let mut specs = vec![
+            spec(0, 0),
+            spec(600, 0),
+            spec(0, 2 << 30),
+            spec(2000, 2 << 30),
+        ];
+        let mut tol = spec(0, 0);
+        tol.tolerations = vec![
+            tolerate("dedicated"),
+            tolerate(TAINT_UNSCHEDULABLE),
+            tolerate(TAINT_NOT_READY),
+        ];
+        specs.push(tol);
+        let mut sel = spec(0, 0);
+        sel.node_selector = [("disk", "ssd")].into_iter().collect();
+        specs.push(sel);
+        let mut hp = spec(0, 0);
+        hp.containers[0].ports.push(ContainerPort {
+            name: None,
+            container_port: 80,
+            host_port: Some(8080),
+            protocol: Protocol::Tcp,
+        });
+        specs.push(hp.clone());
+        let mut busy = NodeUsage::default();
+        busy.add(&spec(600, 0));
+        busy.add(&hp);
+        let full = NodeUsage {
+            pods: 110,
+            ..NodeUsage::default()
+        };
+        for n in &nodes {
+            let info = NodeInfo::new(n);
+            for s in &specs {
+                for u in [&NodeUsage::default(), &busy, &full] {
+                    assert_eq!(
+                        fits(s, &PodWants::new(s), &info, u),
+                        filter(s, n, u).is_ok(),
+                        "node {} spec {s:?} usage {u:?}",
+                        n.meta.name
+                    );
+                }
+            }
+        }
     }
 
     #[test]

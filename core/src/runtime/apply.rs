@@ -7,7 +7,7 @@ use super::ctx::{Effects, EventSpec, WriteAction, WriteOp};
 use super::ObjectKey;
 use crate::dispatch::stable_hash;
 use crate::intern::{intern, Str};
-use crate::model::{Event, Object, ObjectMeta};
+use crate::model::{Event, Kind, Object, ObjectMeta};
 use crate::store::{self, Deleted, Store};
 use crate::time::Timestamp;
 
@@ -22,6 +22,8 @@ pub enum Verb {
     UpdateStatus,
     /// delete.
     Delete,
+    /// bind (create on the `pods/binding` subresource).
+    Bind,
 }
 
 /// What happened to one write.
@@ -180,6 +182,18 @@ impl Effects {
                 WriteAction::CreateSlowStart(objs) => {
                     slow_start(store, objs, &mut report.results);
                 }
+                WriteAction::Bind(binding) => {
+                    let key = ObjectKey::new(Kind::Pod, &binding.namespace, &binding.name);
+                    let outcome = match store.bind(&binding) {
+                        Ok(o) => WriteOutcome::Written(o),
+                        Err(e) => WriteOutcome::Failed(e),
+                    };
+                    report.results.push(WriteResult {
+                        verb: Verb::Bind,
+                        key,
+                        outcome,
+                    });
+                }
             }
             for r in &report.results[first..] {
                 match &r.outcome {
@@ -291,7 +305,7 @@ fn record_event(
     let name = event_name(source, spec, &message);
     let mut last = None;
     for _ in 0..EVENT_ATTEMPTS {
-        let result = match store.try_get(crate::model::Kind::Event, namespace, &name) {
+        let result = match store.try_get(Kind::Event, namespace, &name) {
             Some(existing) => {
                 let mut obj = (*existing).clone();
                 let Some(ev) = obj.as_event_mut() else {

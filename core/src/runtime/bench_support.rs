@@ -47,12 +47,13 @@ impl ReconcileOutcome {
         })
     }
 
-    /// Recorded writes that are updates or status updates.
+    /// Recorded writes that are updates, status updates or pod bindings (a binding
+    /// is an update of the pod through the `pods/binding` subresource).
     pub fn updates(&self) -> usize {
         self.count(|a| {
             usize::from(matches!(
                 a,
-                WriteAction::Update(_) | WriteAction::UpdateStatus(_)
+                WriteAction::Update(_) | WriteAction::UpdateStatus(_) | WriteAction::Bind(_)
             ))
         })
     }

@@ -10,7 +10,7 @@ use super::{ObjectKey, StoreView};
 use crate::dispatch::stable_hash;
 use crate::intern::{intern, Str};
 use crate::model::{EventType, Kind, Object, ObjectRef};
-use crate::store::DeleteOptions;
+use crate::store::{Binding, DeleteOptions};
 use crate::time::Timestamp;
 
 /// A Kubernetes Event to record (the applier writes it as an Event object; see
@@ -73,6 +73,9 @@ pub enum WriteAction {
     /// create of a batch is attempted, and after a batch with a failure the rest are
     /// skipped (reported as [`WriteOutcome::Skipped`](super::WriteOutcome::Skipped)).
     CreateSlowStart(Vec<Object>),
+    /// [`Store::bind`](crate::store::Store::bind): a pod's node assignment and its
+    /// `PodScheduled=True` condition in one write (the `pods/binding` subresource).
+    Bind(Binding),
 }
 
 /// A recorded write and the Events to record depending on its result.
@@ -289,6 +292,11 @@ impl<'a> Ctx<'a> {
     /// batch with a failure). An empty list writes nothing.
     pub fn create_slow_start(&mut self, objs: Vec<Object>) -> &mut WriteOp {
         self.push(WriteAction::CreateSlowStart(objs))
+    }
+
+    /// Records a pod binding (see [`WriteAction::Bind`]).
+    pub fn bind(&mut self, binding: Binding) -> &mut WriteOp {
+        self.push(WriteAction::Bind(binding))
     }
 
     /// Records a Kubernetes Event about `involved` (written after the writes; repeats

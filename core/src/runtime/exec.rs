@@ -20,6 +20,9 @@ pub(crate) struct ControllerRt {
     pub(crate) counters: Counters,
     /// [`super::watched_kinds`].
     pub(crate) kinds: Vec<Kind>,
+    /// Whether the dispatcher routes on affinities (see
+    /// [`StoreView::without_routing`]).
+    pub(crate) routing: bool,
 }
 
 impl ControllerRt {
@@ -33,6 +36,16 @@ impl ControllerRt {
             dispatcher,
             counters: Counters::default(),
             kinds,
+            routing: true,
+        }
+    }
+
+    /// The view its `map_event` and requeues route with.
+    pub(crate) fn view<'a>(&self, store: &'a Store) -> StoreView<'a> {
+        if self.routing {
+            StoreView::new(store)
+        } else {
+            StoreView::without_routing(store)
         }
     }
 }
@@ -71,7 +84,7 @@ pub(crate) fn map_event(
 ) {
     out.clear();
     let r = catch_unwind(AssertUnwindSafe(|| {
-        rt.ctl.map_event(ev, StoreView::new(store), out)
+        rt.ctl.map_event(ev, rt.view(store), out)
     }));
     if let Err(payload) = r {
         out.clear();
@@ -183,10 +196,10 @@ pub(crate) fn finish(
         Requeue::Done => d.forget(key),
         Requeue::After(delay) => {
             d.forget(key);
-            d.add_after(route_key(StoreView::new(store), key.clone()), delay);
+            d.add_after(route_key(rt.view(store), key.clone()), delay);
         }
         Requeue::RateLimited => {
-            d.add_rate_limited(route_key(StoreView::new(store), key.clone()));
+            d.add_rate_limited(route_key(rt.view(store), key.clone()));
         }
     }
     d.done(worker, key);

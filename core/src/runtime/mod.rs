@@ -8,7 +8,8 @@
 //! ([`Controller::reconcile`]). A reconcile is a plain function of (key, store view)
 //! → writes + requeue decision: it reads the store through a [`Ctx`] and *records*
 //! the writes it wants (`ctx.create`, `ctx.update`, `ctx.update_status`,
-//! `ctx.delete`, `ctx.create_slow_start`, and Kubernetes Events with `ctx.event`);
+//! `ctx.delete`, `ctx.create_slow_start`, `ctx.bind`, and Kubernetes Events with
+//! `ctx.event`);
 //! the runtime applies them afterwards, in order ([`Effects::apply`]), tells the
 //! controller the results ([`Controller::applied`]) and requeues the key as the
 //! reconcile asked ([`Requeue`]).
@@ -33,7 +34,10 @@
 //!   [`Routed`] keys: the key plus its [`Affinity`] (namespace and owner-root hashes,
 //!   which the `namespace`, `owner` and `consistent` strategies route on). The helpers
 //!   [`route_object`] and [`route_key`] compute the affinity from the store (the owner
-//!   root is the topmost controller ancestor, see [`owner_root`]).
+//!   root is the topmost controller ancestor, see [`owner_root`]). Drivers whose
+//!   dispatchers ignore affinities (a [`Simulation`] with the `shared` or `steal`
+//!   strategy) hand `map_event` a [`StoreView::without_routing`], with which these
+//!   helpers skip the owner lookups and give [`Affinity::NONE`].
 //! - **Reconcile reads, never writes**: it gets a read-only [`StoreView`] (no write
 //!   method exists on it), the time ([`Ctx::now`]) and a deterministic RNG
 //!   ([`Ctx::rng`]). Every write goes through the `Ctx` and is applied by the runtime.
@@ -104,9 +108,11 @@
 //! One driver thread runs **rounds**; a pool of `threads` threads only ever runs
 //! reconciles, inside phase 3:
 //!
-//! 1. **pump**: every watcher, kinds in [`Kind::ALL`] order, events in resourceVersion
-//!    order → `map_event` of each watching controller (in controller order) →
-//!    dispatcher adds;
+//! 1. **pump**: every watcher, kinds in [`Kind::ALL`] order; for each kind, each
+//!    watching controller in controller order runs `map_event` over the kind's new
+//!    events in resourceVersion order → dispatcher adds (each controller sees the
+//!    same events in the same order as if they were handed out event by event:
+//!    controllers share no mapping state);
 //! 2. **take**: every ready key of every controller (`try_next` for each worker
 //!    until empty); the batch is sorted by (controller index, key). If it is empty the
 //!    round does nothing: `run_until_idle` returns, and `advance`/`run_until` move the
@@ -176,6 +182,7 @@ pub mod bench_support;
 mod ctx;
 mod exec;
 mod metrics;
+mod own_writes;
 mod realtime;
 mod sim;
 
@@ -185,8 +192,11 @@ mod tests;
 pub use apply::{ApplyReport, Verb, WriteOutcome, WriteResult};
 pub use ctx::{Ctx, Effects, EventSpec, WriteAction, WriteOp};
 pub use metrics::{ControllerMetrics, LogEntry, LogKind, RuntimeLog, RuntimeMetrics};
+pub use own_writes::OwnWrites;
 pub use realtime::{RunningRuntime, Runtime, RuntimeConfig};
-pub use sim::{virtual_store, HistoryEntry, RunStats, SimConfig, Simulation, Timeout};
+pub use sim::{
+    virtual_store, ControllerTiming, HistoryEntry, RunStats, SimConfig, Simulation, Timeout,
+};
 
 #[doc(no_inline)]
 pub use crate::dispatch::{Affinity, Dispatcher, Routed, Strategy};
@@ -345,6 +355,9 @@ pub enum RuntimeError {
 #[derive(Clone, Copy)]
 pub struct StoreView<'a> {
     store: &'a Store,
+    /// Whether [`route_key`], [`route_object`] and [`affinity_of`] compute affinities
+    /// (false: [`Affinity::NONE`], for dispatchers that ignore them).
+    routing: bool,
 }
 
 impl fmt::Debug for StoreView<'_> {
@@ -358,7 +371,26 @@ impl fmt::Debug for StoreView<'_> {
 impl<'a> StoreView<'a> {
     /// A view of `store`.
     pub fn new(store: &'a Store) -> Self {
-        StoreView { store }
+        StoreView {
+            store,
+            routing: true,
+        }
+    }
+
+    /// A view of `store` for a driver whose dispatchers route without affinities
+    /// (the `shared` and `steal` strategies): [`route_key`], [`route_object`] and
+    /// [`affinity_of`] then skip the owner lookups and give [`Affinity::NONE`].
+    pub fn without_routing(store: &'a Store) -> Self {
+        StoreView {
+            store,
+            routing: false,
+        }
+    }
+
+    /// Whether routing helpers compute affinities with this view (see
+    /// [`StoreView::without_routing`]).
+    pub fn routes(&self) -> bool {
+        self.routing
     }
 
     /// The object, or `None` ([`Store::try_get`]).
@@ -400,6 +432,12 @@ impl<'a> StoreView<'a> {
     /// ([`Store::dependents_of`]).
     pub fn dependents_of(&self, owner: Uid) -> Vec<Arc<Object>> {
         self.store.dependents_of(owner)
+    }
+
+    /// Objects of `kind` with an ownerReference to `owner`
+    /// ([`Store::dependents_of_kind`]).
+    pub fn dependents_of_kind(&self, kind: Kind, owner: Uid) -> Vec<Arc<Object>> {
+        self.store.dependents_of_kind(kind, owner)
     }
 
     /// Number of objects of a kind.
@@ -444,6 +482,9 @@ pub fn owner_root(store: StoreView<'_>, obj: &Object) -> Option<ObjectKey> {
 /// The routing input of `obj`'s key: its namespace and [`owner_root`], hashed with
 /// [`stable_hash`] (the namespace as [`Affinity::new`] hashes it).
 pub fn affinity_of(store: StoreView<'_>, obj: &Object) -> Affinity {
+    if !store.routing {
+        return Affinity::NONE;
+    }
     Affinity::from_hashes(
         stable_hash(obj.namespace().as_str()),
         owner_root(store, obj).map(|r| stable_hash(&r)),
@@ -458,6 +499,9 @@ pub fn route_object(store: StoreView<'_>, obj: &Object) -> Routed<ObjectKey> {
 /// `key` with the affinity of the object it names (looked up in the store); a key
 /// whose object is gone routes on its namespace only.
 pub fn route_key(store: StoreView<'_>, key: ObjectKey) -> Routed<ObjectKey> {
+    if !store.routing {
+        return Routed::new(key, Affinity::NONE);
+    }
     let affinity = match store.get_key(&key) {
         Some(obj) => affinity_of(store, &obj),
         None => Affinity::from_hashes(stable_hash(key.namespace.as_str()), None),

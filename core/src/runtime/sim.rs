@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
@@ -152,6 +152,21 @@ impl RunStats {
     }
 }
 
+/// Wall time a [`Simulation`] spent in one controller's code (see
+/// [`Simulation::controller_timings`]): for profiling the simulator, not part of the
+/// (deterministic) run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ControllerTiming {
+    /// The controller's name.
+    pub name: &'static str,
+    /// In `map_event` (driver thread).
+    pub map: Duration,
+    /// In `reconcile`, summed over the round threads (so it may exceed wall time).
+    pub reconcile: Duration,
+    /// Applying the writes and Events, `applied`, requeue and `done` (driver thread).
+    pub apply: Duration,
+}
+
 /// [`Simulation::run_until`] ran out of time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Timeout {
@@ -218,6 +233,8 @@ pub struct Simulation {
     totals: RunStats,
     events: Vec<WatchEvent>,
     keys: Vec<Routed<ObjectKey>>,
+    /// Per controller (same index as `ctls`).
+    timings: Vec<ControllerTiming>,
 }
 
 impl fmt::Debug for Simulation {
@@ -267,7 +284,11 @@ impl Simulation {
             .into_iter()
             .map(|ctl| {
                 let d = dispatch::build(config.strategy, dc.clone(), dyn_clock.clone())?;
-                Ok(ControllerRt::new(ctl, d))
+                let mut rt = ControllerRt::new(ctl, d);
+                // Affinities only steer the namespace, owner, hash and consistent
+                // strategies.
+                rt.routing = !matches!(config.strategy, Strategy::Shared | Strategy::Steal);
+                Ok(rt)
             })
             .collect::<Result<Vec<_>, RuntimeError>>()?;
         let pool = if config.threads > 1 {
@@ -315,7 +336,16 @@ impl Simulation {
             totals: RunStats::default(),
             events: Vec::new(),
             keys: Vec::new(),
+            timings: Vec::new(),
         };
+        sim.timings = sim
+            .ctls
+            .iter()
+            .map(|c| ControllerTiming {
+                name: c.ctl.name(),
+                ..ControllerTiming::default()
+            })
+            .collect();
         for p in 0..sim.pumps.len() {
             sim.list_into(p)?;
         }
@@ -418,11 +448,17 @@ impl Simulation {
     fn pump(&mut self) -> u64 {
         let mut delivered = 0;
         let now = self.clock.now();
+        let mut events = std::mem::take(&mut self.events);
         for p in 0..self.pumps.len() {
             self.poll(p);
-            while let Some(ev) = self.pumps[p].pending.pop_front() {
-                delivered += 1;
-                if self.config.record_history {
+            if self.pumps[p].pending.is_empty() {
+                continue;
+            }
+            events.clear();
+            events.extend(self.pumps[p].pending.drain(..));
+            delivered += events.len() as u64;
+            if self.config.record_history {
+                for ev in &events {
                     let o = &ev.object;
                     self.history.push(HistoryEntry {
                         time: now,
@@ -434,15 +470,26 @@ impl Simulation {
                         digest: stable_hash(&o.to_json().to_string()),
                     });
                 }
-                for &ci in &self.pumps[p].targets {
-                    let rt = &self.ctls[ci];
-                    exec::map_event(rt, &ev, &self.store, &self.log, &mut self.keys);
+            }
+            // Controller by controller, each over the kind's events in order: the
+            // same calls and dispatcher adds per controller as event by event
+            // (controllers share no mapping state), timed once per controller.
+            let targets = std::mem::take(&mut self.pumps[p].targets);
+            for &ci in &targets {
+                let rt = &self.ctls[ci];
+                let t0 = Instant::now();
+                for ev in &events {
+                    exec::map_event(rt, ev, &self.store, &self.log, &mut self.keys);
                     for k in self.keys.drain(..) {
                         rt.dispatcher.add(k);
                     }
                 }
+                self.timings[ci].map += t0.elapsed();
             }
+            self.pumps[p].targets = targets;
         }
+        events.clear();
+        self.events = events;
         delivered
     }
 
@@ -492,17 +539,27 @@ impl Simulation {
         let store = &self.store;
         let ctls = &self.ctls;
         // Phase 3: reconciles read the store; nothing writes to it until phase 4.
-        let run = |it: &Item| -> Outcome {
+        let run = |it: &Item| -> (Outcome, Duration) {
+            let t0 = Instant::now();
             let ctl = &*ctls[it.ctl].ctl;
             let rng = rng_seed(seed, ctl.name(), &it.key, round);
-            exec::reconcile(ctl, &it.key, store, now, rng, it.requeues)
+            let outcome = exec::reconcile(ctl, &it.key, store, now, rng, it.requeues);
+            (outcome, t0.elapsed())
         };
-        let outcomes: Vec<Outcome> = match &self.pool {
+        let outcomes: Vec<(Outcome, Duration)> = match &self.pool {
             Some(pool) if batch.len() > 1 => pool.install(|| batch.par_iter().map(run).collect()),
             _ => batch.iter().map(run).collect(),
         };
         // Phase 4: apply in batch order, on this thread.
-        for (it, outcome) in batch.iter().zip(outcomes) {
+        let mut run_start = (usize::MAX, Instant::now());
+        for (it, (outcome, took)) in batch.iter().zip(outcomes) {
+            if it.ctl != run_start.0 {
+                // The batch is sorted by controller: time each controller's run once.
+                if let Some(t) = self.timings.get_mut(run_start.0) {
+                    t.apply += run_start.1.elapsed();
+                }
+                run_start = (it.ctl, Instant::now());
+            }
             let written = exec::finish(
                 &ctls[it.ctl],
                 store,
@@ -512,7 +569,11 @@ impl Simulation {
                 outcome,
                 now,
             );
+            self.timings[it.ctl].reconcile += took;
             stats.writes += written as u64;
+        }
+        if let Some(t) = self.timings.get_mut(run_start.0) {
+            t.apply += run_start.1.elapsed();
         }
         stats.rounds += 1;
         stats.reconciles += batch.len() as u64;
@@ -684,6 +745,12 @@ impl Simulation {
                 })
                 .collect(),
         }
+    }
+
+    /// Wall time spent in each controller's `map_event`, `reconcile` and write
+    /// application since the simulation was built, in controller order.
+    pub fn controller_timings(&self) -> Vec<ControllerTiming> {
+        self.timings.clone()
     }
 
     /// The log's retained entries (errors, panics, failed writes, …), oldest first.

@@ -248,6 +248,15 @@ fn owner_root_walks_controller_refs() {
     // A gone key routes on its namespace.
     let gone = route_key(view, ObjectKey::new(Kind::ConfigMap, "default", "nope"));
     assert_eq!(gone.affinity, Affinity::new("default", None));
+    // A view without routing (shared/steal dispatchers) gives no affinity at all.
+    let plain = StoreView::without_routing(&store);
+    assert!(view.routes() && !plain.routes());
+    assert_eq!(route_object(plain, &leaf).affinity, Affinity::NONE);
+    assert_eq!(route_object(plain, &leaf).key, ObjectKey::of(&leaf));
+    assert_eq!(
+        route_key(plain, ObjectKey::of(&mid)).affinity,
+        Affinity::NONE
+    );
 }
 
 #[test]

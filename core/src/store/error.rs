@@ -52,6 +52,19 @@ pub enum Error {
         /// What is stored.
         actual: u64,
     },
+    /// A pod binding was refused (HTTP 409, [`Store::bind`](super::Store::bind)): the
+    /// pod is already assigned to a node, or is being deleted. The API server's
+    /// wording: `Operation cannot be fulfilled on pods/binding "web-1": pod web-1 is
+    /// already assigned to node "n1"`.
+    #[error("Operation cannot be fulfilled on pods/binding {name:?}: {reason}")]
+    BindConflict {
+        /// The pod's namespace.
+        namespace: String,
+        /// The pod's name.
+        name: String,
+        /// Why (upstream's message).
+        reason: String,
+    },
     /// The object's namespace does not exist (the API answers 404 `namespaces "x" not
     /// found`).
     #[error("namespaces {0:?} not found")]
@@ -98,9 +111,10 @@ impl Error {
         matches!(self, Error::NotFound { .. } | Error::NamespaceNotFound(_))
     }
 
-    /// Whether this is [`Error::Conflict`]: re-read and retry.
+    /// Whether this is [`Error::Conflict`] or [`Error::BindConflict`] (HTTP 409):
+    /// re-read and retry.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Conflict { .. })
+        matches!(self, Error::Conflict { .. } | Error::BindConflict { .. })
     }
 
     /// Whether this is [`Error::AlreadyExists`].

@@ -25,6 +25,10 @@
 //!   terminating pod stays until the kubelet's delete with grace 0), as the API
 //!   server's `shouldDeleteDuringUpdate` decides.
 //! - **update_status**: same preconditions; only the status changes.
+//! - **bind** ([`Binding`], pods only): the `pods/binding` subresource — sets
+//!   `spec.nodeName` and `PodScheduled=True` in one write; uid and resourceVersion
+//!   preconditions; [`Error::BindConflict`] when the pod is already bound or being
+//!   deleted.
 //! - **delete** ([`DeleteOptions`]): uid precondition; the propagation policy adds or
 //!   removes the `foregroundDeletion`/`orphan` finalizers (no policy keeps the
 //!   finalizers the object has: background); pods bound to a node get a graceful period
@@ -35,9 +39,10 @@
 //!   otherwise it goes at once ([`Deleted::Gone`]). Grace 0 on a pod without finalizers
 //!   is a force delete.
 //!
-//! Every write draws the next value of one store-wide resourceVersion counter and
-//! appends one event to its kind's watch log, so a kind's events are in
-//! resourceVersion order and one object's events in the order of its writes.
+//! Every write (create, update, update_status, bind, delete) draws the next value of
+//! one store-wide resourceVersion counter and appends one event to its kind's watch
+//! log, so a kind's events are in resourceVersion order and one object's events in
+//! the order of its writes.
 //!
 //! # Layout
 //!
@@ -150,6 +155,7 @@
 //! assert_eq!(types, [WatchEventType::Added, WatchEventType::Modified, WatchEventType::Deleted]);
 //! ```
 
+mod bind;
 mod error;
 mod field;
 mod index;
@@ -159,6 +165,7 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
+pub use bind::Binding;
 pub use error::{Error, Result};
 pub use field::{Field, FieldOp, FieldRequirement, FieldSelector};
 pub use watch::{WatchEvent, WatchEventType, Watcher};
@@ -758,6 +765,27 @@ impl Store {
             a.kind()
                 .cmp(&b.kind())
                 .then_with(|| a.namespace().as_str().cmp(b.namespace().as_str()))
+                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
+        });
+        out
+    }
+
+    /// Objects of `kind` with an ownerReference to `owner`, sorted by (namespace,
+    /// name): [`Store::dependents_of`] restricted to one kind (one index lookup
+    /// instead of one per kind).
+    pub fn dependents_of_kind(&self, kind: Kind, owner: Uid) -> Vec<Arc<Object>> {
+        let mut out = Vec::new();
+        let ks = self.ks(kind);
+        let ids = ks.index.owned_by(owner);
+        if !ids.is_empty() {
+            Self::resolve(ks, &ids, &mut out, |o| {
+                o.meta().owner_references.iter().any(|r| r.uid == owner)
+            });
+        }
+        out.sort_unstable_by(|a, b| {
+            a.namespace()
+                .as_str()
+                .cmp(b.namespace().as_str())
                 .then_with(|| a.name().as_str().cmp(b.name().as_str()))
         });
         out

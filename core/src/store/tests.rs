@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::*;
 use crate::intern::StrMap;
 use crate::model::{
-    ConfigMap, Node, OwnerReference, Pod, PodPhase, PodSpec, PodStatus, ReplicaSet, ReplicaSetSpec,
-    ReplicaSetStatus, Service,
+    ConditionStatus, ConfigMap, Node, OwnerReference, Pod, PodPhase, PodSpec, PodStatus,
+    ReplicaSet, ReplicaSetSpec, ReplicaSetStatus, Service,
 };
 use crate::selector::Requirement;
 
@@ -1065,6 +1065,15 @@ fn dependents_by_owner_uid() {
         names(&s.dependents_of(uid)),
         ["default/a", "default/b", "default/cfg"]
     );
+    assert_eq!(
+        names(&s.dependents_of_kind(Kind::Pod, uid)),
+        ["default/a", "default/b"]
+    );
+    assert_eq!(
+        names(&s.dependents_of_kind(Kind::ConfigMap, uid)),
+        ["default/cfg"]
+    );
+    assert!(s.dependents_of_kind(Kind::Service, uid).is_empty());
     // Orphaning: the reference is removed.
     let mut x = (*s.get(Kind::Pod, "default", "a").unwrap()).clone();
     x.meta_mut().owner_references = Default::default();
@@ -1244,4 +1253,136 @@ fn slots_are_reused_and_indexes_stay_exact() {
         s.create(pod("default", &format!("r0-{i}"), &[])).unwrap();
     }
     assert_eq!(s.stats().table_bytes, table);
+}
+
+// ---- bind (pods/binding) ----
+
+#[test]
+fn bind_is_one_write_setting_node_and_scheduled() {
+    let (s, clock) = manual_clock_store(1, 1 << 10);
+    let created = s.create(pod("default", "web", &[])).unwrap();
+    let mut w = s.watch(Kind::Pod, s.resource_version()).unwrap();
+    clock.advance(Duration::from_secs(3));
+    let rv_before = s.resource_version();
+    let bound = s.bind(&Binding::of(created.meta(), "n1")).unwrap();
+    // One resourceVersion, one event, carrying both changes.
+    assert_eq!(s.resource_version(), rv_before + 1);
+    assert_eq!(bound.meta().resource_version, rv_before + 1);
+    let evs = w.poll(usize::MAX).unwrap();
+    assert_eq!(evs.len(), 1);
+    assert_eq!(evs[0].type_, WatchEventType::Modified);
+    let p = evs[0].object.as_pod().unwrap();
+    assert_eq!(p.node_name.as_deref(), Some("n1"));
+    assert_eq!(
+        p.status.conditions.scheduled.status,
+        Some(ConditionStatus::True)
+    );
+    assert_eq!(p.status.conditions.scheduled.since, clock.now());
+    // nodeName is spec: generation bumps; the rest is kept.
+    assert_eq!(p.meta.generation, created.meta().generation + 1);
+    assert_eq!(p.meta.uid, created.meta().uid);
+    // The node index follows.
+    let on = FieldSelector::eq(Field::NodeName, "n1");
+    assert_eq!(
+        names(&s.list(Kind::Pod, None, None, Some(&on)).unwrap()),
+        ["default/web"]
+    );
+    let unbound = FieldSelector::eq(Field::NodeName, "");
+    assert!(s
+        .list(Kind::Pod, None, None, Some(&unbound))
+        .unwrap()
+        .is_empty());
+    s.check_indexes().unwrap();
+}
+
+#[test]
+fn bind_clears_the_unschedulable_message() {
+    let (s, clock) = manual_clock_store(1, 1 << 10);
+    let created = s.create(pod("default", "web", &[])).unwrap();
+    let mut pending = (*created).clone();
+    {
+        let st = &mut pending.as_pod_mut().unwrap().status;
+        st.conditions
+            .scheduled
+            .set(ConditionStatus::False, clock.now());
+        st.reason = Some(Str::from("0/1 nodes are available: 1 Insufficient cpu."));
+    }
+    s.update_status(pending).unwrap();
+    clock.advance(Duration::from_secs(1));
+    let bound = s.bind(&Binding::new("default", "web", "n1")).unwrap();
+    let st = &bound.as_pod().unwrap().status;
+    assert_eq!(st.reason, None);
+    assert_eq!(st.conditions.scheduled.status, Some(ConditionStatus::True));
+    assert_eq!(st.conditions.scheduled.since, clock.now());
+}
+
+#[test]
+fn bind_conflicts_when_bound_deleting_or_stale() {
+    let s = Store::new();
+    // Already bound: a conflict naming the node, and nothing written.
+    s.create(bound_pod("default", "a", "n1")).unwrap();
+    let rv = s.resource_version();
+    let e = s.bind(&Binding::new("default", "a", "n2")).unwrap_err();
+    assert!(e.is_conflict());
+    assert_eq!(
+        e.to_string(),
+        "Operation cannot be fulfilled on pods/binding \"a\": pod a is already assigned to node \"n1\""
+    );
+    assert_eq!(s.resource_version(), rv);
+    // Being deleted (held by a finalizer).
+    let mut p = pod("default", "b", &[]);
+    p.meta_mut().finalizers = vec![Str::from("example.com/hold")].into();
+    s.create(p).unwrap();
+    s.delete(Kind::Pod, "default", "b", &DeleteOptions::default())
+        .unwrap();
+    let e = s.bind(&Binding::new("default", "b", "n1")).unwrap_err();
+    assert!(e.is_conflict());
+    assert!(e
+        .to_string()
+        .ends_with("pod b is being deleted, cannot be assigned to a host"));
+    // Stale resourceVersion, other uid.
+    let c = s.create(pod("default", "c", &[])).unwrap();
+    let mut stale = Binding::of(c.meta(), "n1");
+    let mut relabeled = (*c).clone();
+    relabeled.meta_mut().labels = labels(&[("x", "y")]);
+    s.update(relabeled).unwrap();
+    assert!(s.bind(&stale).unwrap_err().is_conflict());
+    stale.resource_version = 0;
+    stale.uid = Uid(c.meta().uid.0 ^ 1);
+    assert!(s.bind(&stale).unwrap_err().is_conflict());
+    stale.uid = c.meta().uid;
+    assert!(s.bind(&stale).is_ok());
+    // Missing pod, empty node.
+    assert!(s
+        .bind(&Binding::new("default", "zz", "n1"))
+        .unwrap_err()
+        .is_not_found());
+    let d = s.create(pod("default", "d", &[])).unwrap();
+    assert!(matches!(
+        s.bind(&Binding::of(d.meta(), "")),
+        Err(Error::Invalid { .. })
+    ));
+    s.check_indexes().unwrap();
+}
+
+#[test]
+fn concurrent_binds_of_one_pod_exactly_one_wins() {
+    let s = Store::new();
+    s.create(pod("default", "p", &[])).unwrap();
+    let wins = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (s, wins) = (&s, &wins);
+            scope.spawn(
+                move || match s.bind(&Binding::new("default", "p", &format!("n{t}"))) {
+                    Ok(_) => {
+                        wins.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => assert!(e.is_conflict(), "{e}"),
+                },
+            );
+        }
+    });
+    assert_eq!(wins.into_inner(), 1);
+    s.check_indexes().unwrap();
 }
