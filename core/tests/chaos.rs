@@ -1,0 +1,458 @@
+//! Seeded chaos runs: a whole simulated cluster — Deployments (RollingUpdate with
+//! absolute and percent bounds, Recreate), a ReplicaSet, Jobs, a CronJob, an HPA fed
+//! by the `load` model, Services — under random user and infrastructure actions
+//! (scaling, template changes, `kubectl rollout undo/pause/resume`, graceful and
+//! forced pod deletes, node failures, recoveries, additions and removals, cascading
+//! deletes with every propagation policy, virtual time passing by random amounts),
+//! with the invariant checker ([`kubesim_core::invariants`]) after every round of
+//! reconciles and the settled rules at every idle instant. Fixed seeds: every run is
+//! the same run. And the proof that the checker is live in this setting: a broken
+//! action is reported.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{replica_set_yaml, service_yaml, Checked, Rng};
+use kubesim_core::cluster::{ClusterConfig, NodeConfig, NodeSpecs};
+use kubesim_core::intern::Str;
+use kubesim_core::invariants::Rule;
+use kubesim_core::model::{Kind, Object, ObjectKey, OwnerReference, PodSpec, PropagationPolicy};
+use kubesim_core::store::DeleteOptions;
+
+/// The Deployments of a run: (name, replicas, `spec:` lines for the strategy).
+const DEPLOYMENTS: [(&str, i32, &str); 5] = [
+    // The default: 25% / 25%.
+    ("web", 4, ""),
+    (
+        "surge",
+        3,
+        "  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 2, maxUnavailable: 0}}\n",
+    ),
+    (
+        "pct",
+        5,
+        "  minReadySeconds: 3\n  strategy: {type: RollingUpdate, rollingUpdate: \
+         {maxSurge: \"50%\", maxUnavailable: \"30%\"}}\n",
+    ),
+    (
+        "slow",
+        3,
+        "  strategy: {type: RollingUpdate, rollingUpdate: {maxSurge: 0, maxUnavailable: 1}}\n",
+    ),
+    ("recreate", 3, "  strategy: {type: Recreate}\n"),
+];
+
+/// The HPA's target (a Deployment of [`DEPLOYMENTS`]).
+const HPA_TARGET: &str = "web";
+
+const NODES: usize = 4;
+
+fn deployment_yaml(name: &str, replicas: i32, extra: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  \
+         replicas: {replicas}\n  progressDeadlineSeconds: 120\n  \
+         selector: {{matchLabels: {{app: {name}}}}}\n{extra}  template:\n    \
+         metadata: {{labels: {{app: {name}}}}}\n    spec:\n      containers:\n      \
+         - name: app\n        image: \"{image}\"\n        \
+         resources: {{requests: {{cpu: 200m}}}}\n"
+    )
+}
+
+fn job_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:\n  \
+         completions: 4\n  parallelism: 2\n  backoffLimit: 3\n  template:\n    metadata:\n      \
+         annotations: {{kubesim.io/run-time: 7s}}\n    spec:\n      restartPolicy: Never\n      \
+         containers: [{{name: c, image: busybox:1.36}}]\n"
+    )
+}
+
+fn cron_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: CronJob\nmetadata: {{name: {name}}}\nspec:\n  \
+         schedule: \"*/2 * * * *\"\n  concurrencyPolicy: Forbid\n  \
+         successfulJobsHistoryLimit: 2\n  jobTemplate:\n    spec:\n      backoffLimit: 1\n      \
+         template:\n        metadata:\n          annotations: {{kubesim.io/run-time: 50s}}\n        \
+         spec:\n          restartPolicy: Never\n          \
+         containers: [{{name: c, image: busybox:1.36}}]\n"
+    )
+}
+
+fn hpa_yaml(target: &str) -> String {
+    format!(
+        "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: {target}}}\n\
+         spec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: {target}}}\n  \
+         minReplicas: 2\n  maxReplicas: 8\n  metrics:\n  - type: Resource\n    resource:\n      \
+         name: cpu\n      target: {{type: Utilization, averageUtilization: 50}}\n"
+    )
+}
+
+/// The workloads a run deletes and re-creates: (kind, name).
+fn workloads() -> Vec<(Kind, &'static str)> {
+    let mut v: Vec<(Kind, &'static str)> = DEPLOYMENTS
+        .iter()
+        .map(|(n, _, _)| (Kind::Deployment, *n))
+        .collect();
+    v.extend([
+        (Kind::ReplicaSet, "rs"),
+        (Kind::Job, "batch"),
+        (Kind::CronJob, "tick"),
+    ]);
+    v
+}
+
+fn manifest_of(kind: Kind, name: &str) -> String {
+    match kind {
+        Kind::Deployment => {
+            let (_, r, extra) = DEPLOYMENTS.iter().find(|d| d.0 == name).unwrap();
+            deployment_yaml(name, *r, extra, "app:v1")
+        }
+        Kind::ReplicaSet => replica_set_yaml(name, 3, "200m"),
+        Kind::Job => job_yaml(name),
+        Kind::CronJob => cron_yaml(name),
+        _ => unreachable!("not a workload of the run: {kind:?}"),
+    }
+}
+
+fn node_names(k: &Checked) -> Vec<String> {
+    k.store()
+        .list(Kind::Node, None, None, None)
+        .unwrap()
+        .iter()
+        .map(|n| n.name().to_string())
+        .collect()
+}
+
+/// A checked cluster with every workload of the run, rolled out.
+fn world(seed: u64) -> Checked {
+    let mut k = Checked::with_config(ClusterConfig {
+        nodes: NodeSpecs::Count(NODES),
+        seed,
+        readiness_delay: Duration::from_secs(2),
+        ..ClusterConfig::default()
+    });
+    for (kind, name) in workloads() {
+        k.apply_yaml(&manifest_of(kind, name));
+    }
+    k.apply_yaml(&service_yaml("web", "web"));
+    k.apply_yaml(&service_yaml("rs", "rs"));
+    k.run_for(Duration::from_secs(20));
+    k.c.set_load(Kind::Deployment, "default", HPA_TARGET, 50.0)
+        .unwrap();
+    k.settle();
+    k.apply_yaml(&hpa_yaml(HPA_TARGET));
+    k
+}
+
+fn set_image(k: &mut Checked, name: &str, image: &str) {
+    k.edit(Kind::Deployment, name, |o| {
+        let d = o.as_deployment_mut().unwrap();
+        let mut spec: PodSpec = (*d.spec.template.spec).clone();
+        spec.containers[0].image = Str::new(image);
+        d.spec.template.spec = std::sync::Arc::new(spec);
+    });
+}
+
+/// One random action, checked.
+fn act(k: &mut Checked, rng: &mut Rng, log: &mut Vec<String>) {
+    let dep = DEPLOYMENTS[rng.below(DEPLOYMENTS.len() as u64) as usize].0;
+    match rng.below(16) {
+        0 | 1 => {
+            let n = rng.below(8) as i32;
+            log.push(format!("scale deployment/{dep} {n}"));
+            k.edit(Kind::Deployment, dep, |o| {
+                o.as_deployment_mut().unwrap().spec.replicas = n
+            });
+        }
+        2 => {
+            let n = rng.below(6) as i32;
+            log.push(format!("scale rs/rs {n}"));
+            k.scale("rs", n);
+        }
+        3 | 4 => {
+            let image = format!("app:v{}", 1 + rng.below(4));
+            log.push(format!("set image deployment/{dep} {image}"));
+            set_image(k, dep, &image);
+        }
+        5 => {
+            let live = k
+                .store()
+                .try_get(Kind::Deployment, "default", dep)
+                .is_some_and(|d| !d.meta().is_being_deleted());
+            if live {
+                match rng.below(4) {
+                    0 => {
+                        log.push(format!("rollout pause {dep}"));
+                        k.c.rollout_pause("default", dep).unwrap();
+                    }
+                    1 => {
+                        log.push(format!("rollout resume {dep}"));
+                        k.c.rollout_resume("default", dep).unwrap();
+                    }
+                    2 => {
+                        log.push(format!("rollout undo {dep}"));
+                        // Refused when paused or without history: kubectl's errors.
+                        let _ = k.c.rollout_undo("default", dep, None);
+                    }
+                    _ => {
+                        let to = 1 + rng.below(4) as i64;
+                        log.push(format!("rollout undo {dep} --to-revision={to}"));
+                        let _ = k.c.rollout_undo("default", dep, Some(to));
+                    }
+                }
+                k.settle();
+            }
+        }
+        6 | 7 => {
+            let pods = k
+                .store()
+                .list(Kind::Pod, Some("default"), None, None)
+                .unwrap();
+            if !pods.is_empty() {
+                let p = rng.pick(&pods).clone();
+                let force = rng.one_in(2);
+                log.push(format!("delete pod {} force={force}", p.name()));
+                let opts = if force {
+                    DeleteOptions::grace(0)
+                } else {
+                    DeleteOptions::default()
+                };
+                let _ = k.store().delete(Kind::Pod, "default", p.name(), &opts);
+                k.settle();
+            }
+        }
+        8 => {
+            let nodes = node_names(k);
+            let node = rng.pick(&nodes).clone();
+            if k.c.kubelet().is_node_stopped(&node) {
+                log.push(format!("recover node {node}"));
+                k.c.kubelet().start_node(&node);
+            } else {
+                log.push(format!("fail node {node}"));
+                k.c.kubelet().stop_node(&node);
+            }
+            k.settle();
+        }
+        9 => {
+            let nodes = node_names(k);
+            if nodes.len() > 2 && rng.one_in(2) {
+                let node = rng.pick(&nodes).clone();
+                log.push(format!("remove node {node}"));
+                k.c.remove_node(&node).unwrap();
+            } else {
+                let name = format!("node-{}", k.c.now().0 % 100_000);
+                if !nodes.contains(&name) {
+                    log.push(format!("add node {name}"));
+                    k.c.add_node(NodeConfig::new(&name)).unwrap();
+                }
+            }
+            k.settle();
+        }
+        10 => {
+            let all = workloads();
+            let (kind, name) = *rng.pick(&all);
+            match k.store().try_get(kind, "default", name) {
+                Some(o) => {
+                    let policy = *rng.pick(&[
+                        PropagationPolicy::Background,
+                        PropagationPolicy::Foreground,
+                        PropagationPolicy::Orphan,
+                    ]);
+                    log.push(format!("delete {kind:?}/{name} {policy:?}"));
+                    if o.meta().is_being_deleted() {
+                        // Deleting again with another policy replaces the GC
+                        // finalizer: the user's choice, not the collector's.
+                        k.acknowledge(&ObjectKey::of(&o));
+                    }
+                    k.store()
+                        .delete(kind, "default", name, &DeleteOptions::propagation(policy))
+                        .unwrap();
+                    k.settle();
+                }
+                None => {
+                    log.push(format!("create {kind:?}/{name}"));
+                    k.apply_yaml(&manifest_of(kind, name));
+                }
+            }
+        }
+        11 => {
+            let pct = *rng.pick(&[0.0, 20.0, 50.0, 120.0, 300.0]);
+            let live = k
+                .store()
+                .try_get(Kind::Deployment, "default", HPA_TARGET)
+                .is_some();
+            if live {
+                log.push(format!("load {HPA_TARGET} {pct}%"));
+                k.c.set_load(Kind::Deployment, "default", HPA_TARGET, pct)
+                    .unwrap();
+                k.settle();
+            }
+        }
+        _ => {
+            let max = if rng.one_in(4) { 240 } else { 30 };
+            let secs = 1 + rng.below(max);
+            log.push(format!("advance {secs}s"));
+            k.run_for(Duration::from_secs(secs));
+        }
+    }
+}
+
+/// Everything back up and resumed; then the cluster converges, checked.
+fn converge(k: &mut Checked, seed: u64, log: &[String]) {
+    for n in 0..NODES {
+        let node = format!("node-{n}");
+        if k.store().try_get(Kind::Node, "", &node).is_none() {
+            k.c.add_node(NodeConfig::new(&node)).unwrap();
+        }
+    }
+    for node in node_names(k) {
+        k.c.kubelet().start_node(&node);
+    }
+    for (name, _, _) in DEPLOYMENTS {
+        if k.store()
+            .try_get(Kind::Deployment, "default", name)
+            .is_some()
+        {
+            k.c.rollout_resume("default", name).unwrap();
+        }
+    }
+    k.settle();
+    k.run_for(Duration::from_secs(900));
+    let tail = log[log.len().saturating_sub(15)..].join("\n");
+    for (name, _, _) in DEPLOYMENTS {
+        let Some(o) = k.store().try_get(Kind::Deployment, "default", name) else {
+            continue;
+        };
+        let d = o.as_deployment().unwrap();
+        let r = d.spec.replicas;
+        let st = &d.status;
+        assert_eq!(
+            (st.replicas, st.updated_replicas, st.available_replicas),
+            (r, r, r),
+            "seed {seed}: deployment {name} did not converge; last actions:\n{tail}"
+        );
+        assert_eq!(k.running(name), r as usize, "seed {seed}: {name}");
+    }
+    if let Some(rs) = k.store().try_get(Kind::ReplicaSet, "default", "rs") {
+        let want = rs.as_replica_set().unwrap().spec.replicas as usize;
+        assert_eq!(k.running("rs"), want, "seed {seed}: rs");
+    }
+}
+
+/// A run of `actions` random actions on seed `seed`; the cluster and the action log.
+fn chaos_run(seed: u64, actions: usize) -> (Checked, Vec<String>) {
+    let mut k = world(seed);
+    let mut rng = Rng::seeded(seed);
+    let mut log = Vec::new();
+    for _ in 0..actions {
+        act(&mut k, &mut rng, &mut log);
+    }
+    converge(&mut k, seed, &log);
+    assert_eq!(k.checker.resyncs(), 0, "seed {seed}");
+    (k, log)
+}
+
+#[test]
+fn seeded_chaos_over_every_workload_violates_nothing() {
+    let mut all = Vec::new();
+    for seed in [1, 2, 3, 4] {
+        let (k, log) = chaos_run(seed, 80);
+        assert!(k.checks > 300, "seed {seed}: only {} checks", k.checks);
+        assert!(k.settled_checks > 80, "seed {seed}");
+        all.extend(log);
+    }
+    eprintln!("{}", all.join("\n"));
+    // The seeds cover every kind of action.
+    for what in [
+        "scale deployment/",
+        "scale rs/",
+        "set image",
+        "rollout pause",
+        "rollout resume",
+        "rollout undo",
+        "--to-revision",
+        "force=true",
+        "force=false",
+        "fail node",
+        "recover node",
+        "add node",
+        "remove node",
+        "Background",
+        "Foreground",
+        "Orphan",
+        "create ",
+        "load ",
+        "advance",
+    ] {
+        assert!(all.iter().any(|l| l.contains(what)), "no {what:?} action");
+    }
+}
+
+#[test]
+fn chaos_runs_are_deterministic() {
+    let dump = |k: &Checked| {
+        let mut v: Vec<String> = [Kind::Pod, Kind::ReplicaSet, Kind::Deployment, Kind::Job]
+            .into_iter()
+            .flat_map(|kind| k.store().list(kind, None, None, None).unwrap())
+            .map(|o| format!("{} {}", o.display_key(), o.meta().resource_version))
+            .collect();
+        v.sort();
+        (k.checks, v)
+    };
+    let a = dump(&chaos_run(7, 40).0);
+    let b = dump(&chaos_run(7, 40).0);
+    assert_eq!(a, b);
+}
+
+/// A direct store write that scales a settled Deployment's ReplicaSet past
+/// `replicas + maxSurge` is reported, as is a pod given a second controller.
+#[test]
+fn the_checker_is_live_in_the_chaos_world() {
+    let mut k = world(5);
+    k.run_for(Duration::from_secs(30));
+    // "surge": replicas 3, maxSurge 2 → at most 5.
+    let uid = k
+        .store()
+        .get(Kind::Deployment, "default", "surge")
+        .unwrap()
+        .meta()
+        .uid;
+    let rs = k
+        .store()
+        .list(Kind::ReplicaSet, Some("default"), None, None)
+        .unwrap()
+        .into_iter()
+        .find(|o| o.meta().controller_ref().is_some_and(|r| r.uid == uid))
+        .unwrap();
+    let mut o = (*rs).clone();
+    o.as_replica_set_mut().unwrap().spec.replicas = 6;
+    k.store().update(o).unwrap();
+    let v = k.c.check_invariants(&mut k.checker);
+    assert_eq!(v.len(), 1, "{}", common::report(k.store(), &v));
+    assert_eq!(v[0].rule, Rule::DeploymentSurge);
+    assert!(v[0]
+        .objects
+        .contains(&ObjectKey::new(Kind::Deployment, "default", "surge")));
+    // The Deployment controller scales it back; nothing else is wrong.
+    k.settle();
+
+    // A pod of the ReplicaSet "rs" also claimed by a Job as its controller.
+    let job = k.store().get(Kind::Job, "default", "batch").unwrap();
+    let pod = k.pods("rs").remove(0);
+    let mut o: Object = (*pod).clone();
+    let mut refs = o.meta().owner_references.to_vec();
+    refs.push(OwnerReference {
+        kind: Kind::Job,
+        name: job.name().clone(),
+        uid: job.meta().uid,
+        controller: true,
+        block_owner_deletion: true,
+    });
+    o.meta_mut().owner_references = refs.into();
+    k.store().update(o).unwrap();
+    let v = k.c.check_invariants(&mut k.checker);
+    assert_eq!(v.len(), 1, "{}", common::report(k.store(), &v));
+    assert_eq!(v[0].rule, Rule::SingleController);
+    assert_eq!(v[0].objects[0], ObjectKey::of(&pod));
+}
