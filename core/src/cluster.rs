@@ -14,10 +14,10 @@
 //! - a default StorageClass named [`ClusterConfig::storage_class`] (annotation
 //!   `storageclass.kubernetes.io/is-default-class: "true"`) when one is given;
 //! - a [`Simulation`] running [`controllers`]: the ServiceAllocator, Endpoints and
-//!   EndpointSlice controllers, the ReplicaSet controller, the Scheduler, the Kubelet,
-//!   the GarbageCollector and pod GC.
-//! - the Job, CronJob and HPA controllers; the HPA reads CPU usage from the cluster's
-//!   [`LoadModel`] ([`Cluster::set_load`], the scenario `load` step).
+//!   EndpointSlice controllers, the ReplicaSet, Deployment, DaemonSet, StatefulSet,
+//!   Job, CronJob and HPA controllers, the Scheduler, the Kubelet, node lifecycle, the
+//!   volume binder, the GarbageCollector and pod GC; the HPA reads CPU usage from the
+//!   cluster's [`LoadModel`] ([`Cluster::set_load`], the scenario `load` step).
 //!
 //! The clock moves only in [`Cluster::advance`] and [`Cluster::run_until`];
 //! [`Cluster::apply`] and the node operations write to the store and then run the
@@ -50,6 +50,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::controllers::cronjob::CronJobController;
+use crate::controllers::daemonset::DaemonSetController;
+use crate::controllers::deployment::DeploymentController;
 use crate::controllers::endpoints::{
     EndpointSliceController, EndpointsController, ServiceAllocator,
 };
@@ -60,6 +62,7 @@ use crate::controllers::kubelet::{Kubelet, KubeletConfig};
 use crate::controllers::node_lifecycle::{NodeLifecycleConfig, NodeLifecycleController};
 use crate::controllers::replicaset::ReplicaSetController;
 use crate::controllers::scheduler::Scheduler;
+use crate::controllers::statefulset::StatefulSetController;
 use crate::controllers::volumes::{VolumeBinder, PROVISIONER};
 use crate::intern::{intern, StrMap};
 use crate::model::{
@@ -272,7 +275,7 @@ pub fn controllers(
         Arc::new(EndpointsController::new()),
         Arc::new(EndpointSliceController::new()),
         Arc::new(ReplicaSetController::new()),
-        Arc::new(crate::controllers::deployment::DeploymentController::new()),
+        Arc::new(DeploymentController::new()),
         Arc::new(Scheduler::new()),
         kubelet,
         Arc::new(GarbageCollector::new()),
@@ -284,6 +287,8 @@ pub fn controllers(
         Arc::new(JobController::new()),
         Arc::new(CronJobController::new()),
         Arc::new(HpaController::new(load)),
+        Arc::new(DaemonSetController::new()),
+        Arc::new(StatefulSetController::new()),
     ]
 }
 

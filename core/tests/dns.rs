@@ -25,7 +25,7 @@ fn yaml(text: &str) -> Vec<Object> {
     manifest::load_str(text, "inline.yaml").expect("inline manifest loads")
 }
 
-/// A StatefulSet-style pod of `kubia` (there is no StatefulSet controller yet):
+/// A StatefulSet-style pod of `kubia`, made by hand (no StatefulSet owns it):
 /// hostname = its name, subdomain = the governing headless Service.
 fn kubia_pod(name: &str, never_ready: bool) -> String {
     let ann = if never_ready {
@@ -54,7 +54,7 @@ spec:
     )
 }
 
-/// whoami (ClusterIP/LoadBalancer) + kubia (headless, StatefulSet) with pods kubia-0 and
+/// whoami (ClusterIP/LoadBalancer) + kubia (headless) with hand-made pods kubia-0 and
 /// kubia-1 ready and kubia-2 never ready, after 30 s of virtual time.
 fn cluster() -> Cluster {
     let mut c = Cluster::new(ClusterConfig {
@@ -65,7 +65,15 @@ fn cluster() -> Cluster {
     })
     .unwrap();
     c.apply(load("whoami.yaml")).unwrap();
-    c.apply(load("kubia-sts.yaml")).unwrap();
+    // The headless Service only: the StatefulSet controller would adopt the hand-made
+    // pods below and scale them to the StatefulSet's 2 replicas.
+    c.apply(
+        load("kubia-sts.yaml")
+            .into_iter()
+            .filter(|o| o.kind() == Kind::Service)
+            .collect(),
+    )
+    .unwrap();
     let mut pods = Vec::new();
     for (name, never_ready) in [("kubia-0", false), ("kubia-1", false), ("kubia-2", true)] {
         pods.extend(yaml(&kubia_pod(name, never_ready)));

@@ -2,6 +2,15 @@
 //!
 //! - [`replicaset`]: the ReplicaSet controller (expectations, slow start, deletion
 //!   ranking, status).
+//! - [`deployment`]: the Deployment controller (pod-template-hash ReplicaSets,
+//!   RollingUpdate/Recreate, rollover, proportional scaling, revisions and undo,
+//!   pause, progress deadline, status and conditions).
+//! - [`daemonset`]: one pod per eligible node, rolling update / OnDelete.
+//! - [`statefulset`]: ordinal identities, OrderedReady/Parallel, volumeClaimTemplates
+//!   and retention, partitioned rolling update.
+//! - [`job`] and [`cronjob`]: completions, parallelism, backoff and deadlines; cron
+//!   schedules, concurrency policies and history limits.
+//! - [`hpa`]: the HorizontalPodAutoscaler and the CPU [`hpa::LoadModel`] it reads.
 //! - [`scheduler`]: the scheduler (filter, score, bind), one queue key for all pending
 //!   pods so that a round never double-books a node.
 //! - [`kubelet`]: the simulated kubelets of every node (image pulls, pod IPs, startup
