@@ -47,8 +47,10 @@
 //! - [`Rule::StatefulSetIdentity`] — never two live pods with one StatefulSet
 //!   identity. A pod is unique by name in the store, so the failure is a *ghost*: a
 //!   StatefulSet pod that left the store (a `Deleted` event) while not terminal and
-//!   bound to a node that exists and is unreachable (its `Ready` condition is not
-//!   `True`, or it was named by [`InvariantChecker::set_unreachable_nodes`]) — its
+//!   bound to a node that exists and is unreachable (named by
+//!   [`InvariantChecker::set_unreachable_nodes`] when a caller that knows every
+//!   kubelet's state, as `Cluster::check_invariants` does, has called it; otherwise its
+//!   `Ready` condition is not `True`) — its
 //!   containers may still run there, nobody confirmed they stopped. While the ghost's
 //!   node stays unreachable and exists, a non-terminal pod with the same namespace and
 //!   name (the same owner StatefulSet and ordinal) and another uid is a violation. The
@@ -335,7 +337,9 @@ pub struct InvariantChecker {
     watchers: Vec<Watcher>,
     /// The next check treats every object as written in the step.
     fresh: bool,
-    unreachable: BTreeSet<Str>,
+    /// The nodes whose kubelet is down, when a caller said so (`None`: the `Ready`
+    /// condition decides).
+    unreachable: Option<BTreeSet<Str>>,
     /// Objects with a blocking ownerReference or a `foregroundDeletion` finalizer
     /// being deleted, as of the end of the last check.
     mirror: HashMap<Uid, Arc<Object>>,
@@ -426,13 +430,17 @@ fn same_template(rs: &PodTemplateSpec, d: &PodTemplateSpec) -> bool {
         && rs.spec == d.spec
 }
 
-/// Whether the node exists and is unreachable; `None` when it does not exist.
-fn node_unreachable(store: &Store, extra: &BTreeSet<Str>, name: &str) -> Option<bool> {
+/// Whether the node exists and is unreachable (named in `known` when given, else its
+/// `Ready` condition is not `True`); `None` when it does not exist.
+fn node_unreachable(store: &Store, known: Option<&BTreeSet<Str>>, name: &str) -> Option<bool> {
     let node = store.try_get(Kind::Node, "", name)?;
     let node = node.as_node()?;
+    if let Some(known) = known {
+        return Some(known.contains(name));
+    }
     let ready = find_condition(&node.status.conditions, "Ready")
         .is_some_and(|c| c.status == ConditionStatus::True);
-    Some(!ready || extra.contains(name))
+    Some(!ready)
 }
 
 impl InvariantChecker {
@@ -442,7 +450,7 @@ impl InvariantChecker {
         let mut c = InvariantChecker {
             watchers: Vec::new(),
             fresh: true,
-            unreachable: BTreeSet::new(),
+            unreachable: None,
             mirror: HashMap::new(),
             blocked_by: HashMap::new(),
             fg_owners: BTreeSet::new(),
@@ -465,14 +473,21 @@ impl InvariantChecker {
             .collect();
     }
 
-    /// Names the nodes whose kubelet is known to be down (in addition to nodes whose
-    /// `Ready` condition is not `True`), for [`Rule::StatefulSetIdentity`]; replaces
-    /// the previous set.
+    /// Names every node whose kubelet is down, for [`Rule::StatefulSetIdentity`];
+    /// replaces the previous set. From the first call on, the set alone decides which
+    /// nodes are unreachable: a Node's `Ready` condition is only a lagging proxy — it
+    /// stays `True` for the grace period after a kubelet stops, and stays `Unknown`
+    /// after a kubelet restarts until its next heartbeat, while the restarted
+    /// kubelet's first act can be the final delete of a pod whose grace period ran
+    /// out while it was down (a confirmed stop, not a ghost). Call it with the whole
+    /// set before every check (as `Cluster::check_invariants` does).
     pub fn set_unreachable_nodes<S: AsRef<str>>(&mut self, nodes: impl IntoIterator<Item = S>) {
-        self.unreachable = nodes
-            .into_iter()
-            .map(|s| crate::intern::intern(s.as_ref()))
-            .collect();
+        self.unreachable = Some(
+            nodes
+                .into_iter()
+                .map(|s| crate::intern::intern(s.as_ref()))
+                .collect(),
+        );
     }
 
     /// Declares the removal of `key` a user's own action, which the rules must not
@@ -932,7 +947,7 @@ impl InvariantChecker {
             if step.acked.contains(&ObjectKey::of(&ev.object)) {
                 continue;
             }
-            if node_unreachable(store, &self.unreachable, node) == Some(true) {
+            if node_unreachable(store, self.unreachable.as_ref(), node) == Some(true) {
                 self.ghosts.insert(
                     (pod.meta.namespace.clone(), pod.meta.name.clone()),
                     Ghost {
@@ -944,7 +959,7 @@ impl InvariantChecker {
                 );
             }
         }
-        let unreachable = &self.unreachable;
+        let unreachable = self.unreachable.as_ref();
         self.ghosts
             .retain(|_, g| node_unreachable(store, unreachable, &g.node) == Some(true));
         for ((ns, name), g) in &self.ghosts {
@@ -1936,6 +1951,49 @@ mod tests {
         // The node comes back: its kubelet kills the old containers.
         env.checker.set_unreachable_nodes(Vec::<String>::new());
         assert_eq!(env.check(), vec![]);
+    }
+
+    #[test]
+    fn statefulset_identity_named_nodes_override_a_lagging_ready_condition() {
+        // The caller names the stopped kubelets: n1's kubelet runs again, though its
+        // Ready condition is still not True (no heartbeat yet). Its final delete of
+        // db-0 confirms the containers stopped: the replacement is no violation.
+        let mut env = Env::new();
+        env.create(node("n1", 110));
+        let sts = statefulset(&env, PvcRetention::Retain);
+        env.create(pod(
+            "db-0",
+            vec![owner(&sts, true)],
+            Some("n1"),
+            PodPhase::Running,
+        ));
+        env.checker.set_unreachable_nodes(Vec::<String>::new());
+        assert_eq!(env.check(), vec![]);
+        env.node_ready("n1", false);
+        env.store
+            .delete(Kind::Pod, "default", "db-0", &DeleteOptions::grace(0))
+            .unwrap();
+        env.create(pod(
+            "db-0",
+            vec![owner(&sts, true)],
+            Some("n1"),
+            PodPhase::Running,
+        ));
+        assert_eq!(env.check(), vec![]);
+        // Named, the same node is unreachable whatever its condition says.
+        env.node_ready("n1", true);
+        env.checker.set_unreachable_nodes(["n1"]);
+        env.store
+            .delete(Kind::Pod, "default", "db-0", &DeleteOptions::grace(0))
+            .unwrap();
+        assert_eq!(env.check(), vec![]);
+        env.create(pod(
+            "db-0",
+            vec![owner(&sts, true)],
+            None,
+            PodPhase::Pending,
+        ));
+        assert_eq!(rules(&env.check()), [Rule::StatefulSetIdentity]);
     }
 
     /// Deletes a claim; `owner`: none, "sts" or "pod".

@@ -1,12 +1,21 @@
 //! Seeded chaos runs: a whole simulated cluster — Deployments (RollingUpdate with
 //! absolute and percent bounds, Recreate), a ReplicaSet, Jobs, a CronJob, an HPA fed
-//! by the `load` model, Services — under random user and infrastructure actions
-//! (scaling, template changes, `kubectl rollout undo/pause/resume`, graceful and
-//! forced pod deletes, node failures, recoveries, additions and removals, cascading
-//! deletes with every propagation policy, virtual time passing by random amounts),
+//! by the `load` model, StatefulSets with volumeClaimTemplates (OrderedReady and
+//! Parallel, one with a partition), DaemonSets (RollingUpdate and OnDelete), Services —
+//! under random user and infrastructure actions (scaling, template changes, `kubectl
+//! rollout undo/pause/resume`, graceful and forced pod deletes, node failures,
+//! recoveries, additions and removals, force deletes of pods stuck on a failed node,
+//! claim deletes, cascading deletes with every propagation policy, virtual time
+//! passing by random amounts),
 //! with the invariant checker ([`kubesim_core::invariants`]) after every round of
 //! reconciles and the settled rules at every idle instant. Fixed seeds: every run is
-//! the same run. And the proof that the checker is live in this setting: a broken
+//! the same run.
+//!
+//! The deliberate user deletions the checker cannot tell from a control-plane bug —
+//! a force delete of a StatefulSet pod (whose containers may still run on an
+//! unreachable node), a claim deleted by hand, a foreground owner deleted again with
+//! another policy — are declared to it with `acknowledge_deletion`, as a scenario
+//! driver must. And the proof that the checker is live in this setting: a broken
 //! action is reported.
 
 mod common;
@@ -79,6 +88,58 @@ fn cron_yaml(name: &str) -> String {
     )
 }
 
+/// The StatefulSets of a run: (name, replicas, `spec:` lines).
+const STATEFULSETS: [(&str, i32, &str); 2] = [
+    ("db", 3, ""),
+    (
+        "cache",
+        3,
+        "  podManagementPolicy: Parallel\n  \
+         updateStrategy: {type: RollingUpdate, rollingUpdate: {partition: 1}}\n",
+    ),
+];
+
+/// The DaemonSets of a run: (name, `spec:` lines).
+const DAEMONSETS: [(&str, &str); 2] = [
+    (
+        "agent",
+        "  updateStrategy: {type: RollingUpdate, rollingUpdate: {maxUnavailable: 1}}\n",
+    ),
+    ("logs", "  updateStrategy: {type: OnDelete}\n"),
+];
+
+/// A headless Service and a StatefulSet `name` (`app=<name>`) with a claim template
+/// `data`, pods ready 3 s after Running.
+fn sts_yaml(name: &str, replicas: i32, extra: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: {name}}}\nspec:\n  \
+         serviceName: {name}\n  replicas: {replicas}\n  \
+         selector: {{matchLabels: {{app: {name}}}}}\n{extra}  template:\n    metadata:\n      \
+         labels: {{app: {name}}}\n      annotations: {{kubesim.io/ready-after: 3s}}\n    \
+         spec:\n      containers: [{{name: db, image: \"{image}\", \
+         resources: {{requests: {{cpu: 50m}}}}}}]\n  \
+         volumeClaimTemplates:\n  - metadata: {{name: data}}\n    spec:\n      \
+         accessModes: [ReadWriteOnce]\n      resources: {{requests: {{storage: 1Mi}}}}\n"
+    )
+}
+
+fn headless_yaml(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  clusterIP: None\n  \
+         selector: {{app: {name}}}\n  ports: [{{port: 5432}}]\n"
+    )
+}
+
+fn ds_yaml(name: &str, extra: &str, image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {{name: {name}}}\nspec:\n  \
+         selector: {{matchLabels: {{app: {name}}}}}\n{extra}  template:\n    metadata:\n      \
+         labels: {{app: {name}}}\n      annotations: {{kubesim.io/ready-after: 2s}}\n    \
+         spec:\n      containers: [{{name: a, image: \"{image}\", \
+         resources: {{requests: {{cpu: 50m}}}}}}]\n"
+    )
+}
+
 fn hpa_yaml(target: &str) -> String {
     format!(
         "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {{name: {target}}}\n\
@@ -99,6 +160,8 @@ fn workloads() -> Vec<(Kind, &'static str)> {
         (Kind::Job, "batch"),
         (Kind::CronJob, "tick"),
     ]);
+    v.extend(STATEFULSETS.iter().map(|(n, _, _)| (Kind::StatefulSet, *n)));
+    v.extend(DAEMONSETS.iter().map(|(n, _)| (Kind::DaemonSet, *n)));
     v
 }
 
@@ -111,6 +174,14 @@ fn manifest_of(kind: Kind, name: &str) -> String {
         Kind::ReplicaSet => replica_set_yaml(name, 3, "200m"),
         Kind::Job => job_yaml(name),
         Kind::CronJob => cron_yaml(name),
+        Kind::StatefulSet => {
+            let (_, r, extra) = STATEFULSETS.iter().find(|d| d.0 == name).unwrap();
+            sts_yaml(name, *r, extra, "db:v1")
+        }
+        Kind::DaemonSet => {
+            let (_, extra) = DAEMONSETS.iter().find(|d| d.0 == name).unwrap();
+            ds_yaml(name, extra, "agent:v1")
+        }
         _ => unreachable!("not a workload of the run: {kind:?}"),
     }
 }
@@ -130,14 +201,18 @@ fn world(seed: u64) -> Checked {
         nodes: NodeSpecs::Count(NODES),
         seed,
         readiness_delay: Duration::from_secs(2),
+        storage_class: Some("standard".into()),
         ..ClusterConfig::default()
     });
+    for (name, _, _) in STATEFULSETS {
+        k.apply_yaml(&headless_yaml(name));
+    }
     for (kind, name) in workloads() {
         k.apply_yaml(&manifest_of(kind, name));
     }
     k.apply_yaml(&service_yaml("web", "web"));
     k.apply_yaml(&service_yaml("rs", "rs"));
-    k.run_for(Duration::from_secs(20));
+    k.run_for(Duration::from_secs(30));
     k.c.set_load(Kind::Deployment, "default", HPA_TARGET, 50.0)
         .unwrap();
     k.settle();
@@ -145,19 +220,59 @@ fn world(seed: u64) -> Checked {
     k
 }
 
-fn set_image(k: &mut Checked, name: &str, image: &str) {
-    k.edit(Kind::Deployment, name, |o| {
-        let d = o.as_deployment_mut().unwrap();
-        let mut spec: PodSpec = (*d.spec.template.spec).clone();
+/// Sets the image of the pod template of `kind/name` (Deployment, StatefulSet or
+/// DaemonSet).
+fn set_image(k: &mut Checked, kind: Kind, name: &str, image: &str) {
+    k.edit(kind, name, |o| {
+        let template = match o {
+            Object::Deployment(d) => &mut d.spec.template,
+            Object::StatefulSet(s) => &mut s.spec.template,
+            Object::DaemonSet(d) => &mut d.spec.template,
+            _ => unreachable!("no pod template"),
+        };
+        let mut spec: PodSpec = (*template.spec).clone();
         spec.containers[0].image = Str::new(image);
-        d.spec.template.spec = std::sync::Arc::new(spec);
+        template.spec = std::sync::Arc::new(spec);
     });
 }
 
+/// Force-deletes `pod` (grace 0) and, when it left the store, declares it to the
+/// checker if a StatefulSet owned it: the user's own deletion of a pod whose
+/// containers may still run (K8S-SEMANTICS allows it; the StatefulSet controller
+/// then creates the replacement).
+fn force_delete(k: &mut Checked, pod: &Object) {
+    let _ = k
+        .store()
+        .delete(Kind::Pod, "default", pod.name(), &DeleteOptions::grace(0));
+    let gone = k
+        .store()
+        .try_get(Kind::Pod, "default", pod.name())
+        .is_none_or(|p| p.meta().uid != pod.meta().uid);
+    let stateful = pod
+        .meta()
+        .controller_ref()
+        .is_some_and(|r| r.kind == Kind::StatefulSet);
+    if gone && stateful {
+        k.acknowledge(&ObjectKey::of(pod));
+    }
+}
+
+/// The actions of a run, each printed as it starts (the harness shows the output of
+/// a failed run).
+#[derive(Default)]
+struct Log(Vec<String>);
+
+impl Log {
+    fn push(&mut self, action: String) {
+        println!("{}", action);
+        self.0.push(action);
+    }
+}
+
 /// One random action, checked.
-fn act(k: &mut Checked, rng: &mut Rng, log: &mut Vec<String>) {
+fn act(k: &mut Checked, rng: &mut Rng, log: &mut Log) {
     let dep = DEPLOYMENTS[rng.below(DEPLOYMENTS.len() as u64) as usize].0;
-    match rng.below(16) {
+    match rng.below(21) {
         0 | 1 => {
             let n = rng.below(8) as i32;
             log.push(format!("scale deployment/{dep} {n}"));
@@ -173,7 +288,7 @@ fn act(k: &mut Checked, rng: &mut Rng, log: &mut Vec<String>) {
         3 | 4 => {
             let image = format!("app:v{}", 1 + rng.below(4));
             log.push(format!("set image deployment/{dep} {image}"));
-            set_image(k, dep, &image);
+            set_image(k, Kind::Deployment, dep, &image);
         }
         5 => {
             let live = k
@@ -213,12 +328,13 @@ fn act(k: &mut Checked, rng: &mut Rng, log: &mut Vec<String>) {
                 let p = rng.pick(&pods).clone();
                 let force = rng.one_in(2);
                 log.push(format!("delete pod {} force={force}", p.name()));
-                let opts = if force {
-                    DeleteOptions::grace(0)
+                if force {
+                    force_delete(k, &p);
                 } else {
-                    DeleteOptions::default()
-                };
-                let _ = k.store().delete(Kind::Pod, "default", p.name(), &opts);
+                    let _ =
+                        k.store()
+                            .delete(Kind::Pod, "default", p.name(), &DeleteOptions::default());
+                }
                 k.settle();
             }
         }
@@ -289,6 +405,76 @@ fn act(k: &mut Checked, rng: &mut Rng, log: &mut Vec<String>) {
                 k.settle();
             }
         }
+        12 | 13 => {
+            let (sts, _, _) = *rng.pick(&STATEFULSETS);
+            if rng.one_in(2) {
+                let n = rng.below(6) as i32;
+                log.push(format!("scale sts/{sts} {n}"));
+                k.edit(Kind::StatefulSet, sts, |o| {
+                    o.as_stateful_set_mut().unwrap().spec.replicas = n
+                });
+            } else {
+                let image = format!("db:v{}", 1 + rng.below(3));
+                log.push(format!("set image sts/{sts} {image}"));
+                set_image(k, Kind::StatefulSet, sts, &image);
+            }
+        }
+        14 => {
+            let (ds, _) = *rng.pick(&DAEMONSETS);
+            let image = format!("agent:v{}", 1 + rng.below(3));
+            log.push(format!("set image ds/{ds} {image}"));
+            set_image(k, Kind::DaemonSet, ds, &image);
+        }
+        15 => {
+            // `kubectl delete pod --force` of the pods stuck Terminating on a node
+            // whose kubelet is down (the documented way to free their identity).
+            let stuck: Vec<_> = k
+                .store()
+                .list(Kind::Pod, Some("default"), None, None)
+                .unwrap()
+                .into_iter()
+                .filter(|p| {
+                    p.meta().is_being_deleted()
+                        && p.node_name()
+                            .is_some_and(|n| k.c.kubelet().is_node_stopped(n))
+                })
+                .collect();
+            if !stuck.is_empty() {
+                log.push(format!("force delete {} stuck pods", stuck.len()));
+                for p in &stuck {
+                    force_delete(k, p);
+                }
+                k.settle();
+            }
+        }
+        16 => {
+            // A retained claim whose pod is gone (scaled away): the user cleans it up.
+            // (In-use claims are left alone: the `pvc-protection` finalizer that would
+            // hold them until their pod goes is not modelled.)
+            let claims: Vec<_> = k
+                .store()
+                .list(Kind::PersistentVolumeClaim, Some("default"), None, None)
+                .unwrap()
+                .into_iter()
+                .filter(|c| {
+                    let pod = c.name().strip_prefix("data-").unwrap_or_default();
+                    k.store().try_get(Kind::Pod, "default", pod).is_none()
+                })
+                .collect();
+            if !claims.is_empty() {
+                let pvc = rng.pick(&claims).clone();
+                log.push(format!("delete pvc {}", pvc.name()));
+                // The user's own delete, declared to the checker.
+                k.acknowledge(&ObjectKey::of(&pvc));
+                let _ = k.store().delete(
+                    Kind::PersistentVolumeClaim,
+                    "default",
+                    pvc.name(),
+                    &DeleteOptions::default(),
+                );
+                k.settle();
+            }
+        }
         _ => {
             let max = if rng.one_in(4) { 240 } else { 30 };
             let secs = 1 + rng.below(max);
@@ -334,6 +520,45 @@ fn converge(k: &mut Checked, seed: u64, log: &[String]) {
         );
         assert_eq!(k.running(name), r as usize, "seed {seed}: {name}");
     }
+    for (name, _, _) in STATEFULSETS {
+        let Some(o) = k.store().try_get(Kind::StatefulSet, "default", name) else {
+            continue;
+        };
+        let s = o.as_stateful_set().unwrap();
+        let r = s.spec.replicas;
+        assert_eq!(
+            (s.status.replicas, s.status.ready_replicas),
+            (r, r),
+            "seed {seed}: statefulset {name} did not converge; last actions:\n{tail}"
+        );
+        assert_eq!(k.running(name), r as usize, "seed {seed}: {name}");
+        // Every ordinal has its claim.
+        for i in 0..r {
+            let claim = format!("data-{name}-{i}");
+            assert!(
+                k.store()
+                    .try_get(Kind::PersistentVolumeClaim, "default", &claim)
+                    .is_some(),
+                "seed {seed}: no {claim}"
+            );
+        }
+    }
+    let nodes = k.store().count(Kind::Node);
+    for (name, _) in DAEMONSETS {
+        let Some(o) = k.store().try_get(Kind::DaemonSet, "default", name) else {
+            continue;
+        };
+        let st = &o.as_daemon_set().unwrap().status;
+        assert_eq!(
+            (
+                st.desired_number_scheduled as usize,
+                st.number_ready as usize
+            ),
+            (nodes, nodes),
+            "seed {seed}: daemonset {name} did not converge; last actions:\n{tail}"
+        );
+        assert_eq!(k.running(name), nodes, "seed {seed}: {name}");
+    }
     if let Some(rs) = k.store().try_get(Kind::ReplicaSet, "default", "rs") {
         let want = rs.as_replica_set().unwrap().spec.replicas as usize;
         assert_eq!(k.running("rs"), want, "seed {seed}: rs");
@@ -344,13 +569,13 @@ fn converge(k: &mut Checked, seed: u64, log: &[String]) {
 fn chaos_run(seed: u64, actions: usize) -> (Checked, Vec<String>) {
     let mut k = world(seed);
     let mut rng = Rng::seeded(seed);
-    let mut log = Vec::new();
+    let mut log = Log::default();
     for _ in 0..actions {
         act(&mut k, &mut rng, &mut log);
     }
-    converge(&mut k, seed, &log);
+    converge(&mut k, seed, &log.0);
     assert_eq!(k.checker.resyncs(), 0, "seed {seed}");
-    (k, log)
+    (k, log.0)
 }
 
 #[test]
@@ -362,7 +587,6 @@ fn seeded_chaos_over_every_workload_violates_nothing() {
         assert!(k.settled_checks > 80, "seed {seed}");
         all.extend(log);
     }
-    eprintln!("{}", all.join("\n"));
     // The seeds cover every kind of action.
     for what in [
         "scale deployment/",
@@ -383,6 +607,13 @@ fn seeded_chaos_over_every_workload_violates_nothing() {
         "Orphan",
         "create ",
         "load ",
+        "scale sts/",
+        "set image sts/",
+        "set image ds/",
+        "stuck pods",
+        "delete pvc",
+        "StatefulSet/",
+        "DaemonSet/",
         "advance",
     ] {
         assert!(all.iter().any(|l| l.contains(what)), "no {what:?} action");
@@ -392,11 +623,17 @@ fn seeded_chaos_over_every_workload_violates_nothing() {
 #[test]
 fn chaos_runs_are_deterministic() {
     let dump = |k: &Checked| {
-        let mut v: Vec<String> = [Kind::Pod, Kind::ReplicaSet, Kind::Deployment, Kind::Job]
-            .into_iter()
-            .flat_map(|kind| k.store().list(kind, None, None, None).unwrap())
-            .map(|o| format!("{} {}", o.display_key(), o.meta().resource_version))
-            .collect();
+        let mut v: Vec<String> = [
+            Kind::Pod,
+            Kind::ReplicaSet,
+            Kind::Deployment,
+            Kind::Job,
+            Kind::PersistentVolumeClaim,
+        ]
+        .into_iter()
+        .flat_map(|kind| k.store().list(kind, None, None, None).unwrap())
+        .map(|o| format!("{} {}", o.display_key(), o.meta().resource_version))
+        .collect();
         v.sort();
         (k.checks, v)
     };

@@ -320,3 +320,65 @@ fn a_statefulset_pod_recreated_beside_its_unreachable_predecessor_is_caught() {
         .acknowledge_deletion(&ObjectKey::new(Kind::Pod, "default", "db-0"));
     assert_eq!(k.c.check_invariants(&mut k.checker), vec![]);
 }
+
+/// Regression (found by the chaos runs): a StatefulSet pod deleted gracefully while
+/// its node's kubelet was down is removed by that kubelet's first sync when it comes
+/// back — before its heartbeat has set the Node's `Ready` condition back to `True`.
+/// The removal confirms the containers stopped: the replacement is no identity
+/// violation (the checker takes the cluster's stopped kubelets, not the lagging
+/// condition, as the unreachable nodes).
+#[test]
+fn a_statefulset_pod_finished_by_its_recovered_kubelet_leaves_no_ghost() {
+    let mut k = Checked::new(2, 4);
+    k.apply_yaml(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n\
+         spec:\n  replicas: 1\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  \
+         template:\n    metadata: {labels: {app: db}}\n    spec:\n      \
+         containers: [{name: db, image: postgres:16}]\n",
+    );
+    k.run_for(Duration::from_secs(10));
+    let old = k.store().get(Kind::Pod, "default", "db-0").unwrap();
+    let node = old.node_name().unwrap().to_string();
+    k.c.kubelet().stop_node(&node);
+    k.run_for(Duration::from_secs(60));
+    let ready = |k: &Checked| {
+        let n = k.store().get(Kind::Node, "", &node).unwrap();
+        kubesim_core::model::find_condition(&n.as_node().unwrap().status.conditions, "Ready")
+            .is_some_and(|c| c.status == kubesim_core::model::ConditionStatus::True)
+    };
+    assert!(!ready(&k));
+    // The user deletes it gracefully: Terminating, and past its grace period.
+    k.store()
+        .delete(Kind::Pod, "default", "db-0", &DeleteOptions::default())
+        .unwrap();
+    k.run_for(Duration::from_secs(40));
+    assert_eq!(
+        k.store()
+            .get(Kind::Pod, "default", "db-0")
+            .unwrap()
+            .meta()
+            .uid,
+        old.meta().uid
+    );
+    // The kubelet is back: it removes the pod before the Node is Ready again, and
+    // the StatefulSet controller creates the replacement (checked every round).
+    k.c.kubelet().start_node(&node);
+    let mut replaced_before_ready = false;
+    for _ in 0..20 {
+        k.run_for(Duration::from_secs(1));
+        let uid = k
+            .store()
+            .get(Kind::Pod, "default", "db-0")
+            .unwrap()
+            .meta()
+            .uid;
+        if uid != old.meta().uid {
+            replaced_before_ready = !ready(&k);
+            break;
+        }
+    }
+    assert!(replaced_before_ready);
+    k.run_for(Duration::from_secs(30));
+    assert!(ready(&k));
+    assert_eq!(k.running("db"), 1);
+}
