@@ -693,3 +693,74 @@ fn the_checker_is_live_in_the_chaos_world() {
     assert_eq!(v[0].rule, Rule::SingleController);
     assert_eq!(v[0].objects[0], ObjectKey::of(&pod));
 }
+
+/// The StatefulSet rules are live too: a retained claim deleted without the user's
+/// acknowledgement, and a force delete of a pod on a failed node without it (the
+/// controller then starts a second `db-1` while the first may still run).
+#[test]
+fn unacknowledged_statefulset_deletions_are_caught_in_the_chaos_world() {
+    let mut k = world(6);
+    k.run_for(Duration::from_secs(60));
+    assert_eq!(k.running("db"), 3);
+    k.edit(Kind::StatefulSet, "db", |o| {
+        o.as_stateful_set_mut().unwrap().spec.replicas = 2
+    });
+    k.run_for(Duration::from_secs(60));
+    assert_eq!(k.pods("db").len(), 2);
+    k.store()
+        .delete(
+            Kind::PersistentVolumeClaim,
+            "default",
+            "data-db-2",
+            &DeleteOptions::default(),
+        )
+        .unwrap();
+    let v = k.c.check_invariants(&mut k.checker);
+    assert_eq!(v.len(), 1, "{}", common::report(k.store(), &v));
+    assert_eq!(v[0].rule, Rule::StatefulSetPvcRetained);
+    k.settle();
+
+    let old = k.store().get(Kind::Pod, "default", "db-1").unwrap();
+    let node = old.node_name().unwrap().to_string();
+    k.c.kubelet().stop_node(&node);
+    k.run_for(Duration::from_secs(60));
+    k.store()
+        .delete(Kind::Pod, "default", "db-1", &DeleteOptions::grace(0))
+        .unwrap();
+    k.c.run_until_idle();
+    let v = k.c.check_invariants(&mut k.checker);
+    assert!(
+        v.iter().any(|v| v.rule == Rule::StatefulSetIdentity
+            && v.objects[0] == ObjectKey::new(Kind::Pod, "default", "db-1")),
+        "{}",
+        common::report(k.store(), &v)
+    );
+    // Declared, the same action is the user's: nothing more is reported, and the
+    // cluster settles cleanly.
+    k.acknowledge(&ObjectKey::of(&old));
+    k.settle();
+    k.run_for(Duration::from_secs(30));
+    assert_eq!(k.running("db"), 2);
+}
+
+/// A longer exploration for bug hunting, not part of the regular run:
+/// `CHAOS_SEEDS=10..40 CHAOS_ACTIONS=150 cargo test -p kubesim-core --test chaos --
+/// --ignored` (defaults: seeds 10..30, 120 actions each).
+#[test]
+#[ignore]
+fn long_chaos() {
+    let (from, to) = std::env::var("CHAOS_SEEDS")
+        .ok()
+        .and_then(|s| {
+            let (a, b) = s.split_once("..")?;
+            Some((a.parse().ok()?, b.parse().ok()?))
+        })
+        .unwrap_or((10u64, 30u64));
+    let actions = std::env::var("CHAOS_ACTIONS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(120);
+    for seed in from..to {
+        chaos_run(seed, actions);
+    }
+}
