@@ -148,6 +148,14 @@
 //!      only removes unavailable replicas, the rolling scale-down at most `Σ avail −
 //!      minAvailable`.
 //!
+//!   Not checked in a step where the new ReplicaSet reported more available pods
+//!   than it wants (`hi(new) > min(before(new), after(new))`: its status has not
+//!   caught up with a scale-down — the trail of a `replicas` change, e.g. an HPA's,
+//!   that the guard excused in an earlier step). Upstream's `newRSUnavailablePodCount`
+//!   (`spec − available`) is then negative and raises `maxScaledDown`, and
+//!   `availablePodCount` counts the surplus pods the ReplicaSet controller is about to
+//!   delete, so upstream itself scales the old ReplicaSets down past the bound then.
+//!
 //!   External disruptions cannot trip either: they lower `status.availableReplicas`,
 //!   never raise `spec.replicas`, and `hi` keeps the highest value seen.
 //!
@@ -874,6 +882,15 @@ impl InvariantChecker {
                     let old_before: i32 = rows.iter().filter(|r| !r.new).map(|r| r.before).sum();
                     let old_after: i32 = rows.iter().filter(|r| !r.new).map(|r| r.after).sum();
                     if old_after >= old_before {
+                        continue;
+                    }
+                    // The new ReplicaSet reported more available pods than it wants
+                    // (its status has not caught up with a scale-down, the trail of a
+                    // replicas change the guard excused): upstream's
+                    // `newRSUnavailablePodCount` is then negative and its
+                    // `availablePodCount` counts the surplus, so it may scale the old
+                    // ones down past the bound. Not a decision to judge.
+                    if rows.iter().any(|r| r.new && r.hi > r.before.min(r.after)) {
                         continue;
                     }
                     let min_available = (replicas - unavailable).max(0);
@@ -1773,6 +1790,35 @@ mod tests {
         env.rs_available("web-old", 0);
         env.rs_available("web-new", 0);
         assert_eq!(env.check(), vec![]);
+    }
+
+    #[test]
+    fn deployment_availability_skips_a_new_replica_set_with_surplus_available_pods() {
+        // Found by the chaos runs: an HPA scaled the Deployment down mid-rollout, the
+        // controller scaled the new ReplicaSet 2→1 proportionally (a step the guard
+        // skips), and in the next step — the new ReplicaSet still reporting 2
+        // available pods — upstream's arithmetic (newRSUnavailablePodCount 1 − 2 =
+        // −1, availablePodCount 2 + 2 = 4) scales the old one 2→0.
+        let mut env = Env::new();
+        // replicas 2, maxSurge 1, maxUnavailable 0 → minAvailable 2.
+        let d = deployment(&env, 2, rolling(1, 0));
+        replica_set(&env, &d, "web-old", "v1", 2, 2);
+        replica_set(&env, &d, "web-new", "v2", 1, 2);
+        assert_eq!(env.check(), vec![]);
+        env.scale_rs("web-old", 0);
+        assert_eq!(env.check(), vec![]);
+        // Once the new ReplicaSet's status has caught up (1 available), the same
+        // decision is flagged.
+        let mut env = Env::new();
+        let d = deployment(&env, 2, rolling(1, 0));
+        replica_set(&env, &d, "web-old", "v1", 2, 2);
+        replica_set(&env, &d, "web-new", "v2", 1, 1);
+        assert_eq!(env.check(), vec![]);
+        env.scale_rs("web-old", 0);
+        assert_eq!(
+            rules(&env.check()),
+            [Rule::DeploymentAvailability, Rule::DeploymentAvailability]
+        );
     }
 
     #[test]
