@@ -43,7 +43,14 @@
 //! - [`Rule::DeploymentRecreateOverlap`] — a `Recreate` Deployment never has a pod
 //!   of its new ReplicaSet (not being deleted) while a pod of an old ReplicaSet that
 //!   existed before it is not terminal (terminating pods count: upstream's
-//!   `oldPodsRunning` waits for them).
+//!   `oldPodsRunning` waits for them). Except after a sync that does not wait:
+//!   upstream syncs a paused Deployment, and one whose `replicas` changed, with
+//!   `sync`/`scale`, which scales the only active — or, with none active, the newest
+//!   — ReplicaSet to `replicas` (`FindActiveOrLatest`) whatever the old pods are
+//!   doing; so a Deployment paused or scaled while its Recreate rollout waits for old
+//!   pods to terminate starts the new ones at once. A new ReplicaSet scaled up in a
+//!   step that fails the guard below (or while the Deployment is paused), by a
+//!   Deployment known at the previous check, is excused until its overlap ends.
 //! - [`Rule::StatefulSetIdentity`] — never two live pods with one StatefulSet
 //!   identity. A pod is unique by name in the store, so the failure is a *ghost*: a
 //!   StatefulSet pod that left the store (a `Deleted` event) while not terminal and
@@ -356,6 +363,10 @@ pub struct InvariantChecker {
     /// Uids of mirrored objects being deleted with `foregroundDeletion`.
     fg_owners: BTreeSet<Uid>,
     rs_prev: HashMap<Uid, RsState>,
+    /// New ReplicaSets of `Recreate` Deployments scaled up by a sync that does not
+    /// wait for the old pods (see [`Rule::DeploymentRecreateOverlap`]), until their
+    /// overlap ends.
+    recreate_excused: BTreeSet<Uid>,
     /// Deployment uid → `status.observedGeneration` at the end of the last check.
     dep_prev: HashMap<Uid, i64>,
     /// (namespace, pod name) → ghost.
@@ -463,6 +474,7 @@ impl InvariantChecker {
             blocked_by: HashMap::new(),
             fg_owners: BTreeSet::new(),
             rs_prev: HashMap::new(),
+            recreate_excused: BTreeSet::new(),
             dep_prev: HashMap::new(),
             ghosts: BTreeMap::new(),
             acknowledged: BTreeSet::new(),
@@ -762,7 +774,7 @@ impl InvariantChecker {
     }
 
     /// The Deployment rules for every Deployment touched in the step.
-    fn deployments(&self, store: &Store, step: &Step, out: &mut Vec<Violation>) {
+    fn deployments(&mut self, store: &Store, step: &Step, out: &mut Vec<Violation>) {
         for key in &step.deployments {
             let Some(obj) = store.try_get(Kind::Deployment, &key.namespace, &key.name) else {
                 continue;
@@ -789,14 +801,24 @@ impl InvariantChecker {
                 o.as_replica_set()
                     .is_some_and(|rs| same_template(&rs.spec.template, &d.spec.template))
             });
-            if d.spec.strategy == DeploymentStrategy::Recreate {
-                recreate_overlap(store, key, &rss, new_idx, out);
-            }
             let guard = self
                 .dep_prev
                 .get(&uid)
                 .is_some_and(|&g| g == d.meta.generation)
                 && d.status.observed_generation == d.meta.generation;
+            if d.spec.strategy == DeploymentStrategy::Recreate {
+                if let Some(new) = new_idx.map(|i| &rss[i]) {
+                    let grew = new.as_replica_set().is_some_and(|rs| {
+                        rs.spec.replicas > self.rs_prev.get(&new.meta().uid).map_or(0, |p| p.spec)
+                    });
+                    // (Not on a first sight of the Deployment: nothing is known then.)
+                    let known = self.dep_prev.contains_key(&uid);
+                    if grew && known && (!guard || d.spec.paused) {
+                        self.recreate_excused.insert(new.meta().uid);
+                    }
+                }
+                recreate_overlap(store, key, &rss, new_idx, &mut self.recreate_excused, out);
+            }
             if !guard {
                 continue;
             }
@@ -1053,11 +1075,15 @@ fn recreate_overlap(
     key: &ObjectKey,
     rss: &[Arc<Object>],
     new_idx: Option<usize>,
+    excused: &mut BTreeSet<Uid>,
     out: &mut Vec<Violation>,
 ) {
     let Some(new_idx) = new_idx else {
         return;
     };
+    let excused_uid = rss[new_idx].meta().uid;
+    let excuse = excused.contains(&excused_uid);
+    let found = out.len();
     let pods_of = |rs: &Object| -> Vec<Arc<Object>> {
         let uid = rs.meta().uid;
         store
@@ -1105,6 +1131,14 @@ fn recreate_overlap(
                 ],
             });
         }
+    }
+    if excuse {
+        // Upstream's doing: the overlap is not reported, and the excuse lasts as
+        // long as it.
+        if out.len() == found {
+            excused.remove(&excused_uid);
+        }
+        out.truncate(found);
     }
 }
 
@@ -1840,6 +1874,57 @@ mod tests {
             format_violations(&v)
         );
         assert!(v[0].message.contains("kept 4→2"), "{}", v[0]);
+    }
+
+    #[test]
+    fn recreate_overlap_excused_after_a_sync_of_a_paused_deployment() {
+        // Found by the chaos runs: a Recreate rollout waits for web-old's terminating
+        // pod; the user pauses the Deployment; upstream's paused sync scales the
+        // newest ReplicaSet (none is active) to replicas at once.
+        let overlap = |pause: bool| {
+            let mut env = Env::new();
+            let d = deployment(&env, 1, DeploymentStrategy::Recreate);
+            replica_set(&env, &d, "web-old", "v1", 0, 0);
+            replica_set(&env, &d, "web-new", "v2", 0, 0);
+            let old_rs = env.get(Kind::ReplicaSet, "web-old");
+            let new_rs = env.get(Kind::ReplicaSet, "web-new");
+            env.create(pod(
+                "old-1",
+                vec![owner(&old_rs, true)],
+                Some("n1"),
+                PodPhase::Running,
+            ));
+            env.store
+                .delete(Kind::Pod, "default", "old-1", &DeleteOptions::default())
+                .unwrap();
+            assert_eq!(env.check(), vec![]);
+            if pause {
+                let mut o = (*env.get(Kind::Deployment, "web")).clone();
+                o.as_deployment_mut().unwrap().spec.paused = true;
+                let o = env.store.update(o).unwrap();
+                let mut o = (*o).clone();
+                let gen = o.meta().generation;
+                o.as_deployment_mut().unwrap().status.observed_generation = gen;
+                env.store.update_status(o).unwrap();
+            }
+            env.scale_rs("web-new", 1);
+            env.tick();
+            env.create(pod(
+                "new-1",
+                vec![owner(&new_rs, true)],
+                None,
+                PodPhase::Pending,
+            ));
+            let first = env.check();
+            // The old pod goes: the overlap (and the excuse) ends.
+            env.store
+                .delete(Kind::Pod, "default", "old-1", &DeleteOptions::grace(0))
+                .unwrap();
+            assert_eq!(env.check(), vec![]);
+            first
+        };
+        assert_eq!(overlap(true), vec![]);
+        assert_eq!(rules(&overlap(false)), [Rule::DeploymentRecreateOverlap]);
     }
 
     #[test]
