@@ -678,3 +678,117 @@ fn rolling_update_with_surge_keeps_every_node_available() {
         );
     }
 }
+
+/// Status counts a pod in its graceful termination (upstream groups pods with
+/// `getNodesToDaemonPods(ds, includeDeletedTerminal=false)`): deleting every pod with
+/// a 30 s grace keeps numberReady at 3 until the old containers stop, although the
+/// replacements (ready 45 s after start) exist at once.
+#[test]
+fn terminating_pods_keep_counting_in_status() {
+    let mut c = cluster(3);
+    let ann = "      annotations: {kubesim.io/ready-after: 45s}\n";
+    apply(&mut c, &ds_yaml("nginx", "", "", ann));
+    c.advance(Duration::from_secs(60));
+    let s = status(c.store());
+    assert_eq!((s.desired_number_scheduled, s.number_ready), (3, 3));
+    let old = agent_pods(c.store());
+    assert_eq!(old.len(), 3);
+    let deleted_at = c.now();
+    let grace = DeleteOptions {
+        grace_period_seconds: Some(30),
+        ..DeleteOptions::default()
+    };
+    for p in &old {
+        c.store()
+            .delete(Kind::Pod, "default", p.name(), &grace)
+            .unwrap();
+    }
+    c.run_until_idle();
+    // The replacements exist at once; the old pods are still running.
+    let live = live_by_node(c.store());
+    assert_eq!(live.len(), 3);
+    assert!(live
+        .values()
+        .flatten()
+        .all(|p| old.iter().all(|o| o.meta().uid != p.meta().uid)));
+    for _ in 0..29 {
+        let s = status(c.store());
+        assert_eq!(
+            (
+                s.current_number_scheduled,
+                s.number_ready,
+                s.number_available,
+                s.updated_number_scheduled,
+                s.number_misscheduled
+            ),
+            (3, 3, 3, 3, 0),
+            "at +{:?}",
+            c.now().since(deleted_at)
+        );
+        c.advance(Duration::from_secs(1));
+    }
+    // The old containers stop at +30 s; the new pods are not ready yet.
+    c.advance(Duration::from_secs(5));
+    assert!(old
+        .iter()
+        .all(|o| c.store().try_get(Kind::Pod, "default", o.name()).is_none()));
+    let s = status(c.store());
+    assert_eq!((s.current_number_scheduled, s.number_ready), (3, 0));
+    c.advance(Duration::from_secs(30));
+    assert_eq!(status(c.store()).number_ready, 3);
+}
+
+/// A node that stops matching: its pod is deleted (30 s grace) and counts in
+/// numberMisscheduled until it is gone.
+#[test]
+fn misscheduled_counts_a_terminating_pod_until_it_is_gone() {
+    let mut c = cluster(3);
+    let sel = "      nodeSelector: {kiamol: ch06}\n";
+    apply(&mut c, &ds_yaml("nginx", sel, "", ""));
+    for n in ["node-0", "node-1"] {
+        edit_node(&mut c, n, |n| {
+            n.meta.labels = n.meta.labels.with("kiamol", "ch06")
+        });
+    }
+    c.advance(Duration::from_secs(30));
+    let s = status(c.store());
+    assert_eq!(
+        (
+            s.desired_number_scheduled,
+            s.current_number_scheduled,
+            s.number_ready,
+            s.number_misscheduled
+        ),
+        (2, 2, 2, 0)
+    );
+    let victim = live_by_node(c.store())["node-1"][0].clone();
+    edit_node(&mut c, "node-1", |n| {
+        n.meta.labels = n.meta.labels.without("kiamol")
+    });
+    let terminating = c.store().get(Kind::Pod, "default", victim.name()).unwrap();
+    let gone_at = terminating.meta().deletion_timestamp().unwrap();
+    assert!(gone_at >= c.now().plus(Duration::from_secs(20)));
+    let mut seconds = 0;
+    while c
+        .store()
+        .try_get(Kind::Pod, "default", victim.name())
+        .is_some()
+    {
+        let s = status(c.store());
+        assert_eq!(
+            (
+                s.desired_number_scheduled,
+                s.current_number_scheduled,
+                s.number_misscheduled
+            ),
+            (1, 1, 1),
+            "while the pod terminates"
+        );
+        c.advance(Duration::from_secs(1));
+        seconds += 1;
+        assert!(seconds < 60, "the pod never went");
+    }
+    assert!(seconds >= 20);
+    let s = status(c.store());
+    assert_eq!((s.current_number_scheduled, s.number_misscheduled), (1, 0));
+}

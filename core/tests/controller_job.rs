@@ -512,3 +512,59 @@ fn deleted_terminated_pods_stay_counted() {
     assert_eq!(j.status.succeeded, 3);
     assert_eq!(seen.len(), 3, "exactly completions pods were created");
 }
+
+/// restartPolicy OnFailure: the restarts are summed over every Running or Pending pod
+/// of the Job, terminating ones included (upstream `pastBackoffLimitOnFailure`).
+#[test]
+fn on_failure_counts_restarts_of_terminating_pods() {
+    let mut c = cluster();
+    let spec = |p: i32| format!("  backoffLimit: 3\n  parallelism: {p}\n  completions: 2\n");
+    apply(&mut c, &job_yaml("crash2", &spec(2), "1s", 1, "OnFailure"));
+    let restarts = |c: &Cluster| -> Vec<(String, bool, u32)> {
+        pods(c, "crash2")
+            .iter()
+            .map(|o| {
+                let p = o.as_pod().unwrap();
+                (
+                    p.meta.name.to_string(),
+                    p.meta.is_being_deleted(),
+                    p.status.restart_count,
+                )
+            })
+            .collect()
+    };
+    let ok = step_until(
+        &mut c,
+        Duration::from_secs(120),
+        |_| {},
+        |c| {
+            let r = restarts(c);
+            r.len() == 2 && r.iter().all(|(_, _, n)| *n == 1)
+        },
+    );
+    assert!(ok, "both pods restarted once");
+    // Parallelism 1: one pod is deleted and terminates for 30 s, still restarting.
+    apply(&mut c, &job_yaml("crash2", &spec(1), "1s", 1, "OnFailure"));
+    let r = restarts(&c);
+    let victim: Vec<&String> = r.iter().filter(|(_, d, _)| *d).map(|(n, ..)| n).collect();
+    assert_eq!(victim.len(), 1, "one pod deleted: {r:?}");
+    let victim = victim[0].clone();
+    assert!(!cond_true(&job(&c, "crash2"), "FailureTarget"));
+    let ok = step_until(
+        &mut c,
+        Duration::from_secs(300),
+        |_| {},
+        |c| cond_true(&job(c, "crash2"), "FailureTarget"),
+    );
+    assert!(ok);
+    assert_eq!(
+        reason(&job(&c, "crash2"), "FailureTarget").as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+    // The limit was reached with the terminating pod's restarts: it still exists,
+    // and no single pod reached 3 restarts.
+    let r = restarts(&c);
+    assert!(r.iter().any(|(n, ..)| *n == victim), "{r:?}");
+    assert!(r.iter().all(|(_, _, n)| *n < 3), "{r:?}");
+    assert!(r.iter().map(|(_, _, n)| n).sum::<u32>() >= 3, "{r:?}");
+}

@@ -915,3 +915,106 @@ fn same_seed_same_history_with_threads_and_sharding() {
         "shared vs consistent with 2 workers"
     );
 }
+
+fn claim_exists(c: &Cluster, ordinal: i32) -> bool {
+    c.store()
+        .try_get(
+            Kind::PersistentVolumeClaim,
+            "default",
+            &format!("data-web-{ordinal}"),
+        )
+        .is_some()
+}
+
+fn delete_set(c: &mut Cluster) {
+    c.store()
+        .delete(
+            Kind::StatefulSet,
+            "default",
+            "web",
+            &DeleteOptions::default(),
+        )
+        .unwrap();
+    c.advance(Duration::from_secs(60));
+    assert!(pods(c.store()).is_empty());
+}
+
+/// whenDeleted: Delete + whenScaled: Retain — a scaled-away claim survives the
+/// scale-down (the set still owns it) and goes with the StatefulSet.
+#[test]
+fn retention_delete_on_deletion_retain_on_scale_down() {
+    let mut c = cluster(3);
+    let policy =
+        "  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Retain}\n";
+    apply(&mut c, &sts_yaml(3, "nginx", policy));
+    settle(&mut c, 3);
+    let before = c
+        .store()
+        .get(Kind::PersistentVolumeClaim, "default", "data-web-2")
+        .unwrap();
+    set_replicas(&mut c, 2);
+    c.advance(Duration::from_secs(60));
+    assert_eq!(pods(c.store()).len(), 2);
+    let kept = c
+        .store()
+        .get(Kind::PersistentVolumeClaim, "default", "data-web-2")
+        .unwrap();
+    assert_eq!(kept.meta().uid, before.meta().uid, "kept on scale-down");
+    let set_uid = c
+        .store()
+        .get(Kind::StatefulSet, "default", "web")
+        .unwrap()
+        .meta()
+        .uid;
+    assert!(kept
+        .meta()
+        .owner_references
+        .iter()
+        .any(|r| r.uid == set_uid && r.kind == Kind::StatefulSet));
+    delete_set(&mut c);
+    for i in 0..3 {
+        assert!(!claim_exists(&c, i), "data-web-{i} deleted with the set");
+    }
+}
+
+/// whenDeleted: Retain + whenScaled: Delete — a scaled-away claim goes with its pod;
+/// the others survive the StatefulSet's deletion.
+#[test]
+fn retention_retain_on_deletion_delete_on_scale_down() {
+    let mut c = cluster(3);
+    let policy =
+        "  persistentVolumeClaimRetentionPolicy: {whenDeleted: Retain, whenScaled: Delete}\n";
+    apply(&mut c, &sts_yaml(3, "nginx", policy));
+    settle(&mut c, 3);
+    assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 3);
+    set_replicas(&mut c, 2);
+    c.advance(Duration::from_secs(60));
+    assert_eq!(pods(c.store()).len(), 2);
+    assert!(!claim_exists(&c, 2), "deleted with the scaled-away pod");
+    let kept: Vec<_> = (0..2)
+        .map(|i| {
+            c.store()
+                .get(
+                    Kind::PersistentVolumeClaim,
+                    "default",
+                    &format!("data-web-{i}"),
+                )
+                .unwrap()
+                .meta()
+                .uid
+        })
+        .collect();
+    delete_set(&mut c);
+    for (i, uid) in kept.iter().enumerate() {
+        let claim = c
+            .store()
+            .get(
+                Kind::PersistentVolumeClaim,
+                "default",
+                &format!("data-web-{i}"),
+            )
+            .unwrap();
+        assert_eq!(claim.meta().uid, *uid, "data-web-{i} survives the set");
+    }
+    assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 2);
+}

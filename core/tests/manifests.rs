@@ -2816,3 +2816,567 @@ fn fully_populated_objects_render_with_known_field_names() {
         assert_eq!(got, want, "{}:\n{yaml}", original.display_key());
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Container env, envFrom, workingDir, volumeMounts and the unmodelled remainder
+// ---------------------------------------------------------------------------------------
+
+/// A Deployment whose template sets every kind of container detail and some pod spec
+/// fields the model does not keep.
+fn detailed_deployment() -> Value {
+    let d = deployment();
+    let d = with(
+        d,
+        "/spec/template/spec/containers/0",
+        json!({
+            "name": "web", "image": "nginx:1.25",
+            "command": ["nginx"], "args": ["-g", "daemon off;"],
+            "workingDir": "/srv",
+            "env": [
+                {"name": "Logging__LogLevel__Default", "value": "Debug"},
+                {"name": "EMPTY"},
+                {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                {"name": "MEM", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+                {"name": "CFG", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "level", "optional": true}}},
+                {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}}
+            ],
+            "envFrom": [
+                {"configMapRef": {"name": "cfg"}},
+                {"prefix": "DB_", "secretRef": {"name": "db", "optional": false}}
+            ],
+            "volumeMounts": [
+                {"name": "data", "mountPath": "/data", "readOnly": true, "subPath": "web"},
+                {"name": "logs", "mountPath": "/var/log", "mountPropagation": "HostToContainer"}
+            ],
+            "ports": [{"containerPort": 80, "hostIP": "10.0.0.1", "hostPort": 8080}],
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 80}, "periodSeconds": 5, "timeoutSeconds": 2},
+            "startupProbe": {"exec": {"command": ["true"]}},
+            "securityContext": {"runAsUser": 1000, "readOnlyRootFilesystem": true},
+            "resources": {"requests": {"cpu": "100m", "ephemeral-storage": "1Gi"}},
+            "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo hi"]}}}
+        }),
+    );
+    let d = with(
+        d,
+        "/spec/template/spec/volumes",
+        json!([
+            {"name": "data", "persistentVolumeClaim": {"claimName": "data", "readOnly": true}},
+            {"name": "logs", "hostPath": {"path": "/var/log", "type": "Directory"}},
+            {"name": "cache", "emptyDir": {"medium": "Memory"}},
+            {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}
+        ]),
+    );
+    let d = with(
+        d,
+        "/spec/template/spec/initContainers",
+        json!([{"name": "init", "image": "busybox:1.36", "command": ["true"]}]),
+    );
+    let d = with(d, "/spec/template/spec/serviceAccountName", json!("web"));
+    with(
+        d,
+        "/spec/template/spec/affinity",
+        json!({"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+            {"weight": 1, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+              "labelSelector": {"matchLabels": {"app": "web"}}}}]}}),
+    )
+}
+
+fn template_of(o: &Object) -> PodTemplateSpec {
+    match o {
+        Object::Deployment(d) => d.spec.template.clone(),
+        other => panic!("not a Deployment: {}", other.display_key()),
+    }
+}
+
+#[test]
+fn container_details_are_kept() {
+    let t = template_of(&one(&detailed_deployment()));
+    let d = t.spec.container_details(0);
+    let names: Vec<&str> = d.env.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Logging__LogLevel__Default",
+            "EMPTY",
+            "POD_NAME",
+            "APP",
+            "MEM",
+            "CFG",
+            "PW"
+        ]
+    );
+    assert_eq!(d.env[0].value, EnvValue::Value(Str::new("Debug")));
+    assert_eq!(d.env[1].value, EnvValue::Value(Str::new("")));
+    // fieldRef.apiVersion is defaulted to v1.
+    assert_eq!(
+        d.env[2].value,
+        EnvValue::FieldRef {
+            api_version: Str::new("v1"),
+            field_path: Str::new("metadata.name")
+        }
+    );
+    assert_eq!(
+        d.env[4].value,
+        EnvValue::ResourceFieldRef {
+            container_name: None,
+            resource: Str::new("limits.memory"),
+            divisor: Some(Str::new("1Mi"))
+        }
+    );
+    assert_eq!(
+        d.env[5].value,
+        EnvValue::ConfigMapKeyRef {
+            name: Str::new("cfg"),
+            key: Str::new("level"),
+            optional: Some(true)
+        }
+    );
+    assert!(matches!(d.env[6].value, EnvValue::SecretKeyRef { .. }));
+    assert_eq!(d.env_from.len(), 2);
+    assert_eq!(d.env_from[0].kind, EnvFromKind::ConfigMap);
+    assert_eq!(d.env_from[1].kind, EnvFromKind::Secret);
+    assert_eq!(d.env_from[1].prefix.as_deref(), Some("DB_"));
+    assert_eq!(d.working_dir.as_deref(), Some("/srv"));
+    assert_eq!(
+        d.volume_mounts[0],
+        VolumeMount {
+            name: Str::new("data"),
+            mount_path: Str::new("/data"),
+            read_only: true,
+            sub_path: Some(Str::new("web")),
+        }
+    );
+    let rest = d.rest.as_str().expect("the container keeps a remainder");
+    for part in [
+        "securityContext",
+        "startupProbe",
+        "timeoutSeconds",
+        "/healthz",
+        "hostIP",
+        "ephemeral-storage",
+        "postStart",
+        "mountPropagation",
+    ] {
+        assert!(rest.contains(part), "{part} missing from {rest}");
+    }
+    for modelled in [
+        "Logging__LogLevel__Default",
+        "\"image\"",
+        "periodSeconds",
+        "100m",
+    ] {
+        assert!(!rest.contains(modelled), "{modelled} in {rest}");
+    }
+    let pod_rest = t
+        .spec
+        .rest
+        .as_str()
+        .expect("the pod spec keeps a remainder");
+    for part in [
+        "initContainers",
+        "serviceAccountName",
+        "podAntiAffinity",
+        "\"type\":\"Directory\"",
+        "\"medium\":\"Memory\"",
+        "downwardAPI",
+    ] {
+        assert!(pod_rest.contains(part), "{part} missing from {pod_rest}");
+    }
+    assert!(!pod_rest.contains("claimName"), "{pod_rest}");
+    // A plain template keeps nothing extra.
+    let plain = template_of(&one(&deployment()));
+    assert!(plain.spec.container_details.is_empty());
+    assert!(plain.spec.rest.is_empty());
+}
+
+#[test]
+fn container_details_render_and_round_trip() {
+    let original = one(&detailed_deployment());
+    let rendered = original.to_json();
+    let c = &rendered["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        c["env"][0],
+        json!({"name": "Logging__LogLevel__Default", "value": "Debug"})
+    );
+    assert_eq!(c["env"][1], json!({"name": "EMPTY"}));
+    assert_eq!(
+        c["env"][2]["valueFrom"],
+        json!({"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.name"}})
+    );
+    assert_eq!(
+        c["envFrom"][1],
+        json!({"prefix": "DB_", "secretRef": {"name": "db", "optional": false}})
+    );
+    assert_eq!(c["workingDir"], json!("/srv"));
+    assert_eq!(
+        c["volumeMounts"][1],
+        json!({"name": "logs", "mountPath": "/var/log", "mountPropagation": "HostToContainer"})
+    );
+    assert_eq!(
+        c["readinessProbe"],
+        json!({"httpGet": {"path": "/healthz", "port": 80}, "periodSeconds": 5,
+               "timeoutSeconds": 2, "successThreshold": 1, "failureThreshold": 3})
+    );
+    assert_eq!(
+        c["resources"]["requests"],
+        json!({"cpu": "100m", "ephemeral-storage": "1Gi"})
+    );
+    assert_eq!(
+        c["ports"][0],
+        json!({"containerPort": 80, "hostIP": "10.0.0.1", "hostPort": 8080, "protocol": "TCP"})
+    );
+    let s = &rendered["spec"]["template"]["spec"];
+    assert_eq!(
+        s["volumes"][1]["hostPath"],
+        json!({"path": "/var/log", "type": "Directory"})
+    );
+    assert_eq!(s["volumes"][2]["emptyDir"], json!({"medium": "Memory"}));
+    assert_eq!(
+        s["volumes"][3]["downwardAPI"]["items"][0]["path"],
+        json!("labels")
+    );
+    assert_eq!(s["initContainers"][0]["name"], json!("init"));
+    assert_eq!(s["serviceAccountName"], json!("web"));
+
+    // Loading the rendered form gives the object back.
+    let yaml = serde_yaml_ng::to_string(&rendered).unwrap();
+    let mut back = load_str(&yaml, "rendered.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+    assert_eq!(back.remove(0), original, "did not round-trip:\n{yaml}");
+
+    // A pod too (its own spec, nodeName kept apart).
+    let p = with(
+        with(
+            pod(),
+            "/spec/containers/0/env",
+            json!([{"name": "A", "value": "1"}]),
+        ),
+        "/spec/nodeName",
+        json!("node-1"),
+    );
+    let p = with(
+        p,
+        "/spec/containers/0/securityContext",
+        json!({"privileged": true}),
+    );
+    let original = one(&p);
+    let rendered = original.to_json();
+    assert_eq!(rendered["spec"]["nodeName"], json!("node-1"));
+    assert_eq!(
+        rendered["spec"]["containers"][0]["securityContext"],
+        json!({"privileged": true})
+    );
+    let mut back = load(&rendered).unwrap();
+    assert_eq!(back.remove(0), original);
+}
+
+#[test]
+fn key_order_and_empty_containers_do_not_change_the_template() {
+    let a = json!({"securityContext": {"runAsUser": 1, "runAsGroup": 2}});
+    let b = json!({"securityContext": {"runAsGroup": 2, "runAsUser": 1}});
+    let t = |x: &Value| {
+        let mut d = deployment();
+        for (k, v) in x.as_object().unwrap() {
+            d = with(
+                d,
+                &format!("/spec/template/spec/containers/0/{k}"),
+                v.clone(),
+            );
+        }
+        template_of(&one(&d))
+    };
+    assert_eq!(t(&a), t(&b));
+    // Empty lists and objects are the same as absent ones, and so are fields written
+    // with the value the API server defaults them to.
+    let plain = template_of(&one(&deployment()));
+    assert_eq!(
+        t(&json!({"env": [], "securityContext": {}, "resources": {}})),
+        plain
+    );
+    assert_eq!(
+        t(&json!({"terminationMessagePath": "/dev/termination-log",
+                  "terminationMessagePolicy": "File", "tty": false,
+                  "livenessProbe": {"tcpSocket": {"port": 80}, "timeoutSeconds": 1}})),
+        t(&json!({"livenessProbe": {"tcpSocket": {"port": 80}}}))
+    );
+    assert_ne!(
+        t(&json!({"livenessProbe": {"tcpSocket": {"port": 80}, "timeoutSeconds": 2}})),
+        t(&json!({"livenessProbe": {"tcpSocket": {"port": 80}}}))
+    );
+    let pod_field = |k: &str, v: Value| {
+        template_of(&one(&with(
+            deployment(),
+            &format!("/spec/template/spec/{k}"),
+            v,
+        )))
+    };
+    assert_eq!(pod_field("dnsPolicy", json!("ClusterFirst")), plain);
+    assert_eq!(
+        pod_field("schedulerName", json!("default-scheduler")),
+        plain
+    );
+    assert_eq!(pod_field("enableServiceLinks", json!(true)), plain);
+    assert_ne!(pod_field("enableServiceLinks", json!(false)), plain);
+    assert_eq!(
+        pod_field(
+            "volumes",
+            json!([{"name": "c", "configMap": {"name": "cfg", "defaultMode": 420}}])
+        ),
+        pod_field(
+            "volumes",
+            json!([{"name": "c", "configMap": {"name": "cfg"}}])
+        )
+    );
+}
+
+#[test]
+fn templates_differing_in_any_container_field_differ() {
+    let base = template_of(&one(&deployment()));
+    let changes = [
+        (
+            "env",
+            json!([{"name": "Logging__LogLevel__Default", "value": "Debug"}]),
+        ),
+        ("envFrom", json!([{"configMapRef": {"name": "cfg"}}])),
+        ("workingDir", json!("/srv")),
+        ("securityContext", json!({"runAsNonRoot": true})),
+        ("startupProbe", json!({"tcpSocket": {"port": 80}})),
+        ("stdin", json!(true)),
+        ("terminationMessagePolicy", json!("FallbackToLogsOnError")),
+    ];
+    let mut seen = vec![base.clone()];
+    for (k, v) in changes {
+        let t = template_of(&one(&with(
+            deployment(),
+            &format!("/spec/template/spec/containers/0/{k}"),
+            v,
+        )));
+        assert_ne!(t, base, "{k} does not change the template");
+        assert!(!seen.contains(&t), "{k} gives an earlier template");
+        seen.push(t);
+    }
+    // Env values and order matter, as upstream.
+    let env = |e: Value| {
+        template_of(&one(&with(
+            deployment(),
+            "/spec/template/spec/containers/0/env",
+            e,
+        )))
+    };
+    assert_ne!(
+        env(json!([{"name": "A", "value": "1"}])),
+        env(json!([{"name": "A", "value": "2"}]))
+    );
+    assert_ne!(
+        env(json!([{"name": "A", "value": "1"}, {"name": "B", "value": "1"}])),
+        env(json!([{"name": "B", "value": "1"}, {"name": "A", "value": "1"}]))
+    );
+    // Pod-level fields the model does not keep change the template too.
+    for (k, v) in [
+        ("serviceAccountName", json!("robot")),
+        ("dnsPolicy", json!("None")),
+        ("priorityClassName", json!("high")),
+        ("initContainers", json!([{"name": "i", "image": "busybox"}])),
+    ] {
+        let t = template_of(&one(&with(
+            deployment(),
+            &format!("/spec/template/spec/{k}"),
+            v,
+        )));
+        assert_ne!(t, base, "{k} does not change the template");
+    }
+}
+
+#[test]
+fn the_logging_level_listing_changes_the_pi_web_template() {
+    let a = template_of(&load_corpus_file("pi-web-replicas-3.yaml")[0]);
+    let b = template_of(&load_corpus_file("pi-web-logging-level.yaml")[0]);
+    assert_ne!(a, b);
+    assert_eq!(a.spec.containers, b.spec.containers);
+    assert_eq!(
+        b.spec.container_details(0).env,
+        vec![EnvVar {
+            name: Str::new("Logging__LogLevel__Default"),
+            value: EnvValue::Value(Str::new("Debug")),
+        }]
+    );
+    assert!(a.spec.container_details(0).env.is_empty());
+}
+
+#[test]
+fn env_and_mount_validation() {
+    let c = "/spec/containers/0";
+    let env = |e: Value| with(pod(), &format!("{c}/env"), json!([e]));
+    check_err(
+        &env(json!({"value": "x"})),
+        "spec.containers[0].env[0].name",
+        "Required value",
+    );
+    check_err(
+        &env(json!({"name": "A=B"})),
+        "spec.containers[0].env[0].name",
+        "printable ASCII characters other than '='",
+    );
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {}})),
+        "spec.containers[0].env[0].valueFrom",
+        "must specify one of: `fieldRef`, `resourceFieldRef`, `configMapKeyRef` or `secretKeyRef`",
+    );
+    // fileKeyRef is behind an alpha gate (off): the API server drops it.
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {"fileKeyRef":
+            {"path": "a.env", "key": "A", "volumeName": "v"}}})),
+        "spec.containers[0].env[0].valueFrom",
+        "must specify one of",
+    );
+    check_err(
+        &env(
+            json!({"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
+        ),
+        "spec.containers[0].env[0].valueFrom",
+        "may not be specified when `value` is not empty",
+    );
+    check_err(
+        &env(
+            json!({"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"},
+                                               "secretKeyRef": {"name": "s", "key": "k"}}}),
+        ),
+        "spec.containers[0].env[0].valueFrom",
+        "may not have more than one field specified at a time",
+    );
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.containers"}}})),
+        "spec.containers[0].env[0].valueFrom.fieldRef.fieldPath",
+        "Unsupported value: \"spec.containers\"",
+    );
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {"resourceFieldRef": {"resource": "limits.gpu"}}})),
+        "spec.containers[0].env[0].valueFrom.resourceFieldRef.resource",
+        "Unsupported value",
+    );
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": ""}}})),
+        "spec.containers[0].env[0].valueFrom.configMapKeyRef.key",
+        "Required value",
+    );
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {"secretKeyRef": {"name": "", "key": "k"}}})),
+        "spec.containers[0].env[0].valueFrom.secretKeyRef.name",
+        "Required value",
+    );
+    check_err(
+        &env(json!({"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "a/b"}}})),
+        "spec.containers[0].env[0].valueFrom.configMapKeyRef.key",
+        "a valid config key",
+    );
+    let env_from = |e: Value| with(pod(), &format!("{c}/envFrom"), json!([e]));
+    check_err(
+        &env_from(json!({"prefix": "P"})),
+        "spec.containers[0].envFrom[0]",
+        "must specify one of: `configMapRef` or `secretRef`",
+    );
+    check_err(
+        &env_from(json!({"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}})),
+        "spec.containers[0].envFrom[0]",
+        "may not have more than one field specified at a time",
+    );
+    check_err(
+        &env_from(json!({"prefix": "A=", "configMapRef": {"name": "a"}})),
+        "spec.containers[0].envFrom[0].prefix",
+        "other than '='",
+    );
+    let mounts = |m: Value| {
+        with(
+            with(pod(), &format!("{c}/volumeMounts"), m),
+            "/spec/volumes",
+            json!([{"name": "data", "emptyDir": {}}]),
+        )
+    };
+    check_err(
+        &mounts(json!([{"name": "nope", "mountPath": "/d"}])),
+        "spec.containers[0].volumeMounts[0].name",
+        "Not found: \"nope\"",
+    );
+    check_err(
+        &mounts(json!([{"name": "data"}])),
+        "spec.containers[0].volumeMounts[0].mountPath",
+        "Required value",
+    );
+    check_err(
+        &mounts(json!([{"name": "data", "mountPath": "/d"}, {"name": "data", "mountPath": "/d"}])),
+        "spec.containers[0].volumeMounts[1].mountPath",
+        "must be unique",
+    );
+    check_err(
+        &mounts(json!([{"name": "data", "mountPath": "/d", "subPath": "../x"}])),
+        "spec.containers[0].volumeMounts[0].subPath",
+        "must not contain '..'",
+    );
+    check_err(
+        &mounts(json!([{"name": "data", "mountPath": "/d", "subPath": "/x"}])),
+        "spec.containers[0].volumeMounts[0].subPath",
+        "must be a relative path",
+    );
+    // StatefulSet mounts may name a claim template.
+    let sts = with(
+        with(
+            stateful_set(),
+            "/spec/template/spec/containers/0/volumeMounts",
+            json!([{"name": "data", "mountPath": "/var/data"}]),
+        ),
+        "/spec/volumeClaimTemplates",
+        json!([{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}}}}]),
+    );
+    one(&sts);
+    // Unknown fields inside the new structures are still rejected.
+    check_err(
+        &env(json!({"name": "A", "valu": "x"})),
+        "spec.containers[0].env[0].valu",
+        "unknown field",
+    );
+    check_err(
+        &mounts(json!([{"name": "data", "mountPath": "/d", "readonly": true}])),
+        "spec.containers[0].volumeMounts[0].readonly",
+        "unknown field",
+    );
+}
+
+#[test]
+fn volume_remainders_follow_their_volume_by_name() {
+    let p = with(
+        pod(),
+        "/spec/volumes",
+        json!([
+            {"name": "plain", "emptyDir": {}},
+            {"name": "logs", "hostPath": {"path": "/var/log", "type": "Directory"}}
+        ]),
+    );
+    let o = one(&p);
+    let Object::Pod(pod) = &o else { panic!() };
+    assert_eq!(
+        pod.spec.rest.as_str(),
+        Some(r#"{"volumes":[{"hostPath":{"type":"Directory"},"name":"logs"}]}"#)
+    );
+    // A controller adds a volume in front (a StatefulSet's claim): the remainder stays
+    // with its volume.
+    let mut spec = (*pod.spec).clone();
+    spec.volumes.insert(
+        0,
+        Volume {
+            name: Str::new("data"),
+            source: VolumeSource::PersistentVolumeClaim(Str::new("data-web-0")),
+        },
+    );
+    let mut moved = pod.clone();
+    moved.spec = std::sync::Arc::new(spec);
+    let v = Object::from(moved).to_json();
+    assert_eq!(
+        v["spec"]["volumes"],
+        json!([
+            {"name": "data", "persistentVolumeClaim": {"claimName": "data-web-0"}},
+            {"name": "plain", "emptyDir": {}},
+            {"name": "logs", "hostPath": {"path": "/var/log", "type": "Directory"}}
+        ])
+    );
+}

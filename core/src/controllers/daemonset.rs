@@ -66,11 +66,15 @@
 //! 6. **Status** (`updateDaemonSetStatus`), written only when it changed:
 //!    `desiredNumberScheduled` (nodes that should run the pod),
 //!    `currentNumberScheduled` (of those, nodes with a pod), `numberMisscheduled`
-//!    (nodes with a pod that should not run it), and over the first live pod (in the
-//!    order above) of each node that should run one: `numberReady`,
-//!    `numberAvailable` (ready for `minReadySeconds`), `updatedNumberScheduled`;
-//!    `numberUnavailable = desired − available`; `observedGeneration`. Pods being
-//!    deleted or terminal do not count.
+//!    (nodes with a pod that should not run it), and over the first pod (in the
+//!    order above: bound first, then oldest) of each node that should run one:
+//!    `numberReady`, `numberAvailable` (ready for `minReadySeconds`),
+//!    `updatedNumberScheduled`; `numberUnavailable = desired − available`;
+//!    `observedGeneration`. Only pods both terminal and being deleted are left out
+//!    (upstream `getNodesToDaemonPods(ds, includeDeletedTerminal=false)`): a pod in
+//!    its graceful termination still counts — numberReady stays up until its
+//!    containers stop, numberMisscheduled until it is gone — while manage and the
+//!    rolling update ignore pods being deleted.
 //! 7. **Requeue**: while expectations are pending, at their expiry; when a ready pod
 //!    becomes available later, after the time left.
 //!
@@ -436,10 +440,15 @@ fn surge_extras(
     extras
 }
 
-/// Live (not being deleted, not terminal) pods among `pods`.
-fn live(pods: &[Arc<Object>]) -> Vec<&Arc<Object>> {
+/// The pods among `pods` that status counts (upstream `getNodesToDaemonPods` with
+/// `includeDeletedTerminal = false`): all but those both terminal and being deleted.
+/// A still-running pod in its graceful termination counts.
+fn counted_for_status(pods: &[Arc<Object>]) -> Vec<&Arc<Object>> {
     pods.iter()
-        .filter(|o| o.as_pod().is_some_and(|p| p.is_active()))
+        .filter(|o| {
+            o.as_pod()
+                .is_some_and(|p| !(p.status.phase.is_terminal() && p.meta.is_being_deleted()))
+        })
         .collect()
 }
 
@@ -463,7 +472,7 @@ pub fn calculate_status(
         let (should_run, _) = node_should_run(ds, node);
         let mut pods = by_node
             .get(&node.meta.name)
-            .map(|v| live(v))
+            .map(|v| counted_for_status(v))
             .unwrap_or_default();
         let scheduled = !pods.is_empty();
         if should_run {

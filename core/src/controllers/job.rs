@@ -36,8 +36,10 @@
 //!    not suspended.
 //! 3. **Failure** (`FailureTarget` once decided): `failed > backoffLimit`, or, with
 //!    `restartPolicy: OnFailure` (the kubelet restarts the containers in place, so pods
-//!    do not fail), the restarts of the active pods (restartCount × containers) reach
-//!    `backoffLimit` (any restart when it is 0) — reason `BackoffLimitExceeded`
+//!    do not fail), the restarts (restartCount × containers) summed over every
+//!    Running or Pending pod of the Job — terminating ones included, as upstream's
+//!    `pastBackoffLimitOnFailure` — reach `backoffLimit` (any restart when it is 0) —
+//!    reason `BackoffLimitExceeded`
 //!    (`Job has reached the specified backoff limit`); or `startTime +
 //!    activeDeadlineSeconds ≤ now` — reason `DeadlineExceeded` (`Job was active longer
 //!    than specified deadline`). Then: condition `FailureTarget=True` and a Warning
@@ -52,8 +54,13 @@
 //!    the template's labels, annotations and spec, a controller ownerReference —
 //!    unless the **failure backoff** is running: after `n` failed pods since the last
 //!    success, no pod is created before the last failure + `10 s × 2ⁿ⁻¹` capped at
-//!    6 min ([`failure_backoff`]); the key is requeued then. Events `SuccessfulCreate`
-//!    (`Created pod: <name>`), `SuccessfulDelete` (`Deleted pod: <name>`).
+//!    6 min ([`failure_backoff`]); the key is requeued then. (The 6 min cap is
+//!    K8S-SEMANTICS.md's and kubernetes.io's documented one and older upstream code's
+//!    `MaxJobBackOff = 360 s`; since the pod-failure backoff was split from the API
+//!    backoff, upstream code caps at `MaxJobPodFailureBackOff = 10 min` while the
+//!    docs still say six minutes — a documented-defaults mismatch, kept at 6 min
+//!    here.) Events `SuccessfulCreate` (`Created pod: <name>`), `SuccessfulDelete`
+//!    (`Deleted pod: <name>`).
 //! 5. **Success:** `succeeded ≥ completions` (work queue: a success) with no active pod
 //!    left → condition `SuccessCriteriaMet=True` (reason `CompletionsReached`); once no
 //!    pod is terminating either, `Complete=True`, `completionTime` = now and Event
@@ -106,7 +113,8 @@ pub const MAX_POD_CREATE_DELETE_PER_SYNC: usize = 500;
 /// First failure backoff (upstream `DefaultJobPodFailureBackOff`).
 pub const BACKOFF_BASE: Duration = Duration::from_secs(10);
 
-/// Longest failure backoff (upstream `MaxJobPodFailureBackOff`, 6 min here).
+/// Longest failure backoff: 6 min, as documented (upstream code's
+/// `MaxJobPodFailureBackOff` is now 10 min; see the module docs).
 pub const BACKOFF_MAX: Duration = Duration::from_secs(360);
 
 /// The generated selector key (and template label).
@@ -438,8 +446,8 @@ impl Controller for JobController {
             let restarts: i64 = if job.spec.template.spec.restart_policy == RestartPolicy::OnFailure
             {
                 let containers = job.spec.template.spec.containers.len().max(1) as i64;
-                active
-                    .iter()
+                pods.iter()
+                    .filter(|p| matches!(p.status.phase, PodPhase::Running | PodPhase::Pending))
                     .map(|p| i64::from(p.status.restart_count) * containers)
                     .sum()
             } else {

@@ -89,24 +89,37 @@
 //!
 //! The model keeps what the simulation reads (see [`crate::model`]). Fields the API
 //! accepts but kubesim does not simulate are accepted (they are type-checked and
-//! strict-checked) and dropped. The notable ones:
+//! strict-checked) and dropped — except in pod specs, where every field a user can set
+//! is part of the template (upstream compares whole templates, so a change to any of
+//! them is a Deployment rollout):
+//!
+//! - a container's `env` (values and `valueFrom` fieldRef/resourceFieldRef/
+//!   configMapKeyRef/secretKeyRef), `envFrom`, `workingDir` and `volumeMounts` are
+//!   modelled ([`crate::model::ContainerDetails`], validated as upstream: env var names
+//!   by the 1.34 relaxed rule — printable ASCII but `=` —, one source per `valueFrom`
+//!   and `envFrom` entry, supported downward-API paths and resources, ConfigMap/Secret
+//!   names and keys, mounts naming a volume (or a StatefulSet claim template) with a
+//!   unique `mountPath` and a relative `subPath` without `..`; a resourceFieldRef
+//!   `divisor` is kept as written, not checked);
+//! - every other field of a container (`securityContext`, `startupProbe`, probe
+//!   handlers and `timeoutSeconds`, `lifecycle.postStart`, a `tcpSocket` preStop,
+//!   `stdin`/`tty`, `terminationMessage*`, resources other than cpu and memory,
+//!   `resizePolicy`, port `hostIP`, `volumeDevices`, …) and of a pod spec
+//!   (`initContainers`, `affinity`, `serviceAccountName`, `securityContext`,
+//!   `dnsPolicy`, `priorityClassName`, `imagePullSecrets`, the details of volume
+//!   sources, …) is kept as canonical JSON ([`crate::model::Unmodelled`]): it takes part
+//!   in equality and the `pod-template-hash`, and renders back; it is not validated
+//!   beyond its type.
+//!
+//! What is dropped:
 //!
 //! - metadata: `uid`, `resourceVersion`, `generation`, `creationTimestamp`,
 //!   `deletionTimestamp`, `deletionGracePeriodSeconds`, `managedFields`, `selfLink`
 //!   (the store assigns these); a pod template's metadata other than labels and
-//!   annotations;
+//!   annotations; `nodeName` of a template;
 //! - the `status` of every kind but Node (the API server resets status on create);
-//! - containers: `env`, `envFrom`, `volumeMounts`, `volumeDevices`, `workingDir`,
-//!   `securityContext`, `startupProbe`, probe handlers and `timeoutSeconds`,
-//!   `lifecycle.postStart`, a `tcpSocket` preStop, `stdin`/`tty`, `terminationMessage*`,
-//!   resources other than cpu and memory, `resizePolicy`, port `hostIP`;
-//! - pod specs: `initContainers`, `ephemeralContainers`, `affinity`,
-//!   `topologySpreadConstraints`, `serviceAccountName`, `securityContext`, `dnsPolicy`,
-//!   `dnsConfig`, `priorityClassName`, `schedulerName`, `imagePullSecrets`,
-//!   `hostAliases`, `hostPID`/`hostIPC`, `readinessGates`, `runtimeClassName`,
-//!   `overhead`, `schedulingGates`; the details of volume sources (only a claim name,
-//!   configMap name, secret name or hostPath path is kept; other sources become
-//!   `Other`); `nodeName` of a template;
+//! - in a pod spec, an empty object or list is the same as an absent one
+//!   (`securityContext: {}`);
 //! - workloads: StatefulSet `ordinals` and `rollingUpdate.maxUnavailable`; Job
 //!   `podFailurePolicy`, `backoffLimitPerIndex`, `maxFailedIndexes`, `successPolicy`,
 //!   `podReplacementPolicy`, `managedBy` (and `completionMode: Indexed` is rejected);
@@ -129,6 +142,7 @@
 mod core_kinds;
 mod cron;
 mod decode;
+mod details;
 mod field;
 mod meta;
 mod pod;

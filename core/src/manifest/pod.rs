@@ -6,6 +6,7 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::details;
 use super::field::{
     at, detail, idx, key, non_negative, port_name, port_number, quote, FieldError, FieldResult,
 };
@@ -31,11 +32,25 @@ pub(crate) fn pod_template(
     t: Option<&core::PodTemplateSpec>,
     path: &str,
 ) -> FieldResult<PodTemplateSpec> {
+    pod_template_with(t, path, &[])
+}
+
+/// [`pod_template`], where `extra_volumes` (a StatefulSet's claim templates) may also be
+/// named by volume mounts.
+pub(crate) fn pod_template_with(
+    t: Option<&core::PodTemplateSpec>,
+    path: &str,
+    extra_volumes: &[&str],
+) -> FieldResult<PodTemplateSpec> {
     let empty = core::PodTemplateSpec::default();
     let t = t.unwrap_or(&empty);
     let meta = template_meta(t.metadata.as_ref(), &at(path, "metadata"))?;
     let empty_spec = core::PodSpec::default();
-    let spec = pod_spec(t.spec.as_ref().unwrap_or(&empty_spec), &at(path, "spec"))?;
+    let spec = pod_spec_with(
+        t.spec.as_ref().unwrap_or(&empty_spec),
+        &at(path, "spec"),
+        extra_volumes,
+    )?;
     Ok(PodTemplateSpec {
         meta,
         spec: Arc::new(spec),
@@ -44,20 +59,27 @@ pub(crate) fn pod_template(
 
 /// A pod spec (`spec` of a Pod, `spec.template.spec` of a workload).
 pub(crate) fn pod_spec(s: &core::PodSpec, path: &str) -> FieldResult<PodSpec> {
+    pod_spec_with(s, path, &[])
+}
+
+/// [`pod_spec`], where volume mounts may also name `extra_volumes`.
+fn pod_spec_with(s: &core::PodSpec, path: &str, extra_volumes: &[&str]) -> FieldResult<PodSpec> {
     let volumes = volumes(s.volumes.as_deref().unwrap_or(&[]), &at(path, "volumes"))?;
 
     if s.containers.is_empty() {
         return Err(FieldError::required(at(path, "containers"), ""));
     }
     let mut containers = Vec::with_capacity(s.containers.len());
+    let mut container_details = Vec::with_capacity(s.containers.len());
     let cpath = at(path, "containers");
-    for (i, c) in s.containers.iter().enumerate() {
+    for (i, k) in s.containers.iter().enumerate() {
         let p = idx(&cpath, i);
-        let c = container(c, &p)?;
+        let c = container(k, &p)?;
         if containers.iter().any(|x: &Container| x.name == c.name) {
             return Err(FieldError::duplicate(at(&p, "name"), &c.name));
         }
         containers.push(c);
+        container_details.push(details::container_details(k, &volumes, extra_volumes, &p)?);
     }
 
     let restart_policy = match one_of(
@@ -104,7 +126,7 @@ pub(crate) fn pod_spec(s: &core::PodSpec, path: &str) -> FieldResult<PodSpec> {
     let hostname = dns_label("hostname", &s.hostname)?;
     let subdomain = dns_label("subdomain", &s.subdomain)?;
 
-    Ok(PodSpec {
+    let mut spec = PodSpec {
         containers,
         restart_policy,
         termination_grace_period_seconds: s.termination_grace_period_seconds,
@@ -115,7 +137,11 @@ pub(crate) fn pod_spec(s: &core::PodSpec, path: &str) -> FieldResult<PodSpec> {
         volumes,
         host_network: s.host_network.unwrap_or(false),
         active_deadline_seconds: s.active_deadline_seconds,
-    })
+        container_details: Vec::new(),
+        rest: details::pod_rest(s),
+    };
+    spec.set_container_details(container_details);
+    Ok(spec)
 }
 
 /// The pull policy upstream defaults from the image reference: `Always` for `:latest`

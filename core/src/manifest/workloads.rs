@@ -13,7 +13,7 @@ use super::field::{at, go_map, idx, non_negative, quote, FieldError, FieldResult
 use super::meta::{
     bytes, cpu_millis, int_or_string, label_selector, object_meta, one_of, template_meta,
 };
-use super::pod::pod_template;
+use super::pod::{pod_template, pod_template_with};
 use super::storage::pvc_spec;
 use crate::intern::{intern, Str};
 use crate::model::*;
@@ -117,9 +117,10 @@ fn selector_and_template(
     selector: &meta::LabelSelector,
     template: Option<&core::PodTemplateSpec>,
     what: &str,
+    claims: &[&str],
 ) -> FieldResult<(LabelSelector, PodTemplateSpec)> {
     require_selector(raw)?;
-    let template = pod_template(template, "spec.template")?;
+    let template = pod_template_with(template, "spec.template", claims)?;
     let selector = workload_selector(selector, &template, what)?;
     template_restarts_always(&template)?;
     Ok((selector, template))
@@ -141,7 +142,7 @@ pub(crate) fn replica_set(rs: &apps::ReplicaSet, raw: &Value) -> FieldResult<Rep
     let s = &rs.spec;
     let replicas = replicas(s.replicas)?;
     let (selector, template) =
-        selector_and_template(raw, &s.selector, s.template.as_ref(), "deployment")?;
+        selector_and_template(raw, &s.selector, s.template.as_ref(), "deployment", &[])?;
     let min_ready_seconds = min_ready_seconds(s.min_ready_seconds)?;
     Ok(ReplicaSet {
         meta,
@@ -161,7 +162,7 @@ pub(crate) fn deployment(d: &apps::Deployment, raw: &Value) -> FieldResult<Deplo
     let s = &d.spec;
     let replicas = replicas(s.replicas)?;
     let (selector, template) =
-        selector_and_template(raw, &s.selector, Some(&s.template), "deployment")?;
+        selector_and_template(raw, &s.selector, Some(&s.template), "deployment", &[])?;
     let strategy = deployment_strategy(s.strategy.as_ref())?;
     let min_ready_seconds = min_ready_seconds(s.min_ready_seconds)?;
     let revision_history_limit = revision_history_limit(s.revision_history_limit)?;
@@ -285,7 +286,7 @@ pub(crate) fn daemon_set(ds: &apps::DaemonSet, raw: &Value) -> FieldResult<Daemo
     let meta = object_meta(&ds.metadata, Kind::DaemonSet)?;
     let s = &ds.spec;
     let (selector, template) =
-        selector_and_template(raw, &s.selector, Some(&s.template), "daemonset")?;
+        selector_and_template(raw, &s.selector, Some(&s.template), "daemonset", &[])?;
     let empty_strategy = apps::DaemonSetUpdateStrategy::default();
     let us = s.update_strategy.as_ref().unwrap_or(&empty_strategy);
     let ty = update_strategy_type(us.type_.as_deref())?;
@@ -333,8 +334,15 @@ pub(crate) fn stateful_set(sts: &apps::StatefulSet, raw: &Value) -> FieldResult<
     let meta = object_meta(&sts.metadata, Kind::StatefulSet)?;
     let s = &sts.spec;
     let replicas = replicas(s.replicas)?;
+    // The claim templates' volumes are added to every pod: mounts may name them.
+    let claims: Vec<&str> = s
+        .volume_claim_templates
+        .iter()
+        .flatten()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect();
     let (selector, template) =
-        selector_and_template(raw, &s.selector, Some(&s.template), "statefulset")?;
+        selector_and_template(raw, &s.selector, Some(&s.template), "statefulset", &claims)?;
 
     let service_name = s.service_name.as_deref().unwrap_or("");
     if !service_name.is_empty() {

@@ -10,6 +10,11 @@
 //!   template and the pods made from it;
 //! - a pod's spec is an `Arc<PodSpec>` shared with the template it was made from, and
 //!   `spec.nodeName` is kept on the [`Pod`] itself so that binding does not copy the spec;
+//! - a pod spec keeps every field a user can set, since a template change in any of
+//!   them is a rollout upstream: the simulated ones as fields, a container's env,
+//!   envFrom, workingDir and volumeMounts in [`ContainerDetails`], and the rest as
+//!   canonical JSON ([`Unmodelled`]) — all in the shared `Arc<PodSpec>`, so none of it
+//!   costs a pod anything;
 //! - every kind but [`Pod`] is boxed inside [`Object`], so the common case (pods) is
 //!   one allocation of the pod's own size.
 //!

@@ -357,6 +357,18 @@ pub struct PodSpec {
     pub host_network: bool,
     /// `activeDeadlineSeconds` of the pod itself.
     pub active_deadline_seconds: Option<i64>,
+    /// The fields of each container the simulation does not read (env, envFrom,
+    /// workingDir, volumeMounts and the unmodelled remainder): entry `i` belongs to
+    /// `containers[i]`. Kept beside the containers, not in [`Container`], so that code
+    /// building a `Container` by hand stays unchanged. **Normal form:** trailing entries
+    /// that are empty are left out (an absent entry means an empty one), so equal specs
+    /// compare and hash equal; [`PodSpec::set_container_details`] keeps it.
+    pub container_details: Vec<ContainerDetails>,
+    /// The pod spec's fields the model does not keep (`initContainers`, `affinity`,
+    /// `serviceAccountName`, `securityContext`, details of volume sources, …) as
+    /// canonical JSON: a change to any of them changes the spec, as it changes the
+    /// template upstream.
+    pub rest: Unmodelled,
 }
 
 impl PodSpec {
@@ -381,6 +393,222 @@ impl PodSpec {
             .iter()
             .flat_map(|c| c.ports.iter())
             .find(|p| p.name.as_deref() == Some(name))
+    }
+
+    /// The details of container `i` (empty when none are kept).
+    pub fn container_details(&self, i: usize) -> &ContainerDetails {
+        self.container_details.get(i).unwrap_or(&EMPTY_DETAILS)
+    }
+
+    /// Sets the container details (entry `i` for `containers[i]`), dropping trailing
+    /// empty entries so the spec stays in normal form.
+    pub fn set_container_details(&mut self, mut details: Vec<ContainerDetails>) {
+        while details.last().is_some_and(ContainerDetails::is_empty) {
+            details.pop();
+        }
+        self.container_details = details;
+    }
+}
+
+/// What [`PodSpec::container_details`] returns for a container without details.
+static EMPTY_DETAILS: ContainerDetails = ContainerDetails::EMPTY;
+
+/// Canonical compact JSON (object keys sorted, no whitespace) of the fields of an
+/// object that the model does not keep, or nothing. It takes part in equality, hashing
+/// and `Debug` (so in the Deployment controller's template comparison and
+/// `pod-template-hash`), and rendering merges it back into the object's JSON. It lives
+/// in the shared `Arc<PodSpec>`, so pods of one template share it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Unmodelled(Option<Str>);
+
+impl Unmodelled {
+    /// Nothing unmodelled.
+    pub const NONE: Unmodelled = Unmodelled(None);
+
+    /// The remainder `v`; `null`, `{}` and `[]` are nothing.
+    pub fn from_json(v: &serde_json::Value) -> Self {
+        let empty = match v {
+            serde_json::Value::Null => true,
+            serde_json::Value::Object(m) => m.is_empty(),
+            serde_json::Value::Array(a) => a.is_empty(),
+            _ => false,
+        };
+        if empty {
+            return Unmodelled::NONE;
+        }
+        let mut out = String::new();
+        canonical_json(v, &mut out);
+        Unmodelled(Some(Str::new(&out)))
+    }
+
+    /// The canonical JSON text, if any.
+    pub fn as_str(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+
+    /// The remainder as a JSON value (`None` when there is none).
+    pub fn to_json(&self) -> Option<serde_json::Value> {
+        self.0.as_deref().and_then(|t| serde_json::from_str(t).ok())
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+/// Writes `v` as compact JSON with object keys sorted (independent of serde_json's
+/// `preserve_order` feature).
+fn canonical_json(v: &serde_json::Value, out: &mut String) {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical_json(&m[k], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(x, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Where an environment variable's value comes from (`env[].value` / `valueFrom`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EnvValue {
+    /// `value` (possibly empty).
+    Value(Str),
+    /// `valueFrom.fieldRef`: a field of the pod (downward API).
+    FieldRef {
+        /// `apiVersion` (defaulted to `v1`).
+        api_version: Str,
+        /// `fieldPath` (`metadata.name`, `status.podIP`, …).
+        field_path: Str,
+    },
+    /// `valueFrom.resourceFieldRef`: a container's request or limit.
+    ResourceFieldRef {
+        /// `containerName` (this container when unset).
+        container_name: Option<Str>,
+        /// `resource` (`limits.cpu`, `requests.memory`, …).
+        resource: Str,
+        /// `divisor`, as written.
+        divisor: Option<Str>,
+    },
+    /// `valueFrom.configMapKeyRef`.
+    ConfigMapKeyRef {
+        /// ConfigMap name.
+        name: Str,
+        /// Key in its data.
+        key: Str,
+        /// `optional`.
+        optional: Option<bool>,
+    },
+    /// `valueFrom.secretKeyRef`.
+    SecretKeyRef {
+        /// Secret name.
+        name: Str,
+        /// Key in its data.
+        key: Str,
+        /// `optional`.
+        optional: Option<bool>,
+    },
+}
+
+/// An environment variable of a container (`env[]`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnvVar {
+    /// Name.
+    pub name: Str,
+    /// Value or source.
+    pub value: EnvValue,
+}
+
+/// What an `envFrom[]` entry imports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EnvFromKind {
+    /// `configMapRef`.
+    ConfigMap,
+    /// `secretRef`.
+    Secret,
+}
+
+/// An `envFrom[]` entry: every key of a ConfigMap or Secret as a variable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EnvFromSource {
+    /// `prefix` prepended to every key.
+    pub prefix: Option<Str>,
+    /// ConfigMap or Secret.
+    pub kind: EnvFromKind,
+    /// Its name.
+    pub name: Str,
+    /// `optional`.
+    pub optional: Option<bool>,
+}
+
+/// A container's `volumeMounts[]` entry.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct VolumeMount {
+    /// The pod volume mounted (one of `spec.volumes`).
+    pub name: Str,
+    /// `mountPath`.
+    pub mount_path: Str,
+    /// `readOnly`.
+    pub read_only: bool,
+    /// `subPath`.
+    pub sub_path: Option<Str>,
+}
+
+/// The fields of a container that the simulation does not read but that belong to the
+/// template: changing any of them is a new template (a Deployment rollout), as
+/// upstream, and rendering writes them back.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub struct ContainerDetails {
+    /// `env`.
+    pub env: Vec<EnvVar>,
+    /// `envFrom`.
+    pub env_from: Vec<EnvFromSource>,
+    /// `workingDir`.
+    pub working_dir: Option<Str>,
+    /// `volumeMounts`.
+    pub volume_mounts: Vec<VolumeMount>,
+    /// Every other field the model does not keep (`securityContext`, `startupProbe`,
+    /// probe handlers, `lifecycle.postStart`, port `hostIP`, other resources, …).
+    pub rest: Unmodelled,
+}
+
+impl ContainerDetails {
+    /// No details.
+    pub const EMPTY: ContainerDetails = ContainerDetails {
+        env: Vec::new(),
+        env_from: Vec::new(),
+        working_dir: None,
+        volume_mounts: Vec::new(),
+        rest: Unmodelled::NONE,
+    };
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty()
+            && self.env_from.is_empty()
+            && self.working_dir.is_none()
+            && self.volume_mounts.is_empty()
+            && self.rest.is_empty()
     }
 }
 

@@ -18,7 +18,9 @@
 //!
 //! Rendering and [`crate::manifest`] agree: loading the rendered form of an object
 //! gives the object back (store-assigned metadata and status aside, which the loader
-//! ignores). The model's simplifications show in two places: every container of a pod
+//! ignores). Pod specs render their containers' env, envFrom, workingDir and
+//! volumeMounts, and merge in the unmodelled remainder of each container and of the pod
+//! spec ([`Unmodelled`]) key by key. The model's simplifications show in two places: every container of a pod
 //! shares one state (one `containerStatuses` entry per container, all alike), and a
 //! pod that is unschedulable carries its reason as the `PodScheduled` condition's
 //! message (reason `Unschedulable`); otherwise `status.reason` is the pod's reason.
@@ -483,13 +485,132 @@ fn probe(p: &Probe) -> Value {
         .done()
 }
 
-fn container(c: &Container) -> Value {
+fn env_var(e: &EnvVar) -> Value {
+    let mut j = J::new();
+    j.put("name", e.name.as_str());
+    let from = match &e.value {
+        EnvValue::Value(v) => {
+            j.text("value", v);
+            None
+        }
+        EnvValue::FieldRef {
+            api_version,
+            field_path,
+        } => Some(json!({ "fieldRef": {
+            "apiVersion": api_version.as_str(),
+            "fieldPath": field_path.as_str(),
+        } })),
+        EnvValue::ResourceFieldRef {
+            container_name,
+            resource,
+            divisor,
+        } => Some(json!({ "resourceFieldRef": J::new()
+            .opt("containerName", container_name.as_deref())
+            .put("resource", resource.as_str())
+            .opt("divisor", divisor.as_deref())
+            .done() })),
+        EnvValue::ConfigMapKeyRef {
+            name,
+            key,
+            optional,
+        } => Some(json!({ "configMapKeyRef": J::new()
+            .put("name", name.as_str())
+            .put("key", key.as_str())
+            .opt("optional", *optional)
+            .done() })),
+        EnvValue::SecretKeyRef {
+            name,
+            key,
+            optional,
+        } => Some(json!({ "secretKeyRef": J::new()
+            .put("name", name.as_str())
+            .put("key", key.as_str())
+            .opt("optional", *optional)
+            .done() })),
+    };
+    j.opt("valueFrom", from);
+    j.done()
+}
+
+fn env_from(e: &EnvFromSource) -> Value {
+    let source = J::new()
+        .put("name", e.name.as_str())
+        .opt("optional", e.optional)
+        .done();
+    let field = match e.kind {
+        EnvFromKind::ConfigMap => "configMapRef",
+        EnvFromKind::Secret => "secretRef",
+    };
+    J::new()
+        .opt("prefix", e.prefix.as_deref())
+        .put(field, source)
+        .done()
+}
+
+fn volume_mount(m: &VolumeMount) -> Value {
+    J::new()
+        .put("name", m.name.as_str())
+        .put("mountPath", m.mount_path.as_str())
+        .flag("readOnly", m.read_only)
+        .opt("subPath", m.sub_path.as_deref())
+        .done()
+}
+
+/// Merges an unmodelled remainder into a rendered value: objects key by key, arrays
+/// index by index — or, when every remainder element carries a `name` (pod volumes),
+/// into the rendered element of that name; where both have a scalar the rendered
+/// (modelled) one stays.
+fn merge_rest(dst: &mut Value, rest: &Unmodelled) {
+    if let Some(r) = rest.to_json() {
+        merge(dst, r);
+    }
+}
+
+fn merge(dst: &mut Value, src: Value) {
+    match (dst, src) {
+        (Value::Object(d), Value::Object(s)) => {
+            for (k, v) in s {
+                match d.get_mut(&k) {
+                    Some(x) => merge(x, v),
+                    None => {
+                        d.insert(k, v);
+                    }
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(s)) if s.iter().all(|x| x.get("name").is_some()) => {
+            for v in s {
+                if let Some(x) = d.iter_mut().find(|x| x.get("name") == v.get("name")) {
+                    merge(x, v);
+                }
+            }
+        }
+        (Value::Array(d), Value::Array(s)) => {
+            for (i, v) in s.into_iter().enumerate() {
+                match d.get_mut(i) {
+                    Some(x) => merge(x, v),
+                    None => d.push(v),
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn container(c: &Container, d: &ContainerDetails) -> Value {
     let mut j = J::new();
     j.put("name", c.name.as_str())
         .put("image", c.image.as_str());
     j.put("imagePullPolicy", c.image_pull_policy.as_str());
     j.list("command", strs(&c.command));
     j.list("args", strs(&c.args));
+    j.opt("workingDir", d.working_dir.as_deref());
+    j.list("env", d.env.iter().map(env_var).collect());
+    j.list("envFrom", d.env_from.iter().map(env_from).collect());
+    j.list(
+        "volumeMounts",
+        d.volume_mounts.iter().map(volume_mount).collect(),
+    );
     let ports = c
         .ports
         .iter()
@@ -524,14 +645,22 @@ fn container(c: &Container) -> Value {
         };
         j.put("lifecycle", json!({ "preStop": handler }));
     }
-    j.done()
+    let mut v = j.done();
+    merge_rest(&mut v, &d.rest);
+    v
 }
 
 fn pod_spec(s: &PodSpec, node_name: Option<&Str>) -> Value {
     let mut j = J::new();
     j.put(
         "containers",
-        Value::Array(s.containers.iter().map(container).collect()),
+        Value::Array(
+            s.containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| container(c, s.container_details(i)))
+                .collect(),
+        ),
     );
     j.put("restartPolicy", s.restart_policy.as_str());
     j.opt(
@@ -592,7 +721,9 @@ fn pod_spec(s: &PodSpec, node_name: Option<&Str>) -> Value {
         })
         .collect();
     j.list("volumes", volumes);
-    j.done()
+    let mut v = j.done();
+    merge_rest(&mut v, &s.rest);
+    v
 }
 
 /// Upstream's QoS class from requests and limits.

@@ -172,6 +172,7 @@
 //! ```
 
 mod apply;
+pub mod bench_support;
 mod ctx;
 mod exec;
 mod metrics;
