@@ -1,6 +1,8 @@
 //! The CronJob controller in a simulated cluster, in virtual time (with the Job
 //! controller and the kubelet running the Jobs' pods).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,12 +96,14 @@ fn minute(c: &Cluster, n: i64) -> Timestamp {
 #[test]
 fn every_minute_names_annotation_status_and_history() {
     let mut c = cluster();
+    let mut inv = c.invariant_checker();
     apply(
         &mut c,
         &cron_yaml("every-minute", "*/1 * * * *", "", "5s", 0),
     );
     assert!(jobs(&c, "every-minute").is_empty());
     c.advance(MIN);
+    common::assert_invariants(&c, &mut inv, true);
     let js = jobs(&c, "every-minute");
     assert_eq!(names(&js), vec![job_name("every-minute", minute(&c, 1))]);
     let j = js[0].as_job().unwrap();
@@ -118,12 +122,19 @@ fn every_minute_names_annotation_status_and_history() {
     assert_eq!(cj.status.active[0].uid, Some(j.meta.uid));
     // The job finishes within 10 s: out of the active list, lastSuccessfulTime set.
     c.advance(Duration::from_secs(10));
+    common::assert_invariants(&c, &mut inv, true);
     let cj = cron(&c, "every-minute");
     assert!(cj.status.active.is_empty());
     assert!(cj.status.last_successful_time.is_some());
     assert_eq!(events(&c, "SawCompletedJob").len(), 1);
     // Six minutes in: jobs at minutes 1..6, only the last 3 successful kept.
-    c.advance(Duration::from_secs(6 * 60 - 70 + 10));
+    // Minute by minute, the history limit's deletes (background) checked.
+    for _ in 0..5 {
+        c.advance(MIN);
+        common::assert_invariants(&c, &mut inv, true);
+    }
+    c.advance(Duration::from_secs(6 * 60 - 70 + 10 - 5 * 60));
+    common::assert_invariants(&c, &mut inv, true);
     let js = jobs(&c, "every-minute");
     let want: Vec<String> = (4..=6)
         .map(|m| job_name("every-minute", minute(&c, m)))
@@ -219,6 +230,7 @@ fn forbid_with_starting_deadline_does_not_run_late() {
 #[test]
 fn replace_deletes_the_running_job() {
     let mut c = cluster();
+    let mut inv = c.invariant_checker();
     apply(
         &mut c,
         &cron_yaml(
@@ -234,7 +246,11 @@ fn replace_deletes_the_running_job() {
         names(&jobs(&c, "repl")),
         vec![job_name("repl", minute(&c, 1))]
     );
+    common::assert_invariants(&c, &mut inv, true);
     c.advance(MIN);
+    // The replaced Job and its pod are collected (background): settled, nothing
+    // dangles.
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(
         names(&jobs(&c, "repl")),
         vec![job_name("repl", minute(&c, 2))]

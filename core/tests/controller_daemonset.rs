@@ -1,6 +1,8 @@
 //! The DaemonSet controller in a simulated cluster, in virtual time: one test per rule
 //! of K8S-SEMANTICS.md "DaemonSet".
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -288,12 +290,15 @@ fn taints_must_be_tolerated() {
 #[test]
 fn daemon_pods_stay_on_a_failed_node() {
     let mut c = cluster(2);
+    let mut inv = c.invariant_checker();
     apply(&mut c, &ds_yaml("nginx", "", "", ""));
     c.advance(Duration::from_secs(5));
+    common::assert_invariants(&c, &mut inv, true);
     let before = live_by_node(c.store())["node-1"][0].clone();
     c.fail_node("node-1").unwrap();
     // Past the grace period (50 s) and the default eviction (300 s).
     c.advance(Duration::from_secs(420));
+    common::assert_invariants(&c, &mut inv, true);
     let after = live_by_node(c.store());
     assert_eq!(after["node-1"].len(), 1);
     assert_eq!(after["node-1"][0].meta().uid, before.meta().uid);
@@ -314,6 +319,7 @@ fn daemon_pods_stay_on_a_failed_node() {
     // Back: desired again, the same pod ready again.
     c.recover_node("node-1").unwrap();
     c.advance(Duration::from_secs(30));
+    common::assert_invariants(&c, &mut inv, true);
     let back = live_by_node(c.store());
     assert_eq!(back["node-1"][0].meta().uid, before.meta().uid);
     let s = status(c.store());
@@ -387,6 +393,7 @@ fn orphans_are_adopted_by_a_new_daemon_set() {
 /// largest number seen.
 fn roll(nodes: usize, max_unavailable: &str) -> i32 {
     let mut c = cluster(nodes);
+    let mut inv = c.invariant_checker();
     let strategy =
         format!("  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{maxUnavailable: {max_unavailable}}}}}\n");
     let ann = "      annotations: {kubesim.io/ready-after: 5s}\n";
@@ -413,6 +420,7 @@ fn roll(nodes: usize, max_unavailable: &str) -> i32 {
             "{unavailable} nodes unavailable > maxUnavailable {limit}"
         );
         worst = worst.max(unavailable);
+        common::assert_invariants(&c, &mut inv, true);
         let s = status(c.store());
         if s.updated_number_scheduled == nodes as i32 && s.number_available == nodes as i32 {
             break;

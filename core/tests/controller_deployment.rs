@@ -1,6 +1,8 @@
 //! The Deployment controller on a whole simulated cluster, in virtual time: one test
 //! per rule of K8S-SEMANTICS.md "Deployment".
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -413,10 +415,14 @@ fn roll_checked(
     surge: usize,
     unavail: usize,
 ) -> (usize, usize) {
+    // The invariant checker watches the whole rollout (its Deployment rules check
+    // the controller's decisions; the counts below check the pods).
+    let mut inv = c.invariant_checker();
     set_image(c, name, "app:v2");
     let (mut max_total, mut min_avail) = (0, usize::MAX);
     let n = name.to_string();
     run_checked(c, Duration::from_secs(300), |c| {
+        common::assert_invariants(c, &mut inv, true);
         let (total, avail) = counts(c.store(), &n);
         assert!(
             total <= replicas + surge,
@@ -775,8 +781,10 @@ fn rollover_scales_the_intermediate_replica_set_down_at_once() {
     let mut c = cluster(Duration::from_secs(30), &[]);
     c.apply(deployment_yaml("web", 4, "app:v1", "")).unwrap();
     wait_complete(&mut c, "web", 4, Duration::from_secs(120));
+    let mut inv = c.invariant_checker();
     set_image(&mut c, "web", "app:v2");
     c.advance(Duration::from_secs(5));
+    common::assert_invariants(&c, &mut inv, true);
     // maxSurge 1, maxUnavailable 1: v1 at 3, v2 at 2 (not ready yet).
     assert_eq!(rs_by_image(c.store(), "web", "app:v1").spec.replicas, 3);
     assert_eq!(rs_by_image(c.store(), "web", "app:v2").spec.replicas, 2);
@@ -786,6 +794,7 @@ fn rollover_scales_the_intermediate_replica_set_down_at_once() {
     assert_eq!(rs_by_image(c.store(), "web", "app:v2").spec.replicas, 0);
     assert_eq!(rs_by_image(c.store(), "web", "app:v1").spec.replicas, 3);
     run_checked(&mut c, Duration::from_secs(300), |c| {
+        common::assert_invariants(c, &mut inv, true);
         let (total, avail) = counts(c.store(), "web");
         assert!(total <= 5 && avail >= 3, "{total} pods, {avail} available");
     });
@@ -809,8 +818,10 @@ fn proportional_scaling_during_a_stalled_rollout() {
     let mut c = cluster(Duration::ZERO, &["app:bad"]);
     c.apply(deployment_yaml("web", 10, "app:v1", "")).unwrap();
     wait_complete(&mut c, "web", 10, Duration::from_secs(60));
+    let mut inv = c.invariant_checker();
     set_image(&mut c, "web", "app:bad");
     c.advance(Duration::from_secs(30));
+    common::assert_invariants(&c, &mut inv, true);
     let sizes = |c: &Cluster| {
         (
             rs_by_image(c.store(), "web", "app:v1").spec.replicas,
@@ -823,6 +834,7 @@ fn proportional_scaling_during_a_stalled_rollout() {
     // round(5·19/13) − 5 = 2.
     edit(&mut c, "web", |d| d.spec.replicas = 15);
     c.advance(Duration::from_secs(10));
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(sizes(&c), (12, 7));
     for rs in replica_sets(c.store(), "web") {
         let a = &rs.meta.annotations;
@@ -834,6 +846,7 @@ fn proportional_scaling_during_a_stalled_rollout() {
     // round(7·7/19) − 7 = −4.
     edit(&mut c, "web", |d| d.spec.replicas = 5);
     c.advance(Duration::from_secs(10));
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(sizes(&c), (4, 3));
     let ev = events(c.store(), "ScalingReplicaSet");
     let old = rs_by_image(c.store(), "web", "app:v1").meta.name;
@@ -858,9 +871,11 @@ fn recreate_never_runs_old_and_new_pods_together() {
     ))
     .unwrap();
     wait_complete(&mut c, "web", 3, Duration::from_secs(60));
+    let mut inv = c.invariant_checker();
     set_image(&mut c, "web", "app:v2");
     let mut saw_wait = false;
     run_checked(&mut c, Duration::from_secs(300), |c| {
+        common::assert_invariants(c, &mut inv, true);
         let ps = pods(c.store(), "web", false); // terminating pods included
         let old = ps.iter().filter(|p| image_of(p) == "app:v1").count();
         let new = ps.len() - old;

@@ -2,6 +2,8 @@
 //! controller and the kubelet running the target's pods and the `load` demand model
 //! ([`Cluster::set_load`]) as the metrics source.
 
+mod common;
+
 use std::time::Duration;
 
 use kubesim_core::cluster::{Cluster, ClusterConfig, NodeSpecs};
@@ -197,11 +199,14 @@ fn scale_up_limited_to_max_of_4_pods_and_100_percent_per_15s() {
 #[test]
 fn scale_down_waits_for_the_stabilization_window() {
     let (mut c, t0) = setup(2, 1, 10);
+    let mut inv = c.invariant_checker();
     let (k, ns, n) = rs_key();
     c.set_load(k, ns, n, 150.0).unwrap();
     c.advance(TICK);
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(replicas(&c), 6);
     c.advance(Duration::from_secs(5));
+    common::assert_invariants(&c, &mut inv, true);
     // 10% of 600m = 60m: wants ceil(0.2 × 6) = 2.
     c.set_load(k, ns, n, 10.0).unwrap();
     c.advance(TICK);
@@ -215,8 +220,13 @@ fn scale_down_waits_for_the_stabilization_window() {
     c.run_until(|_| false, t0.plus(Duration::from_secs(314)).since(c.now()))
         .ok();
     assert_eq!(replicas(&c), 6);
+    common::assert_invariants(&c, &mut inv, true);
     c.advance(Duration::from_secs(1));
     assert_eq!(c.now(), t0.plus(Duration::from_secs(315)));
+    assert_eq!(replicas(&c), 2);
+    // The scale-down's pod deletions, checked once settled.
+    c.advance(Duration::from_secs(60));
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(replicas(&c), 2);
     assert_eq!(
         events(&c, "SuccessfulRescale").last().map(String::as_str),
@@ -251,9 +261,11 @@ fn scales_a_deployment_through_spec_replicas() {
         "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: 5\n  \
                selector:\n    matchLabels: {app: api}\n  template:\n    metadata:\n      labels: \
                {app: api}\n    spec:\n      containers:\n      - {name: api, image: nginx}\n";
+    let mut inv = c.invariant_checker();
     apply(&mut c, dep);
     apply(&mut c, &hpa_yaml("Deployment", "api", 1, 3));
     c.advance(TICK);
+    common::assert_invariants(&c, &mut inv, true);
     let d = c.store().get(Kind::Deployment, "default", "api").unwrap();
     assert_eq!(d.as_deployment().unwrap().spec.replicas, 3);
     assert_eq!(status(&c).desired_replicas, 3);

@@ -1,6 +1,8 @@
 //! The Job controller in a simulated cluster, in virtual time: one test per rule of
 //! K8S-SEMANTICS.md "Job and CronJob" (Job part) and of the controller's module docs.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -111,6 +113,7 @@ fn step_until(
 #[test]
 fn completions_with_bounded_parallelism() {
     let mut c = cluster();
+    let mut inv = c.invariant_checker();
     apply(
         &mut c,
         &job_yaml(
@@ -131,7 +134,10 @@ fn completions_with_bounded_parallelism() {
     let done = step_until(
         &mut c,
         Duration::from_secs(300),
-        |c| max_active = max_active.max(active(c, "pi")),
+        |c| {
+            common::assert_invariants(c, &mut inv, true);
+            max_active = max_active.max(active(c, "pi"))
+        },
         |c| cond_true(&job(c, "pi"), "Complete"),
     );
     assert!(done, "the Job completes");
@@ -153,6 +159,7 @@ fn completions_with_bounded_parallelism() {
     assert_eq!(events(&c, "SuccessfulCreate").len(), 5);
     // Nothing more happens.
     c.advance(Duration::from_secs(120));
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(pods(&c, "pi").len(), 5);
 }
 
@@ -375,7 +382,9 @@ fn reducing_parallelism_deletes_extra_pods() {
             "Never",
         ),
     );
+    let mut inv = c.invariant_checker();
     c.advance(Duration::from_secs(5));
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(active(&c, "par"), 3);
     apply(
         &mut c,
@@ -389,6 +398,7 @@ fn reducing_parallelism_deletes_extra_pods() {
     );
     assert_eq!(active(&c, "par"), 1);
     assert_eq!(job(&c, "par").status.active, 1);
+    common::assert_invariants(&c, &mut inv, true);
 }
 
 #[test]

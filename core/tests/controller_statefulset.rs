@@ -1,6 +1,8 @@
 //! The StatefulSet controller in a simulated cluster, in virtual time: one test per
 //! rule of K8S-SEMANTICS.md "StatefulSet".
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -256,8 +258,10 @@ fn no_scale_down_while_a_pod_is_unhealthy() {
 #[test]
 fn claims_are_created_first_kept_on_scale_down_and_reused() {
     let mut c = cluster(3);
+    let mut inv = c.invariant_checker();
     apply(&mut c, &sts_yaml(2, "nginx", ""));
     settle(&mut c, 2);
+    common::assert_invariants(&c, &mut inv, true);
     // Each claim was added before its pod.
     let hist = c.sim().history();
     for i in 0..2 {
@@ -290,7 +294,10 @@ fn claims_are_created_first_kept_on_scale_down_and_reused() {
     let volume = pvc.spec.volume_name.clone().unwrap();
 
     set_replicas(&mut c, 1);
+    common::assert_invariants(&c, &mut inv, true);
     c.advance(Duration::from_secs(60));
+    // Scale-down kept the claim: statefulset-pvc-retained holds.
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(pods(c.store()).len(), 1);
     let kept = claim(&c, 1);
     assert_eq!(
@@ -301,6 +308,7 @@ fn claims_are_created_first_kept_on_scale_down_and_reused() {
 
     set_replicas(&mut c, 3);
     settle(&mut c, 3);
+    common::assert_invariants(&c, &mut inv, true);
     let again = claim(&c, 1);
     assert_eq!(
         again.meta().uid,
@@ -335,6 +343,7 @@ fn claims_are_created_first_kept_on_scale_down_and_reused() {
         )
         .unwrap();
     c.advance(Duration::from_secs(60));
+    common::assert_invariants(&c, &mut inv, true);
     assert!(pods(c.store()).is_empty());
     assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 3);
 }
@@ -376,13 +385,16 @@ fn retention_policy_delete_removes_claims() {
 #[test]
 fn no_second_pod_with_one_identity_until_the_old_one_is_gone() {
     let mut c = cluster(3);
+    let mut inv = c.invariant_checker();
     apply(&mut c, &sts_yaml(2, "nginx", ""));
     settle(&mut c, 2);
+    common::assert_invariants(&c, &mut inv, true);
     let old = pods(c.store())[&0].clone();
     let node = node_of(c.store(), "web-0");
     c.fail_node(&node).unwrap();
     // Past the grace period and the 300 s eviction: web-0 is Terminating for good.
     c.advance(Duration::from_secs(420));
+    common::assert_invariants(&c, &mut inv, true);
     let p = pods(c.store());
     assert_eq!(p[&0].meta().uid, old.meta().uid);
     assert!(deleting(&p[&0]));
@@ -391,15 +403,27 @@ fn no_second_pod_with_one_identity_until_the_old_one_is_gone() {
         .delete(Kind::Pod, "default", "web-0", &DeleteOptions::default())
         .unwrap();
     c.advance(Duration::from_secs(120));
+    common::assert_invariants(&c, &mut inv, true);
     assert_eq!(pods(c.store())[&0].meta().uid, old.meta().uid);
     // Force delete: the replacement comes, with the same claim, on another node.
+    // The user's force delete, declared to the checker (an undeclared one is a
+    // statefulset-identity violation: the old pod may still run on its node).
     c.store()
         .delete(Kind::Pod, "default", "web-0", &DeleteOptions::grace(0))
         .unwrap();
     c.run_until_idle();
+    let v = c.check_invariants(&mut inv);
+    assert_eq!(
+        v.iter().map(|v| v.rule).collect::<Vec<_>>(),
+        [kubesim_core::invariants::Rule::StatefulSetIdentity],
+        "{}",
+        common::report(c.store(), &v)
+    );
+    inv.acknowledge_deletion(&kubesim_core::model::ObjectKey::of(&old));
     let new = pods(c.store())[&0].clone();
     assert_ne!(new.meta().uid, old.meta().uid);
     settle(&mut c, 2);
+    common::assert_invariants(&c, &mut inv, true);
     assert_ne!(node_of(c.store(), "web-0"), node);
     assert!(pods(c.store())[&0]
         .as_pod()

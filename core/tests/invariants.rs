@@ -4,165 +4,26 @@
 //! the checker after every round of reconciles (and the settled rules whenever an
 //! instant is idle) and no violation; and one real violation it must catch.
 
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use kubesim_core::cluster::{controllers, Cluster, ClusterConfig, NodeConfig, NodeSpecs};
+use common::{replica_set_yaml, service_yaml, Checked, Rng};
+use kubesim_core::cluster::NodeConfig;
 use kubesim_core::intern::intern;
-use kubesim_core::invariants::{format_violations, InvariantChecker, Rule, Violation};
+use kubesim_core::invariants::{format_violations, Rule};
 use kubesim_core::manifest;
 use kubesim_core::model::{
     Kind, Object, ObjectKey, ObjectMeta, OwnerReference, Pod, PodPhase, PodStatus,
     PropagationPolicy,
 };
-use kubesim_core::store::{DeleteOptions, Store};
-
-/// A cluster driven one round at a time, checked after each.
-struct Checked {
-    c: Cluster,
-    checker: InvariantChecker,
-    names: Vec<&'static str>,
-    /// Checks run (every round, plus one settled check per idle instant).
-    checks: usize,
-    settled_checks: usize,
-}
-
-impl Checked {
-    fn new(nodes: usize, seed: u64) -> Checked {
-        let c = Cluster::new(ClusterConfig {
-            nodes: NodeSpecs::Count(nodes),
-            seed,
-            ..ClusterConfig::default()
-        })
-        .unwrap();
-        let names = controllers(c.config(), c.kubelet().clone(), c.load_model().clone())
-            .iter()
-            .map(|ctl| ctl.name())
-            .collect();
-        let checker = c.invariant_checker();
-        let mut me = Checked {
-            c,
-            checker,
-            names,
-            checks: 0,
-            settled_checks: 0,
-        };
-        me.settle();
-        me
-    }
-
-    fn store(&self) -> &Store {
-        self.c.store()
-    }
-
-    fn assert_none(&self, v: Vec<Violation>, what: &str) {
-        assert!(
-            v.is_empty(),
-            "{what} at {:?}:\n{}",
-            self.c.now(),
-            format_violations(&v)
-        );
-    }
-
-    /// Rounds at the current instant until idle, checking after each; then the
-    /// settled rules.
-    fn settle(&mut self) {
-        loop {
-            let n = self.c.sim_mut().run_round();
-            let v = self.c.check_invariants(&mut self.checker);
-            self.checks += 1;
-            self.assert_none(v, "violation after a round");
-            if n == 0 {
-                break;
-            }
-        }
-        let v = self.c.check_invariants_settled(&mut self.checker);
-        self.settled_checks += 1;
-        self.assert_none(v, "violation once settled");
-    }
-
-    fn promote(&self) {
-        for n in &self.names {
-            if let Some(d) = self.c.sim().dispatcher(n) {
-                d.promote_due();
-            }
-        }
-    }
-
-    /// Moves virtual time by `d` from timer to timer, settling (checked) at each.
-    fn run_for(&mut self, d: Duration) {
-        let target = self.c.now().plus(d);
-        self.settle();
-        while let Some(t) = self.c.sim().next_due().filter(|t| *t <= target) {
-            if t > self.c.now() {
-                self.c.sim().clock().set(t);
-            }
-            self.promote();
-            self.settle();
-        }
-        self.c.sim().clock().set(target);
-        self.promote();
-        self.settle();
-    }
-
-    fn apply_yaml(&mut self, yaml: &str) {
-        for obj in manifest::load_str(yaml, "inline.yaml").unwrap() {
-            match self
-                .store()
-                .try_get(obj.kind(), obj.namespace(), obj.name())
-            {
-                None => {
-                    self.store().create(obj).unwrap();
-                }
-                Some(_) => panic!("{} exists", obj.display_key()),
-            }
-        }
-        self.settle();
-    }
-
-    fn scale(&mut self, rs: &str, replicas: i32) {
-        let mut o = (*self.store().get(Kind::ReplicaSet, "default", rs).unwrap()).clone();
-        o.as_replica_set_mut().unwrap().spec.replicas = replicas;
-        self.store().update(o).unwrap();
-        self.settle();
-    }
-
-    fn pods(&self, app: &str) -> Vec<Arc<Object>> {
-        let sel = format!("app={app}").parse().unwrap();
-        self.store()
-            .list(Kind::Pod, Some("default"), Some(&sel), None)
-            .unwrap()
-    }
-
-    fn running(&self, app: &str) -> usize {
-        self.pods(app)
-            .iter()
-            .filter(|p| {
-                let p = p.as_pod().unwrap();
-                p.status.phase == PodPhase::Running && p.is_ready() && !p.meta.is_being_deleted()
-            })
-            .count()
-    }
-}
-
-fn replica_set_yaml(name: &str, replicas: i32, cpu: &str) -> String {
-    format!(
-        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata: {{name: {name}}}\n\
-         spec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: {name}}}}}\n  \
-         template:\n    metadata: {{labels: {{app: {name}}}}}\n    spec:\n      \
-         containers:\n      - name: web\n        image: nginx:1.25\n        \
-         resources: {{requests: {{cpu: {cpu}}}}}\n"
-    )
-}
-
-const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n\
-                       spec: {selector: {app: web}, ports: [{port: 80}]}\n";
+use kubesim_core::store::DeleteOptions;
 
 #[test]
 fn replica_sets_scaling_and_replacing_pods_violate_nothing() {
     let mut k = Checked::new(3, 11);
     k.apply_yaml(&replica_set_yaml("web", 5, "100m"));
-    k.apply_yaml(SERVICE);
+    k.apply_yaml(&service_yaml("web", "web"));
     k.run_for(Duration::from_secs(30));
     assert_eq!(k.running("web"), 5);
     k.scale("web", 2);
@@ -230,7 +91,7 @@ fn node_failure_with_replica_set_pods_violates_nothing() {
     let mut k = Checked::new(3, 3);
     // 1 cpu each on 4-cpu nodes: the survivors must absorb the failed node's pods.
     k.apply_yaml(&replica_set_yaml("web", 6, "1"));
-    k.apply_yaml(SERVICE);
+    k.apply_yaml(&service_yaml("web", "web"));
     k.run_for(Duration::from_secs(30));
     assert_eq!(k.running("web"), 6);
     let on_node0 = k
@@ -291,28 +152,16 @@ fn a_pod_bound_past_a_full_node_is_caught() {
     );
 }
 
-/// xorshift64*: a fixed-seed generator for the chaos run.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) % n
-    }
-}
-
 #[test]
 fn seeded_chaos_over_replica_sets_and_nodes_violates_nothing() {
     for seed in 1u64..=10 {
         let mut k = Checked::new(4, seed);
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        let mut rng = Rng::seeded(seed);
         let names = ["web", "api", "db"];
         for n in names {
             k.apply_yaml(&replica_set_yaml(n, 3, "500m"));
         }
-        k.apply_yaml(SERVICE);
+        k.apply_yaml(&service_yaml("web", "web"));
         for _ in 0..60 {
             let name = names[rng.below(3) as usize];
             match rng.below(8) {
@@ -470,4 +319,66 @@ fn a_statefulset_pod_recreated_beside_its_unreachable_predecessor_is_caught() {
     k.checker
         .acknowledge_deletion(&ObjectKey::new(Kind::Pod, "default", "db-0"));
     assert_eq!(k.c.check_invariants(&mut k.checker), vec![]);
+}
+
+/// Regression (found by the chaos runs): a StatefulSet pod deleted gracefully while
+/// its node's kubelet was down is removed by that kubelet's first sync when it comes
+/// back — before its heartbeat has set the Node's `Ready` condition back to `True`.
+/// The removal confirms the containers stopped: the replacement is no identity
+/// violation (the checker takes the cluster's stopped kubelets, not the lagging
+/// condition, as the unreachable nodes).
+#[test]
+fn a_statefulset_pod_finished_by_its_recovered_kubelet_leaves_no_ghost() {
+    let mut k = Checked::new(2, 4);
+    k.apply_yaml(
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: db}\n\
+         spec:\n  replicas: 1\n  serviceName: db\n  selector: {matchLabels: {app: db}}\n  \
+         template:\n    metadata: {labels: {app: db}}\n    spec:\n      \
+         containers: [{name: db, image: postgres:16}]\n",
+    );
+    k.run_for(Duration::from_secs(10));
+    let old = k.store().get(Kind::Pod, "default", "db-0").unwrap();
+    let node = old.node_name().unwrap().to_string();
+    k.c.kubelet().stop_node(&node);
+    k.run_for(Duration::from_secs(60));
+    let ready = |k: &Checked| {
+        let n = k.store().get(Kind::Node, "", &node).unwrap();
+        kubesim_core::model::find_condition(&n.as_node().unwrap().status.conditions, "Ready")
+            .is_some_and(|c| c.status == kubesim_core::model::ConditionStatus::True)
+    };
+    assert!(!ready(&k));
+    // The user deletes it gracefully: Terminating, and past its grace period.
+    k.store()
+        .delete(Kind::Pod, "default", "db-0", &DeleteOptions::default())
+        .unwrap();
+    k.run_for(Duration::from_secs(40));
+    assert_eq!(
+        k.store()
+            .get(Kind::Pod, "default", "db-0")
+            .unwrap()
+            .meta()
+            .uid,
+        old.meta().uid
+    );
+    // The kubelet is back: it removes the pod before the Node is Ready again, and
+    // the StatefulSet controller creates the replacement (checked every round).
+    k.c.kubelet().start_node(&node);
+    let mut replaced_before_ready = false;
+    for _ in 0..20 {
+        k.run_for(Duration::from_secs(1));
+        let uid = k
+            .store()
+            .get(Kind::Pod, "default", "db-0")
+            .unwrap()
+            .meta()
+            .uid;
+        if uid != old.meta().uid {
+            replaced_before_ready = !ready(&k);
+            break;
+        }
+    }
+    assert!(replaced_before_ready);
+    k.run_for(Duration::from_secs(30));
+    assert!(ready(&k));
+    assert_eq!(k.running("db"), 1);
 }
