@@ -498,6 +498,21 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
         }
     }
 
+    /// [`WorkQueue::add`] of every key in order, under one lock acquisition (the same
+    /// as the adds made back to back: no other call interleaves). One `notify_one` per
+    /// key pushed to the FIFO, as `add` sends. Ignored after shutdown.
+    pub fn add_many(&self, keys: impl IntoIterator<Item = K>) {
+        let mut st = self.state.lock();
+        if st.shutting_down {
+            return;
+        }
+        for key in keys {
+            if st.enqueue(key, self.config.metrics) {
+                self.cond.notify_one();
+            }
+        }
+    }
+
     /// Adds `key` once `delay` has passed on the queue's clock (`delay` zero = `add`).
     /// A key already waiting keeps the earlier of its two due times. Ignored after
     /// shutdown.
@@ -626,6 +641,15 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     }
 
     pub(crate) fn finish(&self, key: &K) -> Finished {
+        self.finish_inner(key, false)
+    }
+
+    /// [`WorkQueue::forget`] then [`finish`](Self::finish), under one lock acquisition.
+    pub(crate) fn finish_forget(&self, key: &K) -> Finished {
+        self.finish_inner(key, true)
+    }
+
+    fn finish_inner(&self, key: &K, forget: bool) -> Finished {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         let Some(e) = st.items.get_mut(key) else {
@@ -634,7 +658,13 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 worked: None,
             };
         };
+        if forget {
+            e.failures = 0;
+        }
         if !e.processing {
+            if forget && e.is_vacant() {
+                st.items.remove(key);
+            }
             return Finished {
                 was_processing: false,
                 worked: None,
@@ -792,6 +822,45 @@ mod tests {
         let m = q.metrics();
         assert_eq!((m.adds, m.deduped, m.gets, m.dones), (2, 1, 2, 2));
         assert!(q.is_empty_and_idle());
+    }
+
+    #[test]
+    fn add_many_is_a_run_of_adds() {
+        let (_, q) = queue();
+        q.add("b");
+        assert_eq!(q.try_get(), Some("b"));
+        q.add_many(["a", "b", "a", "c"]);
+        // "b" is processing: only marked dirty; "a" deduped once.
+        assert_eq!(q.len(), 2);
+        assert!(q.done(&"b"));
+        assert_eq!(drain(&q), ["a", "c", "b"]);
+        let m = q.metrics();
+        assert_eq!((m.adds, m.deduped), (4, 1));
+        q.shutdown();
+        q.add_many(["d"]);
+        assert_eq!(q.try_get(), None);
+    }
+
+    #[test]
+    fn finish_forget_is_forget_then_done() {
+        let (clock, q) = queue();
+        q.add_rate_limited("a");
+        clock.advance(Duration::from_millis(10));
+        assert_eq!(q.try_get(), Some("a"));
+        assert_eq!(q.num_requeues(&"a"), 1);
+        q.add("a");
+        let f = q.finish_forget(&"a");
+        assert!(f.was_processing);
+        assert_eq!(q.num_requeues(&"a"), 0);
+        // Dirty while processing: queued again.
+        assert_eq!(q.try_get(), Some("a"));
+        assert!(q.finish_forget(&"a").was_processing);
+        assert!(q.is_empty_and_idle());
+        // Not processing: a no-op for done, still a forget.
+        q.add_rate_limited("b");
+        assert!(!q.finish_forget(&"b").was_processing);
+        assert_eq!(q.num_requeues(&"b"), 0);
+        assert_eq!(q.delayed_len(), 1);
     }
 
     #[test]

@@ -63,6 +63,8 @@ impl Aff {
 #[derive(Clone, Debug)]
 enum Op {
     Add(u32, Aff),
+    /// `add_batch` of several keys (duplicates allowed).
+    AddBatch(Vec<(u32, Aff)>),
     AddAfter(u32, Aff, usize),
     AddRateLimited(u32, Aff),
     Forget(u32),
@@ -70,6 +72,8 @@ enum Op {
     Next(usize),
     /// The picked worker finishes one of its keys.
     Done(usize, usize),
+    /// As `Done`, with `forget_done` (forget, then done).
+    ForgetDone(usize, usize),
     /// `done` for a key the picked worker does not hold: must be refused.
     DoneWrong(usize, u32),
     Advance(usize),
@@ -85,11 +89,13 @@ fn aff() -> impl proptest::strategy::Strategy<Value = Aff> {
 fn op() -> impl proptest::strategy::Strategy<Value = Op> {
     prop_oneof![
         5 => (0..KEYS, aff()).prop_map(|(k, a)| Op::Add(k, a)),
+        2 => prop::collection::vec((0..KEYS, aff()), 0..6).prop_map(Op::AddBatch),
         3 => (0..KEYS, aff(), 0..DELAYS.len()).prop_map(|(k, a, d)| Op::AddAfter(k, a, d)),
         2 => (0..KEYS, aff()).prop_map(|(k, a)| Op::AddRateLimited(k, a)),
         1 => (0..KEYS).prop_map(Op::Forget),
         6 => (0..16usize).prop_map(Op::Next),
         5 => (0..16usize, 0..2usize).prop_map(|(w, i)| Op::Done(w, i)),
+        2 => (0..16usize, 0..2usize).prop_map(|(w, i)| Op::ForgetDone(w, i)),
         1 => (0..16usize, 0..KEYS).prop_map(|(w, k)| Op::DoneWrong(w, k)),
         2 => (0..DELAYS.len()).prop_map(Op::Advance),
         1 => Just(Op::Promote),
@@ -289,9 +295,15 @@ impl Run {
         Ok(true)
     }
 
-    fn finish(&mut self, w: usize, k: u32) -> Result<(), TestCaseError> {
+    fn finish(&mut self, w: usize, k: u32, forget: bool) -> Result<(), TestCaseError> {
+        let accepted = if forget {
+            self.model.failures.remove(&k);
+            self.d.forget_done(w, &k)
+        } else {
+            self.d.done(w, &k)
+        };
         prop_assert!(
-            self.d.done(w, &k),
+            accepted,
             "{} step {}: done({w}, {k})",
             self.strategy,
             self.step
@@ -312,6 +324,18 @@ impl Run {
                 self.d.add(Routed::new(k, a.get()));
                 self.model.add(k);
                 self.owe(k, now);
+            }
+            Op::AddBatch(ref items) => {
+                let mut batch: Vec<Routed<u32>> = items
+                    .iter()
+                    .map(|&(k, a)| Routed::new(k, a.get()))
+                    .collect();
+                self.d.add_batch(&mut batch);
+                prop_assert!(batch.is_empty(), "{} add_batch drains", s);
+                for &(k, _) in items {
+                    self.model.add(k);
+                    self.owe(k, now);
+                }
             }
             Op::AddAfter(k, a, d) => {
                 let delay = Duration::from_millis(DELAYS[d]);
@@ -350,7 +374,16 @@ impl Run {
                 if let Some(list) = self.held.get_mut(&w) {
                     if !list.is_empty() {
                         let k = list.remove(j % list.len());
-                        self.finish(w, k)?;
+                        self.finish(w, k, false)?;
+                    }
+                }
+            }
+            Op::ForgetDone(i, j) => {
+                let w = self.pick(i);
+                if let Some(list) = self.held.get_mut(&w) {
+                    if !list.is_empty() {
+                        let k = list.remove(j % list.len());
+                        self.finish(w, k, true)?;
                     }
                 }
             }
@@ -449,7 +482,7 @@ impl Run {
         self.held.clear();
         for (w, k) in held {
             self.step += 1;
-            self.finish(w, k)?;
+            self.finish(w, k, false)?;
         }
         loop {
             // Every active worker takes (and finishes) what is ready for it.
@@ -461,7 +494,7 @@ impl Run {
                     while self.take(w)? {
                         let k = self.held.get_mut(&w).and_then(Vec::pop).unwrap();
                         self.step += 1;
-                        self.finish(w, k)?;
+                        self.finish(w, k, false)?;
                         progress = true;
                     }
                 }

@@ -38,6 +38,7 @@ pub mod report;
 pub use report::{bench_controller, ControllerOptions, ControllerOutcome, ControllerReport};
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -151,8 +152,9 @@ pub struct RunSample {
     /// Reconciles ÷ wall time.
     pub reconciles_per_sec: f64,
     /// CPU time the whole process used in the timed region (every thread: the side's
-    /// own, and the bench thread's polling), ms; `None` where `/proc/self/stat` is
-    /// unavailable. 10 ms resolution.
+    /// own, and the bench thread's polling), ms, from [`process_cpu_time`] (ns
+    /// resolution where the kernel keeps schedstat, else 10 ms); `None` where `/proc`
+    /// is unavailable.
     pub cpu_ms: Option<f64>,
     /// Event-to-reconcile-start latency, 50th percentile, µs.
     pub p50_us: f64,
@@ -191,9 +193,61 @@ impl RunSample {
 /// Clock ticks per second of `/proc/<pid>/stat` times (`USER_HZ`, 100 on Linux).
 const USER_HZ: f64 = 100.0;
 
-/// The process's CPU time so far (user + system, every thread), from
-/// `/proc/self/stat`; `None` where that is unavailable.
+/// Per-thread CPU nanoseconds last seen by [`threads_cpu_time`], and their running
+/// total.
+static THREADS_SEEN: parking_lot::Mutex<Option<(HashMap<u64, u64>, u64)>> =
+    parking_lot::const_mutex(None);
+
+/// The process's CPU time so far (user + system, every thread): to the nanosecond
+/// from the scheduler's per-thread figures (`/proc/self/task/*/schedstat`) where the
+/// kernel has them, else from `/proc/self/stat` (10 ms ticks); `None` where neither is
+/// available.
+///
+/// With schedstat, the figure is a running total kept by this function: each call
+/// adds what every live thread ran since the call before (a thread started since
+/// counts in full), so a thread that ends between two readings loses only its time
+/// since the last reading (both sides' threads live through their timed region).
 pub fn process_cpu_time() -> Option<Duration> {
+    threads_cpu_time().or_else(stat_cpu_time)
+}
+
+fn threads_cpu_time() -> Option<Duration> {
+    let mut now = HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let Ok(entry) = entry else { continue };
+        let Some(tid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|t| t.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        // A thread may end between the listing and the read: skip it.
+        let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+            continue;
+        };
+        let Some(ns) = text
+            .split_whitespace()
+            .next()
+            .and_then(|f| f.parse::<u64>().ok())
+        else {
+            continue;
+        };
+        now.insert(tid, ns);
+    }
+    if now.is_empty() {
+        return None;
+    }
+    let mut guard = THREADS_SEEN.lock();
+    let (seen, total) = guard.get_or_insert_with(Default::default);
+    for (tid, ns) in &now {
+        *total += ns.saturating_sub(seen.get(tid).copied().unwrap_or(0));
+    }
+    *seen = now;
+    Some(Duration::from_nanos(*total))
+}
+
+fn stat_cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may hold spaces) start at field 3 (state);
     // utime and stime are fields 14 and 15.
@@ -358,6 +412,34 @@ mod tests {
         assert!(s.ok());
         assert!((s.reconciles_per_sec - 200.0).abs() < 1e-9);
         assert_eq!(s.wall_ms, Some(500.0));
+    }
+
+    #[test]
+    fn process_cpu_time_counts_a_thread_started_after_the_first_reading() {
+        let Some(t0) = process_cpu_time() else {
+            return; // no /proc here
+        };
+        let (spun_tx, spun_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            let start = Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_millis(60) {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+            }
+            spun_tx.send(()).unwrap();
+            // Stay alive until the second reading.
+            let _ = stop_rx.recv();
+        });
+        spun_rx.recv().unwrap();
+        let t1 = process_cpu_time().unwrap();
+        stop_tx.send(()).unwrap();
+        h.join().unwrap();
+        // The thread ran ~60 ms of CPU (less if the machine is overloaded, but the
+        // busy loop runs until 60 ms of wall time passed; expect a good part of it).
+        assert!(cpu_ms(Some(t0), Some(t1)).unwrap() >= 10.0, "{t0:?} → {t1:?}");
+        // Monotonic: a later reading never goes back.
+        assert!(process_cpu_time().unwrap() >= t1);
     }
 
     #[test]

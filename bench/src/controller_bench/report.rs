@@ -387,7 +387,8 @@ fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
          ReplicaSet on both sides: one from the initial list, one after its pods)."
             .into(),
         "CPU = the whole process's user + system time in the timed region \
-         (/proc/self/stat, 10 ms ticks): the side's threads plus the bench thread's 1 ms \
+         (per-thread schedstat, ns; /proc/self/stat's 10 ms ticks where the kernel has no \
+         schedstat): the side's threads plus the bench thread's 1 ms \
          polling. Per reconcile it is less sensitive than wall time to other load on a \
          shared machine."
             .into(),

@@ -70,6 +70,29 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for HashMod<K> {
         self.queue_of(&item.key).add(item.key);
     }
 
+    fn add_batch(&self, items: &mut Vec<Routed<K>>) {
+        match self.queues.len() {
+            _ if items.len() <= 1 => {
+                for item in items.drain(..) {
+                    self.add(item);
+                }
+            }
+            1 => self.queues[0].add_many(items.drain(..).map(|i| i.key)),
+            n => {
+                // One lock per queue; each queue sees its keys in batch order.
+                let mut per_queue: Vec<Vec<K>> = (0..n).map(|_| Vec::new()).collect();
+                for item in items.drain(..) {
+                    per_queue[self.worker_of(&item.key)].push(item.key);
+                }
+                for (q, keys) in self.queues.iter().zip(per_queue) {
+                    if !keys.is_empty() {
+                        q.add_many(keys);
+                    }
+                }
+            }
+        }
+    }
+
     fn add_after(&self, item: Routed<K>, delay: Duration) {
         self.queue_of(&item.key).add_after(item.key, delay);
     }
@@ -105,6 +128,24 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for HashMod<K> {
             self.slots.get(worker).finished(f.worked);
         }
         f.was_processing
+    }
+
+    fn forget_done(&self, worker: usize, key: &K) -> bool {
+        // A key handed to `worker` lives in `worker`'s queue (N is fixed); any other
+        // key takes the two-step path, whose `done` is then a no-op.
+        match self.queues.get(worker) {
+            Some(q) if self.worker_of(key) == worker => {
+                let f = q.finish_forget(key);
+                if f.was_processing {
+                    self.slots.get(worker).finished(f.worked);
+                }
+                f.was_processing
+            }
+            _ => {
+                self.forget(key);
+                self.done(worker, key)
+            }
+        }
     }
 
     fn next_due(&self) -> Option<Timestamp> {

@@ -422,6 +422,14 @@ pub trait Dispatcher<K>: Send + Sync {
     fn worker_ids(&self) -> Vec<usize>;
     /// Queues a key (at most once; after `done` if it is being processed).
     fn add(&self, item: Routed<K>);
+    /// [`add`](Self::add) of every item in order, draining `items`. Strategies whose
+    /// queues allow it take each queue's lock once for the whole batch (the adds to one
+    /// queue then happen back to back, which a sequence of `add` calls may also do).
+    fn add_batch(&self, items: &mut Vec<Routed<K>>) {
+        for item in items.drain(..) {
+            self.add(item);
+        }
+    }
     /// Adds a key after `delay` on the dispatcher's clock (zero = `add`); a key already
     /// waiting keeps the earlier due time.
     fn add_after(&self, item: Routed<K>, delay: Duration);
@@ -439,6 +447,13 @@ pub trait Dispatcher<K>: Send + Sync {
     /// `worker` finished `key`; a re-add made meanwhile is queued now. Returns `false`
     /// (a no-op) if `worker` did not hold it (`shared`: if no worker held it).
     fn done(&self, worker: usize, key: &K) -> bool;
+    /// [`forget`](Self::forget) then [`done`](Self::done) (a reconcile that succeeded
+    /// without a requeue); strategies may do both under one lock. Returns what `done`
+    /// returns.
+    fn forget_done(&self, worker: usize, key: &K) -> bool {
+        self.forget(key);
+        self.done(worker, key)
+    }
     /// Earliest due time of a delayed key.
     fn next_due(&self) -> Option<Timestamp>;
     /// Queues every delayed key that is due on the clock.

@@ -64,6 +64,10 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Shared<K> {
         self.queue.add(item.key);
     }
 
+    fn add_batch(&self, items: &mut Vec<Routed<K>>) {
+        self.queue.add_many(items.drain(..).map(|i| i.key));
+    }
+
     fn add_after(&self, item: Routed<K>, delay: Duration) {
         self.queue.add_after(item.key, delay);
     }
@@ -98,6 +102,14 @@ impl<K: Clone + Eq + Hash + Send + 'static> Dispatcher<K> for Shared<K> {
 
     fn done(&self, worker: usize, key: &K) -> bool {
         let f = self.queue.finish(key);
+        if f.was_processing && worker < self.slots.capacity() {
+            self.slots.get(worker).finished(f.worked);
+        }
+        f.was_processing
+    }
+
+    fn forget_done(&self, worker: usize, key: &K) -> bool {
+        let f = self.queue.finish_forget(key);
         if f.was_processing && worker < self.slots.capacity() {
             self.slots.get(worker).finished(f.worked);
         }

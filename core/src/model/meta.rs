@@ -232,9 +232,18 @@ impl ObjectKey {
     /// The key of the object's controller (its ownerReference with `controller:
     /// true`), if it has one.
     pub fn controller_of(obj: &super::Object) -> Option<Self> {
-        obj.meta()
-            .controller_ref()
-            .map(|r| ObjectKey::of_owner(r, obj.namespace()))
+        // As `of_owner(r, obj.namespace())`, sharing the strings instead of copying
+        // them (this runs for every watch event a controller maps to its owner).
+        let r = obj.meta().controller_ref()?;
+        Some(ObjectKey {
+            kind: r.kind,
+            namespace: if r.kind.namespaced() {
+                obj.namespace().clone()
+            } else {
+                Str::default()
+            },
+            name: r.name.clone(),
+        })
     }
 }
 

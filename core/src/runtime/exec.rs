@@ -193,7 +193,10 @@ pub(crate) fn finish(
     }
     let d = &rt.dispatcher;
     match requeue {
-        Requeue::Done => d.forget(key),
+        Requeue::Done => {
+            d.forget_done(worker, key);
+            return written;
+        }
         Requeue::After(delay) => {
             d.forget(key);
             d.add_after(route_key(rt.view(store), key.clone()), delay);

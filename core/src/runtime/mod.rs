@@ -77,8 +77,10 @@
 //!   (read `resource_version()`, watch from it, list the kind, map every listed object
 //!   as an `Added` event), then maps each event, in resourceVersion order, for every
 //!   controller that watches the kind, and adds the keys to that controller's
-//!   dispatcher. Before each add it records the wall-clock time of the key's oldest
-//!   unserved event in a per-controller concurrent map (for the latency histogram).
+//!   dispatcher — per batch of events read at once: all mapped, then their keys added
+//!   in order (`add_batch`; a key repeating the one before it is added once). Before
+//!   the adds it records the wall-clock time of each key's oldest unserved event in a
+//!   per-controller concurrent map (for the latency histogram).
 //!   A watcher that expires (fell out of the store's window) is logged and relisted.
 //! - A worker loops `next(w)` → take the key's pending-event time (latency sample)
 //!   → reconcile (reading the live store) → apply the writes to the store → `applied`

@@ -8,6 +8,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
+use fnv::FnvBuildHasher;
 use parking_lot::{Condvar, Mutex};
 
 use super::ctx::rng_seed;
@@ -82,7 +83,7 @@ pub struct Runtime;
 struct CtlState {
     rt: ControllerRt,
     /// Key → wall time of its oldest event not yet served by a reconcile start.
-    pending: DashMap<ObjectKey, Instant>,
+    pending: DashMap<ObjectKey, Instant, FnvBuildHasher>,
     latency: Latency,
     /// Reconcile sequence number (RNG seeds).
     seq: AtomicU64,
@@ -142,23 +143,45 @@ impl Shared {
         });
     }
 
-    /// Maps one event for every controller watching its kind and adds the keys.
+    /// Maps a batch of events (in log order) for every controller watching their kind
+    /// and adds the keys, one [`Dispatcher::add_batch`] per controller. Every event is
+    /// mapped (so `map_event`'s side effects all happen) before any of the batch's keys
+    /// is added; a key equal to the one mapped just before it (same key, same affinity)
+    /// is added once: both adds would reach the queue before any reconcile of the batch
+    /// could start, so the second would be merged into the first anyway, and every
+    /// event of the batch was in the store before the batch was read. With timing on,
+    /// a key's pending time is the time the pump took the batch (never later than any
+    /// of its events being mapped).
     fn deliver(
         &self,
         pump: &PumpState,
-        ev: &WatchEvent,
+        evs: &[WatchEvent],
         keys: &mut Vec<dispatch::Routed<ObjectKey>>,
+        batch: &mut Vec<dispatch::Routed<ObjectKey>>,
     ) {
+        if evs.is_empty() {
+            return;
+        }
         let now = self.timing.then(Instant::now);
         for &ci in &pump.targets {
             let cs = &self.ctls[ci];
-            exec::map_event(&cs.rt, ev, &self.store, &self.log, keys);
-            for k in keys.drain(..) {
-                if let Some(now) = now {
-                    cs.pending.entry(k.key.clone()).or_insert(now);
+            batch.clear();
+            for ev in evs {
+                exec::map_event(&cs.rt, ev, &self.store, &self.log, keys);
+                for k in keys.drain(..) {
+                    if batch.last() != Some(&k) {
+                        batch.push(k);
+                    }
                 }
-                cs.rt.dispatcher.add(k);
             }
+            if let Some(now) = now {
+                for k in batch.iter() {
+                    if !cs.pending.contains_key(&k.key) {
+                        cs.pending.entry(k.key.clone()).or_insert(now);
+                    }
+                }
+            }
+            cs.rt.dispatcher.add_batch(batch);
         }
     }
 
@@ -166,6 +189,7 @@ impl Shared {
     fn pump(&self, p: usize) {
         let pump = &self.pumps[p];
         let mut keys = Vec::new();
+        let mut batch = Vec::new();
         let mut buf = Vec::with_capacity(PUMP_BATCH);
         'relist: while !self.stopping() {
             let rv = self.store.resource_version();
@@ -180,15 +204,20 @@ impl Shared {
             };
             match self.store.list(pump.kind, None, None, None) {
                 Ok(objs) => {
+                    buf.clear();
                     for object in objs {
                         let resource_version = object.meta().resource_version;
-                        let ev = WatchEvent {
+                        buf.push(WatchEvent {
                             type_: WatchEventType::Added,
                             object,
                             resource_version,
-                        };
-                        self.deliver(pump, &ev, &mut keys);
+                        });
+                        if buf.len() == PUMP_BATCH {
+                            self.deliver(pump, &buf, &mut keys, &mut batch);
+                            buf.clear();
+                        }
                     }
+                    self.deliver(pump, &buf, &mut keys, &mut batch);
                 }
                 Err(e) => self.log_watch(pump.kind, format!("list failed: {e}")),
             }
@@ -206,7 +235,9 @@ impl Shared {
                         pump.caught_up.store(seen, Ordering::Release);
                         self.notify_idle();
                         match watcher.next_timeout(PUMP_WAIT) {
-                            Ok(Some(ev)) => self.deliver(pump, &ev, &mut keys),
+                            Ok(Some(ev)) => {
+                                self.deliver(pump, std::slice::from_ref(&ev), &mut keys, &mut batch)
+                            }
                             Ok(None) => {}
                             Err(e) => {
                                 self.log_watch(pump.kind, format!("{e}; relisting"));
@@ -214,11 +245,7 @@ impl Shared {
                             }
                         }
                     }
-                    Ok(_) => {
-                        for ev in buf.drain(..) {
-                            self.deliver(pump, &ev, &mut keys);
-                        }
-                    }
+                    Ok(_) => self.deliver(pump, &buf, &mut keys, &mut batch),
                     Err(e) => {
                         self.log_watch(pump.kind, format!("{e}; relisting"));
                         continue 'relist;
@@ -298,7 +325,7 @@ impl Runtime {
             let d = dispatch::build(config.strategy, dc.clone(), clock.clone())?;
             ctls.push(CtlState {
                 rt: ControllerRt::new(ctl, d),
-                pending: DashMap::new(),
+                pending: DashMap::with_hasher(FnvBuildHasher::default()),
                 latency: Latency::new(config.max_workers),
                 seq: AtomicU64::new(0),
             });
