@@ -119,7 +119,11 @@ fn bench_pick(c: &mut Criterion) {
 }
 
 fn yaml_service(i: usize, affinity: bool) -> String {
-    let aff = if affinity { "sessionAffinity: ClientIP, " } else { "" };
+    let aff = if affinity {
+        "sessionAffinity: ClientIP, "
+    } else {
+        ""
+    };
     format!(
         "apiVersion: v1\nkind: Service\nmetadata: {{name: svc-{i}}}\n\
          spec: {{clusterIP: 10.96.{}.{}, {aff}selector: {{app: svc-{i}}}, ports: [{{name: http, port: 80}}]}}\n",
@@ -135,14 +139,21 @@ fn yaml_slice(svc: usize, slice: usize, n: usize, offset: u32) -> String {
          addressType: IPv4\nports: [{{name: http, port: 8080, protocol: TCP}}]\nendpoints:\n"
     );
     for e in 0..n {
-        let ip = Ipv4Addr::from(0x0a00_0000 + ((svc as u32) << 14) + (slice as u32) * 128 + e as u32 + offset);
-        y.push_str(&format!("- addresses: [{ip}]\n  conditions: {{ready: true}}\n"));
+        let ip = Ipv4Addr::from(
+            0x0a00_0000 + ((svc as u32) << 14) + (slice as u32) * 128 + e as u32 + offset,
+        );
+        y.push_str(&format!(
+            "- addresses: [{ip}]\n  conditions: {{ready: true}}\n"
+        ));
     }
     y
 }
 
 fn added(yaml: &str, rv: &mut u64) -> WatchEvent {
-    let mut obj = manifest::load_str(yaml, "bench.yaml").unwrap().pop().unwrap();
+    let mut obj = manifest::load_str(yaml, "bench.yaml")
+        .unwrap()
+        .pop()
+        .unwrap();
     obj.meta_mut().namespace = kubesim_core::intern::Str::new("default");
     *rv += 1;
     obj.meta_mut().resource_version = *rv;
@@ -178,7 +189,12 @@ fn bench_route(c: &mut Criterion) {
     g.sample_size(15);
     let router = router_with(1_000, 10, 10);
     let dests: Vec<Destination> = (0..1_000)
-        .map(|i| Destination::tcp(Ipv4Addr::new(10, 96, (i / 250) as u8, (i % 250 + 1) as u8), 80))
+        .map(|i| {
+            Destination::tcp(
+                Ipv4Addr::new(10, 96, (i / 250) as u8, (i % 250 + 1) as u8),
+                80,
+            )
+        })
         .collect();
     for (name, balancer) in [
         ("hash", Algorithm::RoundRobin.build()),
@@ -222,7 +238,8 @@ impl MutexAffinity {
     }
 }
 
-const CLIENTS: u32 = 1 << 16;
+const HOT_CLIENTS: u32 = 1 << 10;
+const BIG_CLIENTS: u32 = 1 << 16;
 
 fn bench_affinity(c: &mut Criterion) {
     let mut g = c.benchmark_group("affinity");
@@ -238,7 +255,7 @@ fn bench_affinity(c: &mut Criterion) {
         map: Mutex::new(HashMap::new()),
     };
     for t in 0..2u32 {
-        for i in 0..CLIENTS {
+        for i in 0..BIG_CLIENTS {
             let ip = Ipv4Addr::from((t << 24) | i);
             let ep = set.backends()[(i % 100) as usize].key();
             sharded.insert(AffinityKey::new(1, 0, ip), ep, Timestamp(0), ttl);
@@ -247,29 +264,36 @@ fn bench_affinity(c: &mut Criterion) {
     }
     let now = AtomicI64::new(1);
     for threads in [1usize, 2] {
-        g.bench_function(format!("hit/sharded/{threads}t"), |b| {
-            b.iter_custom(|iters| {
-                let t0 = now.fetch_add(1, Ordering::Relaxed);
-                parallel(threads, iters, |t, iters| {
-                    for i in 0..iters {
-                        let ip = Ipv4Addr::from(((t as u32) << 24) | (i as u32 % CLIENTS));
-                        let k = AffinityKey::new(1, 0, ip);
-                        black_box(sharded.lookup(k, &set, Timestamp(t0)));
-                    }
+        // Hit, with a hot set of 1,024 clients per thread (cache-resident) and of 65,536
+        // (the tables no longer fit in cache: memory latency dominates both).
+        for clients in [HOT_CLIENTS, BIG_CLIENTS] {
+            g.bench_function(format!("hit/sharded/{clients}-clients/{threads}t"), |b| {
+                b.iter_custom(|iters| {
+                    let t0 = now.fetch_add(1, Ordering::Relaxed);
+                    parallel(threads, iters, |t, iters| {
+                        for i in 0..iters {
+                            let ip = Ipv4Addr::from(((t as u32) << 24) | (i as u32 % clients));
+                            let k = AffinityKey::new(1, 0, ip);
+                            black_box(sharded.lookup(k, &set, Timestamp(t0)));
+                        }
+                    })
                 })
-            })
-        });
-        g.bench_function(format!("hit/mutex-hashmap/{threads}t"), |b| {
-            b.iter_custom(|iters| {
-                let t0 = now.fetch_add(1, Ordering::Relaxed);
-                parallel(threads, iters, |t, iters| {
-                    for i in 0..iters {
-                        let ip = ((t as u32) << 24) | (i as u32 % CLIENTS);
-                        black_box(mutex.lookup(u64::from(ip), &set, t0));
-                    }
-                })
-            })
-        });
+            });
+            g.bench_function(
+                format!("hit/mutex-hashmap/{clients}-clients/{threads}t"),
+                |b| {
+                    b.iter_custom(|iters| {
+                        let t0 = now.fetch_add(1, Ordering::Relaxed);
+                        parallel(threads, iters, |t, iters| {
+                            for i in 0..iters {
+                                let ip = ((t as u32) << 24) | (i as u32 % clients);
+                                black_box(mutex.lookup(u64::from(ip), &set, t0));
+                            }
+                        })
+                    })
+                },
+            );
+        }
         // Miss: an unknown client — lookup, round-robin pick, insert.
         g.bench_function(format!("miss/sharded/{threads}t"), |b| {
             let table = AffinityTable::new();
@@ -278,7 +302,8 @@ fn bench_affinity(c: &mut Criterion) {
                 parallel(threads, iters, |t, iters| {
                     let mut rng = SmallRng::seed_from_u64(t as u64);
                     for i in 0..iters {
-                        let ip = Ipv4Addr::from((((t as u32) | 0x10) << 24) | (i as u32 & 0xFF_FFFF));
+                        let ip =
+                            Ipv4Addr::from((((t as u32) | 0x10) << 24) | (i as u32 & 0xFF_FFFF));
                         let k = AffinityKey::new(2, 0, ip);
                         // Expired entries from earlier samples count as misses.
                         if table.lookup(k, &set, Timestamp(t0 + ttl_ms)).is_none() {
@@ -305,7 +330,8 @@ fn bench_affinity(c: &mut Criterion) {
                 parallel(threads, iters, |t, iters| {
                     let mut rng = SmallRng::seed_from_u64(t as u64);
                     for i in 0..iters {
-                        let key = (2u64 << 40) | u64::from((((t as u32) | 0x10) << 24) | (i as u32 & 0xFF_FFFF));
+                        let key = (2u64 << 40)
+                            | u64::from((((t as u32) | 0x10) << 24) | (i as u32 & 0xFF_FFFF));
                         if table.lookup(key, &set, t0 + ttl_ms).is_none() {
                             let ctx = PickContext {
                                 set: &set,
@@ -334,7 +360,14 @@ fn bench_update(c: &mut Criterion) {
     // Two versions of service 0's first slice: endpoint 0 swapped for a new address.
     let mut rv = 1_000_000;
     let mut a = added(&yaml_slice(0, 0, 100, 0), &mut rv);
-    let mut b = added(&yaml_slice(0, 0, 100, 0).replacen("conditions: {ready: true}", "conditions: {ready: false}", 1), &mut rv);
+    let mut b = added(
+        &yaml_slice(0, 0, 100, 0).replacen(
+            "conditions: {ready: true}",
+            "conditions: {ready: false}",
+            1,
+        ),
+        &mut rv,
+    );
     a.type_ = WatchEventType::Modified;
     b.type_ = WatchEventType::Modified;
     let events = [a, b];
@@ -358,5 +391,11 @@ fn bench_update(c: &mut Criterion) {
     assert!(st.ports[0].endpoints.len() >= 999);
 }
 
-criterion_group!(benches, bench_pick, bench_route, bench_affinity, bench_update);
+criterion_group!(
+    benches,
+    bench_pick,
+    bench_route,
+    bench_affinity,
+    bench_update
+);
 criterion_main!(benches);

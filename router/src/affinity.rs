@@ -140,12 +140,21 @@ impl AffinityTable {
             return None;
         }
         let pos = set.position(e.endpoint)?;
-        e.last_used.fetch_max(now.0, Ordering::Relaxed);
+        // Most hits land within the millisecond of the last one: skip the RMW then.
+        if last < now.0 {
+            e.last_used.fetch_max(now.0, Ordering::Relaxed);
+        }
         Some(pos)
     }
 
     /// Records that `key` now goes to `endpoint` (used at `now`, valid for `timeout`).
-    pub fn insert(&self, key: AffinityKey, endpoint: EndpointKey, now: Timestamp, timeout: Duration) {
+    pub fn insert(
+        &self,
+        key: AffinityKey,
+        endpoint: EndpointKey,
+        now: Timestamp,
+        timeout: Duration,
+    ) {
         let timeout_ms = timeout.as_millis().min(i64::MAX as u128) as i64;
         self.shards[key.shard()].write().insert(
             key,

@@ -30,6 +30,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use fnv::FnvBuildHasher;
 use kubesim_core::time::Timestamp;
 use parking_lot::Mutex;
 use rand::rngs::SmallRng;
@@ -267,7 +268,7 @@ impl Balancer for Iptables {
 pub struct IpvsRr {
     /// Per service port (`id << 16 | port index`): the last destination, packed, + 1
     /// (0 = none yet).
-    last: DashMap<u64, AtomicU64>,
+    last: DashMap<u64, AtomicU64, FnvBuildHasher>,
 }
 
 impl Balancer for IpvsRr {
@@ -326,7 +327,7 @@ impl Balancer for IpvsSh {
 /// IPVS `lc` least connections (see the module docs).
 #[derive(Debug, Default)]
 pub struct IpvsLc {
-    active: DashMap<EndpointKey, AtomicU32>,
+    active: DashMap<EndpointKey, AtomicU32, FnvBuildHasher>,
 }
 
 impl IpvsLc {
@@ -482,7 +483,11 @@ impl Balancer for Maglev {
             return None;
         }
         let table = set.maglev.get_or_init(|| {
-            let names: Vec<String> = set.backends().iter().map(|b| maglev_name(b.addr())).collect();
+            let names: Vec<String> = set
+                .backends()
+                .iter()
+                .map(|b| maglev_name(b.addr()))
+                .collect();
             MaglevTable::build(&names, self.table_size)
         });
         let flow = (u64::from(u32::from(*ctx.client.ip())) << 16) | u64::from(ctx.client.port());
@@ -526,7 +531,7 @@ impl PeakEwma {
 pub struct P2cEwma {
     default_rtt_ns: f64,
     decay_ns: f64,
-    state: DashMap<EndpointKey, Mutex<PeakEwma>>,
+    state: DashMap<EndpointKey, Mutex<PeakEwma>, FnvBuildHasher>,
 }
 
 impl Default for P2cEwma {
@@ -541,7 +546,7 @@ impl P2cEwma {
         P2cEwma {
             default_rtt_ns: default_rtt.as_nanos() as f64,
             decay_ns: (decay.as_nanos() as f64).max(1.0),
-            state: DashMap::new(),
+            state: DashMap::default(),
         }
     }
 
@@ -597,7 +602,10 @@ impl Balancer for P2cEwma {
             .pending += 1;
     }
     fn closed(&self, endpoint: EndpointKey, latency: Duration, now: Timestamp) {
-        let entry = self.state.entry(endpoint).or_insert_with(|| self.fresh(now));
+        let entry = self
+            .state
+            .entry(endpoint)
+            .or_insert_with(|| self.fresh(now));
         let mut s = entry.lock();
         s.pending = s.pending.saturating_sub(1);
         s.update(latency.as_nanos() as f64, self.decay_ns, now);
@@ -666,7 +674,9 @@ mod tests {
         let s = set(4);
         let b = IpvsRr::default();
         let mut rng = SmallRng::seed_from_u64(1);
-        let picks: Vec<usize> = (0..6).map(|_| b.pick(&ctx(&s, 1), &mut rng).unwrap()).collect();
+        let picks: Vec<usize> = (0..6)
+            .map(|_| b.pick(&ctx(&s, 1), &mut rng).unwrap())
+            .collect();
         assert_eq!(picks, vec![0, 1, 2, 3, 0, 1]);
         // A new version with the same backends: continues after the last one (1 → 2).
         let s2 = set(4);

@@ -66,7 +66,7 @@ pub mod table;
 
 pub use balance::{Algorithm, Balancer};
 pub use endpoints::{Backend, EndpointSet};
-pub use table::{DnsAnswer, Destination, PortRef, Route, Router, RouterConfig, ServiceState};
+pub use table::{Destination, DnsAnswer, PortRef, Route, Router, RouterConfig, ServiceState};
 
 /// Why a connection could not be routed (the client sees "connection refused" or a DNS
 /// failure; nothing is dropped silently).

@@ -129,7 +129,7 @@ impl ServiceState {
     }
 
     /// What the index keys on: a change means the index must be rebuilt.
-    fn address_signature(&self) -> (Option<Ipv4Addr>, Vec<Ipv4Addr>, Vec<(u16, Option<u16>, Protocol)>) {
+    fn address_signature(&self) -> AddressSignature {
         (
             self.cluster_ip,
             self.load_balancer_ips.clone(),
@@ -230,6 +230,16 @@ pub struct SyncStats {
 }
 
 type VipKey = (u32, u16, u8);
+/// Node port and protocol code.
+type NodePortKey = (u16, u8);
+/// A rule: what it matches, the slot, the port index.
+type Rule<K> = (K, Arc<ServiceSlot>, u16);
+/// What the index keys on for one Service: cluster IP, LB IPs, (port, node port, protocol).
+type AddressSignature = (
+    Option<Ipv4Addr>,
+    Vec<Ipv4Addr>,
+    Vec<(u16, Option<u16>, Protocol)>,
+);
 
 fn proto_code(p: Protocol) -> u8 {
     match p {
@@ -248,9 +258,9 @@ struct Index {
     names: HashMap<(Str, Str), Arc<ServiceSlot>>,
     by_id: FnvHashMap<u32, Arc<ServiceSlot>>,
     /// `KUBE-SERVICES`: (ip, port, proto) → (slot, port index), in rule order.
-    kube_services: Box<[(VipKey, Arc<ServiceSlot>, u16)]>,
+    kube_services: Box<[Rule<VipKey>]>,
     /// `KUBE-NODEPORTS`, in rule order.
-    kube_nodeports: Box<[((u16, u8), Arc<ServiceSlot>, u16)]>,
+    kube_nodeports: Box<[Rule<NodePortKey>]>,
 }
 
 /// Writer-side record of one Service name.
@@ -295,7 +305,12 @@ impl Default for Router {
     }
 }
 
-const WATCHED: [Kind; 4] = [Kind::Service, Kind::EndpointSlice, Kind::Endpoints, Kind::Node];
+const WATCHED: [Kind; 4] = [
+    Kind::Service,
+    Kind::EndpointSlice,
+    Kind::Endpoints,
+    Kind::Node,
+];
 
 impl Router {
     /// An empty router.
@@ -364,7 +379,11 @@ impl Router {
         self.relist(&mut w, store)
     }
 
-    fn relist(&self, w: &mut Writer, store: &Store) -> Result<SyncStats, kubesim_core::store::Error> {
+    fn relist(
+        &self,
+        w: &mut Writer,
+        store: &Store,
+    ) -> Result<SyncStats, kubesim_core::store::Error> {
         let rv = store.resource_version();
         let mut events = Vec::new();
         for kind in WATCHED {
@@ -524,13 +543,7 @@ impl Router {
             }
         };
         let mut generation = w.generation;
-        let state = build_state(
-            id,
-            svc,
-            r,
-            &mut generation,
-            self.config.seed,
-        );
+        let state = build_state(id, svc, r, &mut generation, self.config.seed);
         w.generation = generation;
         let r = w.records.get_mut(key).expect("record present");
         match &r.slot {
@@ -730,10 +743,12 @@ impl Router {
             client,
             now,
         };
-        let i = balancer.pick(&ctx, rng).ok_or_else(|| RouteError::NoEndpoints {
-            service: format!("{}/{}", st.namespace, st.name),
-            port: port.port,
-        })?;
+        let i = balancer
+            .pick(&ctx, rng)
+            .ok_or_else(|| RouteError::NoEndpoints {
+                service: format!("{}/{}", st.namespace, st.name),
+                port: port.port,
+            })?;
         if let (Some(k), Some(t)) = (akey, st.affinity_timeout) {
             self.affinity.insert(k, set.backends()[i].key(), now, t);
         }
@@ -795,11 +810,10 @@ impl Router {
                 name: name.to_string(),
             }),
             DnsAnswer::ClusterIp(ip) => {
-                let parsed = parse_name(name, &self.config.domain).map_err(|_| {
-                    RouteError::UnknownName {
+                let parsed =
+                    parse_name(name, &self.config.domain).map_err(|_| RouteError::UnknownName {
                         name: name.to_string(),
-                    }
-                })?;
+                    })?;
                 let st = self
                     .service(parsed.namespace(), parsed.service())
                     .ok_or_else(|| RouteError::UnknownName {
@@ -871,7 +885,13 @@ fn port_at(st: &ServiceState, pi: u16, dest: &Destination, node_port: bool) -> O
     }
 }
 
-fn build_state(id: u32, svc: &Service, r: &Record, generation: &mut u64, seed: u64) -> ServiceState {
+fn build_state(
+    id: u32,
+    svc: &Service,
+    r: &Record,
+    generation: &mut u64,
+    seed: u64,
+) -> ServiceState {
     let headless = svc.is_headless();
     let routable = svc.spec.type_ != ServiceType::ExternalName;
     let cluster_ip = match svc.spec.cluster_ip {
@@ -932,7 +952,12 @@ fn build_state(id: u32, svc: &Service, r: &Record, generation: &mut u64, seed: u
     }
 }
 
-fn slice_candidates(s: &EndpointSlice, name: Option<&Str>, proto: Protocol, out: &mut Vec<Candidate>) {
+fn slice_candidates(
+    s: &EndpointSlice,
+    name: Option<&Str>,
+    proto: Protocol,
+    out: &mut Vec<Candidate>,
+) {
     let Some(ep) = s
         .ports
         .iter()

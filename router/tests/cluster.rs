@@ -11,7 +11,7 @@ use kubesim_core::manifest;
 use kubesim_core::model::{ClusterIp, Kind};
 use kubesim_core::store::DeleteOptions;
 use kubesim_router::balance::{Algorithm, RoundRobin};
-use kubesim_router::{DnsAnswer, Destination, PortRef, RouteError, Router};
+use kubesim_router::{Destination, DnsAnswer, PortRef, RouteError, Router};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -47,7 +47,8 @@ fn cluster() -> Cluster {
         ..ClusterConfig::default()
     })
     .unwrap();
-    c.apply(manifest::load_str(APP, "app.yaml").unwrap()).unwrap();
+    c.apply(manifest::load_str(APP, "app.yaml").unwrap())
+        .unwrap();
     c
 }
 
@@ -72,12 +73,22 @@ fn cluster_ip(c: &Cluster) -> Ipv4Addr {
     }
 }
 
-fn picks(router: &Router, dest: &Destination, n: u32) -> Result<BTreeMap<SocketAddrV4, u32>, RouteError> {
+fn picks(
+    router: &Router,
+    dest: &Destination,
+    n: u32,
+) -> Result<BTreeMap<SocketAddrV4, u32>, RouteError> {
     let mut rng = SmallRng::seed_from_u64(9);
     let mut out = BTreeMap::new();
     for i in 0..n {
         let client = SocketAddrV4::new(Ipv4Addr::from(0x0a09_0000 + i), 30000);
-        let r = router.route(dest, client, kubesim_core::time::Timestamp(0), &RoundRobin, &mut rng)?;
+        let r = router.route(
+            dest,
+            client,
+            kubesim_core::time::Timestamp(0),
+            &RoundRobin,
+            &mut rng,
+        )?;
         *out.entry(r.endpoint).or_default() += 1;
     }
     Ok(out)
@@ -130,7 +141,11 @@ fn deployment_and_service_route_through_the_table() {
     let node_port = svc.ports[0].node_port.expect("allocated node port");
     for node_ip in ["192.168.0.10", "192.168.0.11"] {
         let d = Destination::tcp(node_ip.parse().unwrap(), node_port);
-        let ips: BTreeSet<Ipv4Addr> = picks(&router, &d, 30).unwrap().keys().map(|a| *a.ip()).collect();
+        let ips: BTreeSet<Ipv4Addr> = picks(&router, &d, 30)
+            .unwrap()
+            .keys()
+            .map(|a| *a.ip())
+            .collect();
         assert_eq!(ips, ready);
     }
 
@@ -145,7 +160,12 @@ fn deployment_and_service_route_through_the_table() {
         .unwrap();
     let victim_ip = victim.as_pod().unwrap().status.pod_ip.unwrap();
     c.store()
-        .delete(Kind::Pod, "default", victim.name(), &DeleteOptions::default())
+        .delete(
+            Kind::Pod,
+            "default",
+            victim.name(),
+            &DeleteOptions::default(),
+        )
         .unwrap();
     c.run_until_idle();
     router.sync(c.store()).unwrap();
@@ -154,8 +174,14 @@ fn deployment_and_service_route_through_the_table() {
         let mut rng = SmallRng::seed_from_u64(3);
         for i in 0..200u32 {
             let client = SocketAddrV4::new(Ipv4Addr::from(0x0a0a_0000 + i), 5000 + i as u16);
-            let r = router.route(&vip, client, c.now(), b.as_ref(), &mut rng).unwrap();
-            assert_ne!(*r.endpoint.ip(), victim_ip, "{algo} routed to a terminating pod");
+            let r = router
+                .route(&vip, client, c.now(), b.as_ref(), &mut rng)
+                .unwrap();
+            assert_ne!(
+                *r.endpoint.ip(),
+                victim_ip,
+                "{algo} routed to a terminating pod"
+            );
             assert!(ready_pods(&c).contains(r.endpoint.ip()), "{algo}");
         }
     }
@@ -166,7 +192,11 @@ fn deployment_and_service_route_through_the_table() {
     let ready2 = ready_pods(&c);
     assert_eq!(ready2.len(), 3);
     assert!(!ready2.contains(&victim_ip));
-    let ips: BTreeSet<Ipv4Addr> = picks(&router, &vip, 30).unwrap().keys().map(|a| *a.ip()).collect();
+    let ips: BTreeSet<Ipv4Addr> = picks(&router, &vip, 30)
+        .unwrap()
+        .keys()
+        .map(|a| *a.ip())
+        .collect();
     assert_eq!(ips, ready2);
 
     // Scale to zero: no endpoints, an explicit error.
@@ -196,7 +226,11 @@ fn a_failed_node_takes_its_pods_out_of_rotation() {
     c.advance(Duration::from_secs(120));
     router.sync(c.store()).unwrap();
     let ready = ready_pods(&c);
-    let got: BTreeSet<Ipv4Addr> = picks(&router, &vip, 60).unwrap().keys().map(|a| *a.ip()).collect();
+    let got: BTreeSet<Ipv4Addr> = picks(&router, &vip, 60)
+        .unwrap()
+        .keys()
+        .map(|a| *a.ip())
+        .collect();
     assert!(got.is_subset(&ready), "{got:?} ⊄ {ready:?}");
     let on_failed: Vec<Ipv4Addr> = c
         .store()
@@ -207,7 +241,10 @@ fn a_failed_node_takes_its_pods_out_of_rotation() {
         .filter(|p| p.node_name.as_deref() == Some("node-0"))
         .filter_map(|p| p.status.pod_ip)
         .collect();
-    assert!(!on_failed.is_empty(), "the scheduler spread the pods over both nodes");
+    assert!(
+        !on_failed.is_empty(),
+        "the scheduler spread the pods over both nodes"
+    );
     assert!(on_failed.iter().all(|ip| !got.contains(ip)));
     assert!(!got.is_empty());
 }

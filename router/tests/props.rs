@@ -9,7 +9,9 @@ use kubesim_core::manifest;
 use kubesim_core::model::Kind;
 use kubesim_core::store::{DeleteOptions, Store};
 use kubesim_core::time::Timestamp;
-use kubesim_router::balance::{Algorithm, MaglevTable, PickContext, RoundRobin, MAGLEV_DEFAULT_SIZE};
+use kubesim_router::balance::{
+    Algorithm, MaglevTable, PickContext, RoundRobin, MAGLEV_DEFAULT_SIZE,
+};
 use kubesim_router::endpoints::{Backend, Candidate, EndpointSet};
 use kubesim_router::{Destination, RouteError, Router};
 use proptest::prelude::*;
@@ -30,7 +32,11 @@ enum Op {
     SetSlice(u8, Vec<(u8, u8)>),
     DeleteSlice(u8),
     /// A connection from client `c` after `dt` ms, with algorithm `a`.
-    Pick { c: u8, dt: u16, a: u8 },
+    Pick {
+        c: u8,
+        dt: u16,
+        a: u8,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -69,7 +75,11 @@ fn write_slice(store: &Store, i: u8, eps: &[(u8, u8)]) {
     } else {
         y.push_str("endpoints:\n");
         for (n, c) in eps {
-            y.push_str(&format!("- addresses: [{}]\n  conditions: {}\n", ep_ip(*n), CONDS[*c as usize]));
+            y.push_str(&format!(
+                "- addresses: [{}]\n  conditions: {}\n",
+                ep_ip(*n),
+                CONDS[*c as usize]
+            ));
         }
     }
     let obj = manifest::load_str(&y, "slice.yaml").unwrap().pop().unwrap();
@@ -88,11 +98,18 @@ fn write_slice(store: &Store, i: u8, eps: &[(u8, u8)]) {
 /// The model: the selected endpoint IPs given the live slices.
 fn selected(slices: &BTreeMap<u8, Vec<(u8, u8)>>) -> BTreeSet<Ipv4Addr> {
     let all: Vec<(u8, u8)> = slices.values().flatten().copied().collect();
-    let ready: BTreeSet<Ipv4Addr> = all.iter().filter(|e| e.1 == 0).map(|e| ep_ip(e.0)).collect();
+    let ready: BTreeSet<Ipv4Addr> = all
+        .iter()
+        .filter(|e| e.1 == 0)
+        .map(|e| ep_ip(e.0))
+        .collect();
     if !ready.is_empty() {
         return ready;
     }
-    all.iter().filter(|e| e.1 == 2).map(|e| ep_ip(e.0)).collect()
+    all.iter()
+        .filter(|e| e.1 == 2)
+        .map(|e| ep_ip(e.0))
+        .collect()
 }
 
 fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
@@ -120,7 +137,12 @@ fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
             Op::DeleteSlice(i) => {
                 if slices.remove(&i).is_some() {
                     store
-                        .delete(Kind::EndpointSlice, "default", &format!("web-{i}"), &DeleteOptions::default())
+                        .delete(
+                            Kind::EndpointSlice,
+                            "default",
+                            &format!("web-{i}"),
+                            &DeleteOptions::default(),
+                        )
                         .unwrap();
                     router.sync(&store).unwrap();
                 }
@@ -138,7 +160,11 @@ fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
                     }
                     Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
                     Ok(r) => {
-                        prop_assert!(want.contains(r.endpoint.ip()), "{} not in {want:?}", r.endpoint);
+                        prop_assert!(
+                            want.contains(r.endpoint.ip()),
+                            "{} not in {want:?}",
+                            r.endpoint
+                        );
                         prop_assert_eq!(r.endpoint.port(), 8080);
                         if affinity {
                             match pinned.get(&c) {

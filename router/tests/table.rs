@@ -12,7 +12,7 @@ use kubesim_core::model::{Kind, Object};
 use kubesim_core::store::{DeleteOptions, Store};
 use kubesim_core::time::Timestamp;
 use kubesim_router::balance::{Iptables, RoundRobin};
-use kubesim_router::{DnsAnswer, Destination, PortRef, RouteError, Router};
+use kubesim_router::{Destination, DnsAnswer, PortRef, RouteError, Router};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 
@@ -104,7 +104,11 @@ fn only_ready_endpoints_get_traffic() {
     let r = router
         .route(&vip(), client(1), Timestamp(0), &RoundRobin, &mut rng)
         .unwrap();
-    assert_eq!(r.endpoint.port(), 8080, "targetPort resolved through the slice port");
+    assert_eq!(
+        r.endpoint.port(),
+        8080,
+        "targetPort resolved through the slice port"
+    );
     assert!(!r.terminating_fallback);
 }
 
@@ -125,7 +129,10 @@ fn serving_terminating_fallback_then_explicit_error() {
     );
     let router = Router::default();
     router.sync(&store).unwrap();
-    assert_eq!(targets(&router, &vip(), 50).unwrap(), [ip("10.244.0.3")].into());
+    assert_eq!(
+        targets(&router, &vip(), 50).unwrap(),
+        [ip("10.244.0.3")].into()
+    );
     let mut rng = SmallRng::seed_from_u64(1);
     let r = router
         .route(&vip(), client(1), Timestamp(0), &RoundRobin, &mut rng)
@@ -140,7 +147,10 @@ fn serving_terminating_fallback_then_explicit_error() {
         ),
     );
     router.sync(&store).unwrap();
-    assert_eq!(targets(&router, &vip(), 50).unwrap(), [ip("10.244.0.6")].into());
+    assert_eq!(
+        targets(&router, &vip(), 50).unwrap(),
+        [ip("10.244.0.6")].into()
+    );
     // Nothing serving: an explicit error, not a drop.
     apply(&store, &slice("web-1", &[("10.244.0.5", TERMINATING)]));
     router.sync(&store).unwrap();
@@ -186,10 +196,18 @@ fn slices_of_one_service_are_merged_and_deleted_slices_leave() {
     router.sync(&store).unwrap();
     assert_eq!(targets(&router, &vip(), 20).unwrap().len(), 2);
     store
-        .delete(Kind::EndpointSlice, "default", "web-1", &DeleteOptions::default())
+        .delete(
+            Kind::EndpointSlice,
+            "default",
+            "web-1",
+            &DeleteOptions::default(),
+        )
         .unwrap();
     router.sync(&store).unwrap();
-    assert_eq!(targets(&router, &vip(), 20).unwrap(), [ip("10.244.0.2")].into());
+    assert_eq!(
+        targets(&router, &vip(), 20).unwrap(),
+        [ip("10.244.0.2")].into()
+    );
     // Service deleted: no route at all.
     store
         .delete(Kind::Service, "default", "web", &DeleteOptions::default())
@@ -222,8 +240,14 @@ fn endpoint_change_swaps_only_the_touched_service() {
     );
     let stats = router.sync(&store).unwrap();
     assert_eq!(stats.services_rebuilt, 1);
-    assert!(!stats.index_rebuilt, "endpoint churn never rebuilds the index");
-    assert!(Arc::ptr_eq(&other, &router.service("default", "other").unwrap()));
+    assert!(
+        !stats.index_rebuilt,
+        "endpoint churn never rebuilds the index"
+    );
+    assert!(Arc::ptr_eq(
+        &other,
+        &router.service("default", "other").unwrap()
+    ));
     let web2 = router.service("default", "web").unwrap();
     assert_eq!(web2.id, web.id);
     assert!(web2.ports[0].endpoints.generation() > web.ports[0].endpoints.generation());
@@ -242,13 +266,23 @@ fn headless_services_are_dns_only() {
     );
     apply(
         &store,
-        &slice("web-1", &[("10.244.0.2", READY), ("10.244.0.1", READY), ("10.244.0.3", NOT_READY)]),
+        &slice(
+            "web-1",
+            &[
+                ("10.244.0.2", READY),
+                ("10.244.0.1", READY),
+                ("10.244.0.3", NOT_READY),
+            ],
+        ),
     );
     let router = Router::default();
     router.sync(&store).unwrap();
     assert_eq!(
         router.resolve("web.default.svc.cluster.local"),
-        Ok(DnsAnswer::Endpoints(vec![ip("10.244.0.1"), ip("10.244.0.2")]))
+        Ok(DnsAnswer::Endpoints(vec![
+            ip("10.244.0.1"),
+            ip("10.244.0.2")
+        ]))
     );
     let mut rng = SmallRng::seed_from_u64(1);
     assert_eq!(
@@ -281,7 +315,11 @@ fn dns_names_resolve_to_the_cluster_ip_and_route_by_port_name_or_number() {
         "web.default",
         "WEB.Default",
     ] {
-        assert_eq!(router.resolve(name), Ok(DnsAnswer::ClusterIp(ip("10.96.0.10"))), "{name}");
+        assert_eq!(
+            router.resolve(name),
+            Ok(DnsAnswer::ClusterIp(ip("10.96.0.10"))),
+            "{name}"
+        );
     }
     assert!(matches!(
         router.resolve("nope.default"),
@@ -290,7 +328,14 @@ fn dns_names_resolve_to_the_cluster_ip_and_route_by_port_name_or_number() {
     let mut rng = SmallRng::seed_from_u64(1);
     for port in [PortRef::Number(80), PortRef::Name("http".into())] {
         let r = router
-            .route_name("web.default", &port, client(1), Timestamp(0), &RoundRobin, &mut rng)
+            .route_name(
+                "web.default",
+                &port,
+                client(1),
+                Timestamp(0),
+                &RoundRobin,
+                &mut rng,
+            )
             .unwrap();
         assert_eq!(r.endpoint, "10.244.0.1:8080".parse().unwrap());
     }
@@ -312,7 +357,11 @@ fn node_port_answers_on_every_node_ip_and_load_balancer_ip() {
     let store = Store::new();
     for i in 0..3 {
         store
-            .create(node_object(&NodeConfig::new(&format!("n{i}")), i, Timestamp(0)))
+            .create(node_object(
+                &NodeConfig::new(&format!("n{i}")),
+                i,
+                Timestamp(0),
+            ))
             .unwrap();
     }
     apply(
@@ -336,7 +385,10 @@ fn node_port_answers_on_every_node_ip_and_load_balancer_ip() {
             want
         );
     }
-    assert_eq!(targets(&router, &Destination::tcp(ip("172.18.0.100"), 80), 3).unwrap(), want);
+    assert_eq!(
+        targets(&router, &Destination::tcp(ip("172.18.0.100"), 80), 3).unwrap(),
+        want
+    );
     assert_eq!(targets(&router, &vip(), 3).unwrap(), want);
     // Not a node IP, or the node port on the cluster IP: nothing listens.
     assert!(targets(&router, &Destination::tcp(ip("192.168.0.99"), 30080), 1).is_err());
@@ -360,7 +412,10 @@ fn node_port_answers_on_every_node_ip_and_load_balancer_ip() {
         )
         .unwrap();
     assert_eq!(r.endpoint, "10.244.0.1:8080".parse().unwrap());
-    assert_eq!(r.rules_scanned, 4, "2 service rules, the KUBE-NODEPORTS jump, 1 nodeport rule");
+    assert_eq!(
+        r.rules_scanned, 4,
+        "2 service rules, the KUBE-NODEPORTS jump, 1 nodeport rule"
+    );
 }
 
 #[test]
@@ -386,7 +441,12 @@ fn selector_less_service_uses_hand_written_endpoints() {
         .unwrap();
     assert_eq!(r.endpoint.port(), 6380);
     store
-        .delete(Kind::Endpoints, "default", "redis", &DeleteOptions::default())
+        .delete(
+            Kind::Endpoints,
+            "default",
+            "redis",
+            &DeleteOptions::default(),
+        )
         .unwrap();
     router.sync(&store).unwrap();
     assert!(matches!(
@@ -427,7 +487,13 @@ fn client_ip_affinity_sticks_refreshes_and_moves() {
     // Sticks (other clients advance the round-robin cursor in between), refreshed on
     // each use: 59 s apart three times is still within the 60 s idle timeout.
     for (i, t) in [10_000, 69_000, 128_000].into_iter().enumerate() {
-        let _ = router.route(&vip(), client(100 + i as u32), Timestamp(t), &RoundRobin, &mut rng);
+        let _ = router.route(
+            &vip(),
+            client(100 + i as u32),
+            Timestamp(t),
+            &RoundRobin,
+            &mut rng,
+        );
         let r = route(t, &mut rng);
         assert!(r.affinity_hit);
         assert_eq!(r.endpoint, first.endpoint);
@@ -439,7 +505,13 @@ fn client_ip_affinity_sticks_refreshes_and_moves() {
     // The pinned endpoint stops being ready: the client moves at once.
     let eps2: Vec<(&str, &str)> = eps
         .iter()
-        .map(|&(a, c)| if ip(a) == *pinned.ip() { (a, NOT_READY) } else { (a, c) })
+        .map(|&(a, c)| {
+            if ip(a) == *pinned.ip() {
+                (a, NOT_READY)
+            } else {
+                (a, c)
+            }
+        })
         .collect();
     apply(&store, &slice("web-1", &eps2));
     router.sync(&store).unwrap();
