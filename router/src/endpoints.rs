@@ -1,0 +1,279 @@
+//! One service port's endpoint set: the endpoints that may take new traffic, chosen by
+//! kube-proxy's rules, frozen for one table version.
+//!
+//! [`EndpointSet::build`] applies the selection rules of K8S-SEMANTICS.md "Service
+//! routing":
+//!
+//! 1. the **ready** endpoints (`conditions.ready`, unset = ready, as the API documents);
+//! 2. when none is ready, the endpoints that are **serving and terminating**
+//!    (ProxyTerminatingEndpoints, KEP-1669; `serving` unset = `ready`);
+//! 3. otherwise the set is empty, and the router answers
+//!    [`RouteError::NoEndpoints`](crate::RouteError::NoEndpoints).
+//!
+//! A set is immutable once built except for its round-robin cursor (an atomic) and the
+//! lazily built per-version state of the comparison algorithms (the Maglev lookup table
+//! and the iptables probability chain, each a `OnceLock` filled by the first picker that
+//! needs it). A new version of the service gets a new set: the cursor starts again at 0
+//! over a freshly shuffled order, as the userspace proxier's `LoadBalancerRR` did on
+//! every endpoints change.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use crossbeam::utils::CachePadded;
+use fnv::FnvHashMap;
+use kubesim_core::intern::Str;
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+
+use crate::balance::{IptablesChain, MaglevTable};
+
+/// An endpoint address packed into one word: `ip << 16 | port`.
+pub type EndpointKey = u64;
+
+/// Packs an endpoint address into an [`EndpointKey`].
+pub fn endpoint_key(ip: Ipv4Addr, port: u16) -> EndpointKey {
+    (u64::from(u32::from(ip)) << 16) | u64::from(port)
+}
+
+/// Unpacks an [`EndpointKey`].
+pub fn key_addr(key: EndpointKey) -> SocketAddrV4 {
+    SocketAddrV4::new(Ipv4Addr::from((key >> 16) as u32), key as u16)
+}
+
+/// One backend of a service port: where a connection is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Backend {
+    /// The endpoint's IP (the pod IP).
+    pub ip: Ipv4Addr,
+    /// The endpoint's port (the resolved targetPort).
+    pub port: u16,
+    /// The pod (`targetRef.name`), when known.
+    pub pod: Option<Str>,
+    /// The node the endpoint runs on, when known.
+    pub node: Option<Str>,
+}
+
+impl Backend {
+    /// The packed address.
+    pub fn key(&self) -> EndpointKey {
+        endpoint_key(self.ip, self.port)
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.ip, self.port)
+    }
+}
+
+/// An endpoint as published (EndpointSlice or Endpoints), before selection.
+#[derive(Clone, Debug)]
+pub struct Candidate {
+    /// The backend.
+    pub backend: Backend,
+    /// `conditions.ready` (unset already resolved to `true`).
+    pub ready: bool,
+    /// `conditions.serving` (unset already resolved to `ready`).
+    pub serving: bool,
+    /// `conditions.terminating` (unset already resolved to `false`).
+    pub terminating: bool,
+}
+
+/// The endpoints of one service port that may take new traffic (see the module docs).
+#[derive(Debug)]
+pub struct EndpointSet {
+    generation: u64,
+    /// Selected backends in publication order (slice order, then endpoint order), as
+    /// IPVS and iptables list them.
+    backends: Box<[Backend]>,
+    /// Userspace round-robin order: a permutation of `0..backends.len()`, shuffled.
+    order: Box<[u32]>,
+    position: FnvHashMap<EndpointKey, u32>,
+    fallback: bool,
+    published: usize,
+    rr: CachePadded<AtomicU64>,
+    pub(crate) maglev: OnceLock<MaglevTable>,
+    pub(crate) chain: OnceLock<IptablesChain>,
+}
+
+impl EndpointSet {
+    /// Applies the selection rules to `candidates` (duplicates of one address are kept
+    /// once) and shuffles the round-robin order with `shuffle_seed`.
+    pub fn build(generation: u64, candidates: &[Candidate], shuffle_seed: u64) -> EndpointSet {
+        let ready: Vec<&Candidate> = candidates.iter().filter(|c| c.ready).collect();
+        let (chosen, fallback) = if ready.is_empty() {
+            let term: Vec<&Candidate> = candidates
+                .iter()
+                .filter(|c| c.serving && c.terminating)
+                .collect();
+            let fb = !term.is_empty();
+            (term, fb)
+        } else {
+            (ready, false)
+        };
+        let mut position = FnvHashMap::with_capacity_and_hasher(chosen.len(), Default::default());
+        let mut backends = Vec::with_capacity(chosen.len());
+        for c in chosen {
+            let k = c.backend.key();
+            if let std::collections::hash_map::Entry::Vacant(v) = position.entry(k) {
+                v.insert(backends.len() as u32);
+                backends.push(c.backend.clone());
+            }
+        }
+        let mut order: Vec<u32> = (0..backends.len() as u32).collect();
+        order.shuffle(&mut SmallRng::seed_from_u64(shuffle_seed));
+        EndpointSet {
+            generation,
+            backends: backends.into_boxed_slice(),
+            order: order.into_boxed_slice(),
+            position,
+            fallback,
+            published: candidates.len(),
+            rr: CachePadded::new(AtomicU64::new(0)),
+            maglev: OnceLock::new(),
+            chain: OnceLock::new(),
+        }
+    }
+
+    /// The table version this set belongs to (unique per set within a router).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The selected backends, in publication order.
+    pub fn backends(&self) -> &[Backend] {
+        &self.backends
+    }
+
+    /// Number of selected backends.
+    pub fn len(&self) -> usize {
+        self.backends.len()
+    }
+
+    /// Whether no backend may take traffic.
+    pub fn is_empty(&self) -> bool {
+        self.backends.is_empty()
+    }
+
+    /// Whether the set is the serving+terminating fallback (no endpoint was ready).
+    pub fn is_terminating_fallback(&self) -> bool {
+        self.fallback
+    }
+
+    /// Number of endpoints published for this port (selected or not).
+    pub fn published(&self) -> usize {
+        self.published
+    }
+
+    /// The index of the backend with address `key`, if it is selected.
+    #[inline]
+    pub fn position(&self, key: EndpointKey) -> Option<usize> {
+        self.position.get(&key).map(|&p| p as usize)
+    }
+
+    /// Whether `key` is a selected backend.
+    pub fn contains(&self, key: EndpointKey) -> bool {
+        self.position.contains_key(&key)
+    }
+
+    /// Userspace round-robin: the next backend of the shuffled order (one relaxed
+    /// `fetch_add` on this version's cursor). Panics never; `None` on an empty set.
+    #[inline]
+    pub fn next_round_robin(&self) -> Option<usize> {
+        let n = self.order.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        let c = self.rr.fetch_add(1, Ordering::Relaxed);
+        Some(self.order[(c % n) as usize] as usize)
+    }
+
+    /// The shuffled round-robin order (indexes into [`backends`](Self::backends)).
+    pub fn round_robin_order(&self) -> &[u32] {
+        &self.order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(i: u8, ready: bool, serving: bool, terminating: bool) -> Candidate {
+        Candidate {
+            backend: Backend {
+                ip: Ipv4Addr::new(10, 0, 0, i),
+                port: 8080,
+                pod: None,
+                node: None,
+            },
+            ready,
+            serving,
+            terminating,
+        }
+    }
+
+    #[test]
+    fn only_ready_endpoints_are_selected() {
+        let s = EndpointSet::build(
+            1,
+            &[cand(1, true, true, false), cand(2, false, false, false)],
+            7,
+        );
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.backends()[0].ip, Ipv4Addr::new(10, 0, 0, 1));
+        assert!(!s.is_terminating_fallback());
+        assert_eq!(s.published(), 2);
+    }
+
+    #[test]
+    fn serving_terminating_fallback_only_when_none_ready() {
+        // One ready + one serving-terminating: only the ready one.
+        let s = EndpointSet::build(
+            1,
+            &[cand(1, true, true, false), cand(2, false, true, true)],
+            7,
+        );
+        assert_eq!(s.len(), 1);
+        assert!(!s.is_terminating_fallback());
+        // None ready: serving+terminating ones, not the non-serving terminating one.
+        let s = EndpointSet::build(
+            1,
+            &[
+                cand(2, false, true, true),
+                cand(3, false, false, true),
+                cand(4, false, false, false),
+            ],
+            7,
+        );
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.backends()[0].ip, Ipv4Addr::new(10, 0, 0, 2));
+        assert!(s.is_terminating_fallback());
+        // Nothing usable: empty.
+        let s = EndpointSet::build(1, &[cand(3, false, false, true)], 7);
+        assert!(s.is_empty());
+        assert_eq!(s.next_round_robin(), None);
+    }
+
+    #[test]
+    fn round_robin_is_a_shuffled_cycle_that_restarts_per_version() {
+        let c: Vec<Candidate> = (0..10).map(|i| cand(i, true, true, false)).collect();
+        let a = EndpointSet::build(1, &c, 1);
+        let b = EndpointSet::build(2, &c, 2);
+        let ca: Vec<usize> = (0..10).map(|_| a.next_round_robin().unwrap()).collect();
+        let cb: Vec<usize> = (0..10).map(|_| b.next_round_robin().unwrap()).collect();
+        let mut sa = ca.clone();
+        sa.sort_unstable();
+        assert_eq!(sa, (0..10).collect::<Vec<_>>());
+        assert_ne!(ca, cb, "each version is reshuffled");
+        assert_ne!(ca, (0..10).collect::<Vec<_>>(), "order is shuffled");
+        assert_eq!(a.next_round_robin(), Some(ca[0]), "the cycle repeats");
+    }
+
+    #[test]
+    fn key_round_trips() {
+        let k = endpoint_key(Ipv4Addr::new(10, 244, 1, 7), 8080);
+        assert_eq!(key_addr(k), "10.244.1.7:8080".parse().unwrap());
+    }
+}

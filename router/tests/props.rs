@@ -1,0 +1,306 @@
+//! Property tests: routing safety under random table churn, affinity stickiness,
+//! Maglev disruption, round-robin fairness.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+use kubesim_core::manifest;
+use kubesim_core::model::Kind;
+use kubesim_core::store::{DeleteOptions, Store};
+use kubesim_core::time::Timestamp;
+use kubesim_router::balance::{
+    Algorithm, MaglevTable, PickContext, RoundRobin, MAGLEV_DEFAULT_SIZE,
+};
+use kubesim_router::endpoints::{Backend, Candidate, EndpointSet};
+use kubesim_router::{Destination, RouteError, Router};
+use proptest::prelude::*;
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+
+/// Endpoint conditions: 0 ready, 1 not ready, 2 serving+terminating, 3 terminating.
+const CONDS: [&str; 4] = [
+    "{ready: true, serving: true, terminating: false}",
+    "{ready: false, serving: false, terminating: false}",
+    "{ready: false, serving: true, terminating: true}",
+    "{ready: false, serving: false, terminating: true}",
+];
+
+#[derive(Clone, Debug)]
+enum Op {
+    /// Write slice `i` with these (endpoint number, condition) pairs.
+    SetSlice(u8, Vec<(u8, u8)>),
+    DeleteSlice(u8),
+    /// A connection from client `c` after `dt` ms, with algorithm `a`.
+    Pick {
+        c: u8,
+        dt: u16,
+        a: u8,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => (0..3u8, prop::collection::vec((0..12u8, 0..4u8), 0..8))
+            .prop_map(|(i, e)| Op::SetSlice(i, e)),
+        1 => (0..3u8).prop_map(Op::DeleteSlice),
+        6 => (0..6u8, 0..20_000u16, 0..8u8).prop_map(|(c, dt, a)| Op::Pick { c, dt, a }),
+    ]
+}
+
+fn service_yaml(affinity: bool) -> String {
+    let aff = if affinity {
+        "sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 30}}, "
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\n\
+         spec: {{clusterIP: 10.96.0.10, {aff}selector: {{app: web}}, ports: [{{name: http, port: 80}}]}}\n"
+    )
+}
+
+fn ep_ip(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 244, 0, n + 1)
+}
+
+fn write_slice(store: &Store, i: u8, eps: &[(u8, u8)]) {
+    let mut y = format!(
+        "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n\
+         metadata: {{name: web-{i}, labels: {{kubernetes.io/service-name: web}}}}\n\
+         addressType: IPv4\nports: [{{name: http, port: 8080, protocol: TCP}}]\n"
+    );
+    if eps.is_empty() {
+        y.push_str("endpoints: []\n");
+    } else {
+        y.push_str("endpoints:\n");
+        for (n, c) in eps {
+            y.push_str(&format!(
+                "- addresses: [{}]\n  conditions: {}\n",
+                ep_ip(*n),
+                CONDS[*c as usize]
+            ));
+        }
+    }
+    let obj = manifest::load_str(&y, "slice.yaml").unwrap().pop().unwrap();
+    match store.try_get(Kind::EndpointSlice, "default", obj.name()) {
+        Some(old) => {
+            let mut obj = obj;
+            obj.meta_mut().resource_version = old.meta().resource_version;
+            store.update(obj).unwrap();
+        }
+        None => {
+            store.create(obj).unwrap();
+        }
+    }
+}
+
+/// The model: the selected endpoint IPs given the live slices.
+fn selected(slices: &BTreeMap<u8, Vec<(u8, u8)>>) -> BTreeSet<Ipv4Addr> {
+    let all: Vec<(u8, u8)> = slices.values().flatten().copied().collect();
+    let ready: BTreeSet<Ipv4Addr> = all
+        .iter()
+        .filter(|e| e.1 == 0)
+        .map(|e| ep_ip(e.0))
+        .collect();
+    if !ready.is_empty() {
+        return ready;
+    }
+    all.iter()
+        .filter(|e| e.1 == 2)
+        .map(|e| ep_ip(e.0))
+        .collect()
+}
+
+fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
+    let store = Store::new();
+    for obj in manifest::load_str(&service_yaml(affinity), "svc.yaml").unwrap() {
+        store.create(obj).unwrap();
+    }
+    let router = Router::default();
+    router.sync(&store).unwrap();
+    let balancers: Vec<Box<dyn kubesim_router::Balancer>> =
+        Algorithm::ALL.iter().map(|a| a.build()).collect();
+    let mut rng = SmallRng::seed_from_u64(5);
+    let mut slices: BTreeMap<u8, Vec<(u8, u8)>> = BTreeMap::new();
+    // Affinity model: client → (endpoint, last used).
+    let mut pinned: BTreeMap<u8, (SocketAddrV4, i64)> = BTreeMap::new();
+    let mut now = 0i64;
+    let dest = Destination::tcp(Ipv4Addr::new(10, 96, 0, 10), 80);
+    for op in ops {
+        match op {
+            Op::SetSlice(i, eps) => {
+                write_slice(&store, i, &eps);
+                slices.insert(i, eps);
+                router.sync(&store).unwrap();
+            }
+            Op::DeleteSlice(i) => {
+                if slices.remove(&i).is_some() {
+                    store
+                        .delete(
+                            Kind::EndpointSlice,
+                            "default",
+                            &format!("web-{i}"),
+                            &DeleteOptions::default(),
+                        )
+                        .unwrap();
+                    router.sync(&store).unwrap();
+                }
+            }
+            Op::Pick { c, dt, a } => {
+                now += i64::from(dt);
+                let b = &balancers[a as usize];
+                let client = SocketAddrV4::new(Ipv4Addr::new(10, 1, 0, c), 40000 + u16::from(c));
+                let want = selected(&slices);
+                let got = router.route(&dest, client, Timestamp(now), b.as_ref(), &mut rng);
+                match got {
+                    Err(RouteError::NoEndpoints { .. }) => {
+                        prop_assert!(want.is_empty(), "NoEndpoints with {want:?}");
+                        continue;
+                    }
+                    Err(e) => return Err(TestCaseError::fail(format!("{e}"))),
+                    Ok(r) => {
+                        prop_assert!(
+                            want.contains(r.endpoint.ip()),
+                            "{} not in {want:?}",
+                            r.endpoint
+                        );
+                        prop_assert_eq!(r.endpoint.port(), 8080);
+                        if affinity {
+                            match pinned.get(&c) {
+                                Some(&(ep, last))
+                                    if want.contains(ep.ip()) && now - last < 30_000 =>
+                                {
+                                    prop_assert!(r.affinity_hit, "should stick to {ep}");
+                                    prop_assert_eq!(r.endpoint, ep);
+                                }
+                                Some(&(ep, _)) => {
+                                    prop_assert!(!r.affinity_hit);
+                                    if !want.contains(ep.ip()) {
+                                        prop_assert_ne!(r.endpoint, ep);
+                                    }
+                                }
+                                None => prop_assert!(!r.affinity_hit),
+                            }
+                            pinned.insert(c, (r.endpoint, now));
+                        } else {
+                            prop_assert!(!r.affinity_hit);
+                        }
+                    }
+                }
+                // Interleave incremental sweeping; it must never change an answer.
+                router.sweep_affinity(Timestamp(now), 4);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_of(n: usize, seed: u64) -> EndpointSet {
+    let c: Vec<Candidate> = (0..n)
+        .map(|i| Candidate {
+            backend: Backend {
+                ip: Ipv4Addr::from(0x0af4_0000 + i as u32),
+                port: 80,
+                pod: None,
+                node: None,
+            },
+            ready: true,
+            serving: true,
+            terminating: false,
+        })
+        .collect();
+    EndpointSet::build(1, &c, seed)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Never routes to an endpoint that is not selected in the current table, for every
+    /// algorithm, under random slice writes and deletes interleaved with picks; no
+    /// endpoints at all is the explicit error.
+    #[test]
+    fn never_routes_outside_the_current_table(ops in prop::collection::vec(op(), 1..60)) {
+        run_churn(ops, false)?;
+    }
+
+    /// ClientIP affinity sticks while its endpoint is selected and within the timeout
+    /// (refreshed on use), and moves otherwise.
+    #[test]
+    fn affinity_sticks_while_alive_and_fresh(ops in prop::collection::vec(op(), 1..60)) {
+        run_churn(ops, true)?;
+    }
+
+    /// Removing one of N backends moves the removed backend's slots (≈1/N of the table)
+    /// and only a small extra share of the others.
+    #[test]
+    fn maglev_disruption_on_one_removal_is_near_one_over_n(n in 5usize..60, victim_seed in any::<u64>(), base in any::<u32>()) {
+        let names: Vec<String> = (0..n).map(|i| format!("10.{}.{}.{}:8080", base % 200, i / 250, i % 250)).collect();
+        let victim = (victim_seed % n as u64) as usize;
+        let before = MaglevTable::build(&names, MAGLEV_DEFAULT_SIZE);
+        let mut rest = names.clone();
+        rest.remove(victim);
+        let after = MaglevTable::build(&rest, MAGLEV_DEFAULT_SIZE);
+        let m = before.entries().len() as f64;
+        let (mut lost, mut moved) = (0usize, 0usize);
+        for (b, a) in before.entries().iter().zip(after.entries()) {
+            let b = *b as usize;
+            if b == victim {
+                lost += 1;
+                continue;
+            }
+            let a = *a as usize;
+            let a_orig = if a >= victim { a + 1 } else { a };
+            if a_orig != b {
+                moved += 1;
+            }
+        }
+        let lost_f = lost as f64 / m;
+        let moved_f = moved as f64 / m;
+        prop_assert!((lost_f - 1.0 / n as f64).abs() < 0.002, "lost {lost_f} vs 1/N");
+        // Extra disruption of surviving backends' slots: bounded by 1/N itself (the
+        // Maglev paper reports well under that for M ≫ N).
+        prop_assert!(moved_f <= 1.0 / n as f64, "moved {moved_f} for N={n}");
+    }
+
+    /// Round-robin is exactly fair over full cycles, single-threaded and split across
+    /// two threads.
+    #[test]
+    fn round_robin_is_exactly_fair(n in 1usize..300, cycles in 1usize..5, seed in any::<u64>()) {
+        let set = Arc::new(set_of(n, seed));
+        let mut counts = vec![0usize; n];
+        let mut rng = SmallRng::seed_from_u64(seed);
+        let ctx = PickContext {
+            set: &set,
+            service_id: 1,
+            port_index: 0,
+            client: SocketAddrV4::new(Ipv4Addr::LOCALHOST, 1),
+            now: Timestamp(0),
+        };
+        use kubesim_router::Balancer;
+        for _ in 0..n * cycles {
+            counts[RoundRobin.pick(&ctx, &mut rng).unwrap()] += 1;
+        }
+        prop_assert!(counts.iter().all(|&c| c == cycles), "{counts:?}");
+        let picks_per_thread = n * cycles;
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let set = set.clone();
+                std::thread::spawn(move || {
+                    let mut local = vec![0usize; set.len()];
+                    for _ in 0..picks_per_thread {
+                        local[set.next_round_robin().unwrap()] += 1;
+                    }
+                    local
+                })
+            })
+            .collect();
+        let mut total = vec![0usize; n];
+        for h in handles {
+            for (t, l) in total.iter_mut().zip(h.join().unwrap()) {
+                *t += l;
+            }
+        }
+        prop_assert!(total.iter().all(|&c| c == 2 * cycles), "{total:?}");
+    }
+}
