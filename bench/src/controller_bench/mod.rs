@@ -437,7 +437,10 @@ mod tests {
         h.join().unwrap();
         // The thread ran ~60 ms of CPU (less if the machine is overloaded, but the
         // busy loop runs until 60 ms of wall time passed; expect a good part of it).
-        assert!(cpu_ms(Some(t0), Some(t1)).unwrap() >= 10.0, "{t0:?} → {t1:?}");
+        assert!(
+            cpu_ms(Some(t0), Some(t1)).unwrap() >= 10.0,
+            "{t0:?} → {t1:?}"
+        );
         // Monotonic: a later reading never goes back.
         assert!(process_cpu_time().unwrap() >= t1);
     }
