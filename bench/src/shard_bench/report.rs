@@ -206,9 +206,10 @@ fn notes(cfg: &ShardConfig, nproc: usize, repeat: usize) -> Vec<String> {
              (the workers also share the cores with the two watch pumps and the bench \
              thread), so those figures show contention, not parallel speed-up."
         ),
-        "Only the ReplicaSet controller runs: pods are created in the store but never \
-         scheduled or run (no scheduler, no kubelet). This measures the controller layout \
-         (watch → map → dispatch → reconcile → write), not a cluster."
+        "Only the ReplicaSet controller runs (rollout: the Deployment and ReplicaSet \
+         controllers and a bench-only kubelet that makes pods Ready at once): pods are \
+         created in the store but never scheduled (no scheduler). This measures the \
+         controller layout (watch → map → dispatch → reconcile → write), not a cluster."
             .into(),
         "Converged = every ReplicaSet has status.replicas == spec.replicas and the store \
          holds exactly the expected pods, polled every 1 ms by the bench thread (which also \
@@ -359,7 +360,7 @@ impl ShardReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "kubesim shard — ReplicaSet controller only, {} CPU(s){}{}",
+            "kubesim shard — ReplicaSet controller (rollout: + Deployment), {} CPU(s){}{}",
             self.meta.run.nproc,
             if self.meta.quick { ", --quick" } else { "" },
             if self.meta.repeat > 1 {
