@@ -132,7 +132,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 
-use super::replicaset::{Expectations, EXPECTATIONS_TIMEOUT};
+use super::replicaset::{Expectations, ExpectationsCache};
 use crate::dispatch::stable_hash;
 use crate::intern::{intern, SharedList, Str, StrMap};
 use crate::model::{
@@ -141,7 +141,7 @@ use crate::model::{
     Toleration, TolerationOperator,
 };
 use crate::runtime::{
-    route_key, route_object, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView, Verb,
+    route_key, route_object, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView,
     WriteResult,
 };
 use crate::selector::LabelSelector;
@@ -640,7 +640,7 @@ pub fn rolling_update_plan(
 /// The DaemonSet controller (see the [module docs](self)).
 #[derive(Debug, Default)]
 pub struct DaemonSetController {
-    expectations: Mutex<HashMap<ObjectKey, Expectations>>,
+    expectations: ExpectationsCache,
     nodes: Mutex<HashMap<Str, u64>>,
 }
 
@@ -652,27 +652,12 @@ impl DaemonSetController {
 
     /// The pending expectations of a DaemonSet, if any were set.
     pub fn expectations(&self, key: &ObjectKey) -> Option<Expectations> {
-        self.expectations.lock().get(key).cloned()
+        self.expectations.get(key)
     }
 
     /// Whether a sync may create and delete pods (upstream `SatisfiedExpectations`).
     pub fn expectations_satisfied(&self, key: &ObjectKey, now: Timestamp) -> bool {
-        self.expectations
-            .lock()
-            .get(key)
-            .is_none_or(|e| e.fulfilled() || e.expired(now))
-    }
-
-    fn creation_observed(&self, key: &ObjectKey, n: i64) {
-        if let Some(e) = self.expectations.lock().get_mut(key) {
-            e.add -= n;
-        }
-    }
-
-    fn deletion_observed(&self, key: &ObjectKey, pod: &str) {
-        if let Some(e) = self.expectations.lock().get_mut(key) {
-            e.deletes.remove(pod);
-        }
+        self.expectations.satisfied(key, now)
     }
 
     fn all_daemon_sets(store: StoreView<'_>, out: &mut Vec<Routed<ObjectKey>>) {
@@ -727,9 +712,9 @@ impl DaemonSetController {
             }
             let key = ObjectKey::of(&ds);
             if gone {
-                self.deletion_observed(&key, &pod.meta.name);
+                self.expectations.deletion_observed(&key, &pod.meta.name);
             } else if type_ == WatchEventType::Added {
-                self.creation_observed(&key, 1);
+                self.expectations.creation_observed(&key, 1);
             }
             out.push(route_key(store, key));
             return;
@@ -776,7 +761,7 @@ impl Controller for DaemonSetController {
     fn reconcile(&self, key: &ObjectKey, ctx: &mut Ctx<'_>) -> Result<Requeue, ReconcileError> {
         let store = ctx.store();
         let Some(obj) = store.get_key(key) else {
-            self.expectations.lock().remove(key);
+            self.expectations.forget(key);
             return Ok(Requeue::Done);
         };
         let Some(ds) = obj.as_daemon_set() else {
@@ -894,32 +879,12 @@ impl Controller for DaemonSetController {
             ctx.update_status(new);
         }
 
-        let mut after = available_in;
-        if let Some(e) = self.expectations.lock().get(key) {
-            if !e.fulfilled() && !e.expired(now) {
-                let left = e
-                    .set_at
-                    .plus(EXPECTATIONS_TIMEOUT + Duration::from_millis(1))
-                    .since(now);
-                after = Some(after.map_or(left, |a| a.min(left)));
-            }
-        }
+        let after = self.expectations.requeue_after(key, now, available_in);
         Ok(after.map_or(Requeue::Done, Requeue::After))
     }
 
     fn applied(&self, key: &ObjectKey, results: &[WriteResult]) {
-        let failed_creates = results
-            .iter()
-            .filter(|r| r.verb == Verb::Create && !r.is_ok())
-            .count();
-        if failed_creates > 0 {
-            self.creation_observed(key, failed_creates as i64);
-        }
-        for r in results {
-            if r.verb == Verb::Delete && !r.is_ok() {
-                self.deletion_observed(key, &r.key.name);
-            }
-        }
+        self.expectations.observe_failed(key, results);
     }
 }
 
@@ -938,7 +903,7 @@ impl DaemonSetController {
         victims: &[Arc<Object>],
         now: Timestamp,
     ) {
-        self.expectations.lock().insert(
+        self.expectations.set(
             key.clone(),
             Expectations {
                 add: create_on.len() as i64,

@@ -161,6 +161,88 @@ impl Expectations {
     }
 }
 
+/// Every controller's pending [`Expectations`], by owner key (upstream
+/// `ControllerExpectations`, shared by the ReplicaSet and DaemonSet controllers). One
+/// mutex guards the map; each method holds it for one map operation only.
+#[derive(Debug, Default)]
+pub struct ExpectationsCache(Mutex<HashMap<ObjectKey, Expectations>>);
+
+impl ExpectationsCache {
+    /// The pending expectations of `key`, if any were set.
+    pub fn get(&self, key: &ObjectKey) -> Option<Expectations> {
+        self.0.lock().get(key).cloned()
+    }
+
+    /// No expectations, fulfilled ones, or expired ones at `now` (upstream
+    /// `SatisfiedExpectations`).
+    pub fn satisfied(&self, key: &ObjectKey, now: Timestamp) -> bool {
+        self.0
+            .lock()
+            .get(key)
+            .is_none_or(|e| e.fulfilled() || e.expired(now))
+    }
+
+    /// Replaces the expectations of `key` (before issuing creates and deletes).
+    pub fn set(&self, key: ObjectKey, e: Expectations) {
+        self.0.lock().insert(key, e);
+    }
+
+    /// Drops the expectations of `key` (its owner is gone).
+    pub fn forget(&self, key: &ObjectKey) {
+        self.0.lock().remove(key);
+    }
+
+    /// `n` expected creates were observed (or failed).
+    pub fn creation_observed(&self, key: &ObjectKey, n: i64) {
+        if let Some(e) = self.0.lock().get_mut(key) {
+            e.add -= n;
+        }
+    }
+
+    /// The deletion of `pod` was observed (or failed).
+    pub fn deletion_observed(&self, key: &ObjectKey, pod: &str) {
+        if let Some(e) = self.0.lock().get_mut(key) {
+            e.deletes.remove(pod);
+        }
+    }
+
+    /// Lowers the expectations of `key` by its failed creates and deletes (upstream
+    /// `CreationObserved`/`DeletionObserved` on a write error).
+    pub fn observe_failed(&self, key: &ObjectKey, results: &[WriteResult]) {
+        let failed_creates = results
+            .iter()
+            .filter(|r| r.verb == Verb::Create && !r.is_ok())
+            .count();
+        if failed_creates > 0 {
+            self.creation_observed(key, failed_creates as i64);
+        }
+        for r in results {
+            if r.verb == Verb::Delete && !r.is_ok() {
+                self.deletion_observed(key, &r.key.name);
+            }
+        }
+    }
+
+    /// `after`, or sooner: just past the expiry of `key`'s pending expectations.
+    pub fn requeue_after(
+        &self,
+        key: &ObjectKey,
+        now: Timestamp,
+        after: Option<Duration>,
+    ) -> Option<Duration> {
+        match self.0.lock().get(key) {
+            Some(e) if !e.fulfilled() && !e.expired(now) => {
+                let left = e
+                    .set_at
+                    .plus(EXPECTATIONS_TIMEOUT + Duration::from_millis(1))
+                    .since(now);
+                Some(after.map_or(left, |a| a.min(left)))
+            }
+            _ => after,
+        }
+    }
+}
+
 /// What `map_event` last saw of a pod (the "old object" of an update).
 #[derive(Clone, Debug)]
 struct PodMemo {
@@ -171,7 +253,7 @@ struct PodMemo {
 /// The ReplicaSet controller (see the [module docs](self)).
 #[derive(Debug, Default)]
 pub struct ReplicaSetController {
-    expectations: Mutex<HashMap<ObjectKey, Expectations>>,
+    expectations: ExpectationsCache,
     pods: Mutex<HashMap<(Str, Str), PodMemo>>,
 }
 
@@ -183,28 +265,13 @@ impl ReplicaSetController {
 
     /// The pending expectations of a ReplicaSet, if any were set.
     pub fn expectations(&self, key: &ObjectKey) -> Option<Expectations> {
-        self.expectations.lock().get(key).cloned()
+        self.expectations.get(key)
     }
 
     /// Whether a sync may manage replicas: no expectations, fulfilled ones, or
     /// expired ones (upstream `SatisfiedExpectations`).
     pub fn expectations_satisfied(&self, key: &ObjectKey, now: Timestamp) -> bool {
-        self.expectations
-            .lock()
-            .get(key)
-            .is_none_or(|e| e.fulfilled() || e.expired(now))
-    }
-
-    fn creation_observed(&self, key: &ObjectKey, n: i64) {
-        if let Some(e) = self.expectations.lock().get_mut(key) {
-            e.add -= n;
-        }
-    }
-
-    fn deletion_observed(&self, key: &ObjectKey, pod: &str) {
-        if let Some(e) = self.expectations.lock().get_mut(key) {
-            e.deletes.remove(pod);
-        }
+        self.expectations.satisfied(key, now)
     }
 
     fn map_pod(
@@ -247,9 +314,9 @@ impl ReplicaSetController {
                 return;
             };
             if gone {
-                self.deletion_observed(&key, &pod.meta.name);
+                self.expectations.deletion_observed(&key, &pod.meta.name);
             } else if type_ == WatchEventType::Added {
-                self.creation_observed(&key, 1);
+                self.expectations.creation_observed(&key, 1);
             }
             out.push(route_key(store, key));
             return;
@@ -312,7 +379,7 @@ impl Controller for ReplicaSetController {
     fn reconcile(&self, key: &ObjectKey, ctx: &mut Ctx<'_>) -> Result<Requeue, ReconcileError> {
         let store = ctx.store();
         let Some(obj) = store.get_key(key) else {
-            self.expectations.lock().remove(key);
+            self.expectations.forget(key);
             return Ok(Requeue::Done);
         };
         let Some(rs) = obj.as_replica_set() else {
@@ -388,7 +455,7 @@ impl Controller for ReplicaSetController {
             let diff = claimed.len() as i64 - i64::from(rs.spec.replicas.max(0));
             if diff < 0 {
                 let n = (diff.unsigned_abs() as usize).min(BURST_REPLICAS);
-                self.expectations.lock().insert(
+                self.expectations.set(
                     key.clone(),
                     Expectations {
                         add: n as i64,
@@ -409,7 +476,7 @@ impl Controller for ReplicaSetController {
                 let n = (diff as usize).min(BURST_REPLICAS);
                 let related = related_pods(store, rs, &claimed);
                 let victims = pods_to_delete(&claimed, &related, n, now);
-                self.expectations.lock().insert(
+                self.expectations.set(
                     key.clone(),
                     Expectations {
                         add: 0,
@@ -446,32 +513,12 @@ impl Controller for ReplicaSetController {
         }
 
         // Requeue.
-        let mut after = available_in;
-        if let Some(e) = self.expectations.lock().get(key) {
-            if !e.fulfilled() && !e.expired(now) {
-                let left = e
-                    .set_at
-                    .plus(EXPECTATIONS_TIMEOUT + Duration::from_millis(1))
-                    .since(now);
-                after = Some(after.map_or(left, |a| a.min(left)));
-            }
-        }
+        let after = self.expectations.requeue_after(key, now, available_in);
         Ok(after.map_or(Requeue::Done, Requeue::After))
     }
 
     fn applied(&self, key: &ObjectKey, results: &[WriteResult]) {
-        let failed_creates = results
-            .iter()
-            .filter(|r| r.verb == Verb::Create && !r.is_ok())
-            .count();
-        if failed_creates > 0 {
-            self.creation_observed(key, failed_creates as i64);
-        }
-        for r in results {
-            if r.verb == Verb::Delete && !r.is_ok() {
-                self.deletion_observed(key, &r.key.name);
-            }
-        }
+        self.expectations.observe_failed(key, results);
     }
 }
 
@@ -978,9 +1025,9 @@ mod tests {
         let c = ReplicaSetController::new();
         let key = ObjectKey::new(Kind::ReplicaSet, "default", "web");
         assert!(c.expectations_satisfied(&key, NOW));
-        c.expectations.lock().insert(key.clone(), e);
+        c.expectations.set(key.clone(), e);
         assert!(!c.expectations_satisfied(&key, NOW));
-        c.creation_observed(&key, 1);
+        c.expectations.creation_observed(&key, 1);
         assert!(c.expectations_satisfied(&key, NOW));
     }
 }
