@@ -305,15 +305,7 @@ fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {
         flamegraph: args.flamegraph,
     };
     let outcome = bench_controller(&opts)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
-    if let Some(dir) = &outcome.saved {
-        if opts.json {
-            eprintln!("saved {}", dir.display());
-        } else {
-            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
-        }
-    }
+    print_outcome(&outcome.stdout, outcome.saved.as_deref(), opts.json)?;
     if outcome.ok() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -355,15 +347,7 @@ fn pipeline_cmd(args: PipelineArgs) -> Result<ExitCode> {
         usage_error(&usage);
     }
     let outcome = pipeline_bench::bench_pipeline(&opts)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
-    if let Some(dir) = &outcome.saved {
-        if opts.json {
-            eprintln!("saved {}", dir.display());
-        } else {
-            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
-        }
-    }
+    print_outcome(&outcome.stdout, outcome.saved.as_deref(), opts.json)?;
     match &outcome.report.failure {
         None => Ok(ExitCode::SUCCESS),
         Some(f) => {
@@ -411,15 +395,7 @@ fn shard_cmd(args: ShardArgs) -> Result<ExitCode> {
         flamegraph: args.flamegraph,
     };
     let outcome = bench_shard(&opts)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
-    if let Some(dir) = &outcome.saved {
-        if opts.json {
-            eprintln!("saved {}", dir.display());
-        } else {
-            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
-        }
-    }
+    print_outcome(&outcome.stdout, outcome.saved.as_deref(), opts.json)?;
     if let Some(f) = &opts.flamegraph {
         eprintln!("flamegraph {}", f.display());
     }
@@ -457,15 +433,7 @@ fn bench_store_cmd(args: StoreArgs) -> Result<ExitCode> {
         smoke: args.smoke,
     };
     let outcome = bench_store(&opts, MemoryProbe::current_exe()?)?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{}", outcome.stdout.trim_end()).context("writing to stdout")?;
-    if let Some(dir) = &outcome.saved {
-        if opts.json {
-            eprintln!("saved {}", dir.display());
-        } else {
-            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
-        }
-    }
+    print_outcome(&outcome.stdout, outcome.saved.as_deref(), opts.json)?;
     if outcome.ok() {
         Ok(ExitCode::SUCCESS)
     } else {
@@ -473,4 +441,19 @@ fn bench_store_cmd(args: StoreArgs) -> Result<ExitCode> {
         eprintln!("error: {failed} correctness check(s) failed (see the report)");
         Ok(ExitCode::FAILURE)
     }
+}
+
+/// Prints a benchmark's stdout (the table or the JSON line) and where its run folder
+/// went: after the table on stdout, or on stderr when stdout is one JSON object.
+fn print_outcome(out: &str, saved: Option<&std::path::Path>, json: bool) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", out.trim_end()).context("writing to stdout")?;
+    if let Some(dir) = saved {
+        if json {
+            eprintln!("saved {}", dir.display());
+        } else {
+            writeln!(stdout, "\nsaved {}", dir.display()).context("writing to stdout")?;
+        }
+    }
+    Ok(())
 }
