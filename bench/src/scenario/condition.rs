@@ -50,6 +50,9 @@ pub fn describe(c: &Condition, namespace: &str) -> String {
     if c.kind.namespaced() {
         s.push_str(&format!(" -n {namespace}"));
     }
+    if c.name.is_some() && c.count.is_none() {
+        s.push_str(" exists");
+    }
     if let Some(sel) = &c.selector {
         s.push_str(&format!(" -l {sel}"));
     }
@@ -70,9 +73,6 @@ pub fn describe(c: &Condition, namespace: &str) -> String {
     }
     if !c.fields.is_empty() {
         s.push_str(&format!(": fields {}", pairs(&c.fields)));
-    }
-    if c.name.is_some() && c.count.is_none() {
-        s.push_str(" (exists)");
     }
     s
 }

@@ -540,6 +540,12 @@ pub fn flow(v: &Value) -> String {
         Value::Null => "null".into(),
         Value::Bool(b) => b.to_string(),
         Value::Number(n) => n.to_string(),
+        Value::String(s) if s.contains('\n') => {
+            // Inline manifests: the first line and the size, not the whole text.
+            let first = s.lines().next().unwrap_or_default();
+            let n = s.lines().count();
+            format!("\"{}\\n… ({n} lines)\"", first.replace('"', "\\\""))
+        }
         Value::String(s) => {
             let plain = !s.is_empty()
                 && !s.contains([':', '{', '}', '[', ']', ',', '"', '\'', '\n', '#', '&', '*'])
@@ -1402,4 +1408,288 @@ pub fn load_sources(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Scenario, ScenarioError> {
+        parse_str(yaml, "t.yaml", Path::new("."))
+    }
+
+    /// The error of `yaml` names `step` and `key` and mentions `text`.
+    fn check_err(yaml: &str, step: Option<usize>, key: &str, text: &str) {
+        let e = parse(yaml).expect_err("should not parse");
+        assert_eq!(e.file, "t.yaml");
+        assert_eq!(e.step, step, "{e}");
+        assert_eq!(e.key, key, "{e}");
+        assert!(e.message.contains(text), "{e}");
+    }
+
+    #[test]
+    fn full_cluster_and_every_step_parse() {
+        let s = parse(
+            r#"
+name: all
+description: every step
+cluster:
+  nodes:
+    - name: node-a
+      labels: {rng: hw, zone: a}
+      capacity: {cpu: "4", memory: 8Gi, pods: 110}
+      taints: [{key: k, value: v, effect: NoSchedule}]
+  pod-startup: 2s
+  readiness-delay: 500ms
+  image-pull: 1s
+  unpullable-images: [nginx:1.91]
+  node-monitor-grace-period: 40s
+  default-toleration-seconds: 60
+  termination-grace-period: 10s
+  storage-class: standard
+  seed: 7
+steps:
+  - apply: {inline: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}
+  - create: {inline: "apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n"}
+  - apply: {file: nothing.yaml, expect-error: "x"}
+  - scale: {target: deploy/web, replicas: 4}
+  - set-image: {target: deployment/web, container: web, image: "nginx:2"}
+  - annotate: {target: deployment/web, set: {kubernetes.io/change-cause: "v2"}}
+  - label: {target: node/node-a, set: {kiamol: ch06}, remove: [old]}
+  - label: {kind: pod, selector: "app=web", set: {app: other}}
+  - rollout: {undo: deployment/web, to-revision: 2}
+  - rollout: {pause: deployment/web}
+  - rollout: {resume: deployment/web}
+  - delete: {target: pod/web-1}
+  - delete: {kind: pod, selector: "app=web"}
+  - delete: {target: daemonset/proxy, cascade: orphan}
+  - delete: {target: pod/kubia-0, grace-period: 0, force: true}
+  - fail-node: node-a
+  - fail-node: {node-of: pod/kubia-0}
+  - recover-node: node-a
+  - add-node: {name: node-9, labels: {zone: b}}
+  - remove-node: node-9
+  - advance: 30s
+  - wait: {until: {target: pods, count: 0}, timeout: 2m}
+  - expect: {target: pods, selector: "app=x", where: {status.phase: Running}, names: [a], fields: {"status.conditions[type=Ready].status": "True"}}
+  - load: {target: deployment/web, cpu-percent: 90}
+  - traffic: {service: web, port: 80, via: node-port, requests: 10, clients: 2, expect: {errors: 0, endpoints: 1, max-share: 0.5, sticky: true, served-by: {selector: "app=web"}}}
+  - traffic: {service: "10.96.0.10:80", requests: 1}
+  - dns: {query: kubia.default.svc.cluster.local, type: SRV, expect: {count: 2, answers: ["a"]}}
+  - get: {target: deployments, show-labels: true}
+  - expect: {target: deployment/web, fields: {spec.replicas: 3}}
+    namespace: other
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.steps.len(), 29);
+        assert_eq!(s.cluster.seed, 7);
+        assert_eq!(s.cluster.pod_startup, Duration::from_secs(2));
+        let NodeSpecs::List(nodes) = &s.cluster.nodes else {
+            panic!("a node list")
+        };
+        assert_eq!(nodes[0].capacity.resources.memory_bytes, 8 << 30);
+        assert_eq!(nodes[0].taints[0].effect, TaintEffect::NoSchedule);
+        assert_eq!(s.steps[28].namespace, "other");
+        assert!(matches!(
+            &s.steps[14].action,
+            Action::Delete {
+                grace_period: Some(0),
+                force: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &s.steps[8].action,
+            Action::Rollout {
+                op: RolloutOp::Undo(Some(2)),
+                ..
+            }
+        ));
+        let Action::Traffic(t) = &s.steps[24].action else {
+            panic!("traffic")
+        };
+        assert_eq!(t.via, Via::NodePort);
+        assert_eq!(t.expect.max_share, Some(0.5));
+        let Action::Traffic(t) = &s.steps[25].action else {
+            panic!("traffic")
+        };
+        assert!(matches!(t.service, ServiceRef::Addr(_)));
+        let Action::Apply(a) = &s.steps[0].action else {
+            panic!("apply")
+        };
+        assert_eq!(a.objects.as_ref().map(Vec::len), Some(1));
+        let Action::Apply(a) = &s.steps[2].action else {
+            panic!("apply")
+        };
+        assert!(a.objects.is_none(), "expect-error applies load at run time");
+    }
+
+    #[test]
+    fn errors_name_file_step_and_key() {
+        check_err("steps: []\n", None, "name", "required");
+        check_err("name: x\nbogus: 1\n", None, "bogus", "unknown key");
+        check_err(
+            "name: x\ncluster: {nodes: 2, speed: 3}\n",
+            None,
+            "cluster.speed",
+            "unknown key",
+        );
+        check_err(
+            "name: x\ncluster: {pod-startup: 5}\n",
+            None,
+            "cluster.pod-startup",
+            "duration",
+        );
+        check_err(
+            "name: x\ncluster: {nodes: [{name: a, labels: {}, cpu: 2}]}\n",
+            None,
+            "cluster.nodes[0].cpu",
+            "unknown key",
+        );
+        check_err(
+            "name: x\nsteps:\n- advance: 1s\n- jump: 2s\n",
+            Some(2),
+            "jump",
+            "unknown key",
+        );
+        check_err(
+            "name: x\nsteps:\n- advance: 10\n",
+            Some(1),
+            "advance",
+            "duration",
+        );
+        check_err(
+            "name: x\nsteps:\n- advance: 10 parsecs\n",
+            Some(1),
+            "advance",
+            "bad duration",
+        );
+        check_err(
+            "name: x\nsteps:\n- advance: 1s\n  wait: {until: {target: pods}, timeout: 1s}\n",
+            Some(1),
+            "wait",
+            "exactly one action",
+        );
+        check_err(
+            "name: x\nsteps:\n- wait: {until: {target: pods, colour: red}, timeout: 1s}\n",
+            Some(1),
+            "wait.until.colour",
+            "unknown key",
+        );
+        check_err(
+            "name: x\nsteps:\n- wait: {until: {target: pods}}\n",
+            Some(1),
+            "wait.timeout",
+            "required",
+        );
+        check_err(
+            "name: x\nsteps:\n- expect: {target: widgets, count: 1}\n",
+            Some(1),
+            "expect.target",
+            "unknown kind",
+        );
+        check_err(
+            "name: x\nsteps:\n- expect: {target: pods, fields: {\"a[\": 1}}\n",
+            Some(1),
+            "expect.fields.a[",
+            "bad field path",
+        );
+        check_err(
+            "name: x\nsteps:\n- expect: {target: pods, selector: \"app in (x\"}\n",
+            Some(1),
+            "expect.selector",
+            "bad selector",
+        );
+        check_err(
+            "name: x\nsteps:\n- scale: {target: web, replicas: 2}\n",
+            Some(1),
+            "scale.target",
+            "kind/name",
+        );
+        check_err(
+            "name: x\nsteps:\n- scale: {target: deploy/web, replicas: -1}\n",
+            Some(1),
+            "scale.replicas",
+            "non-negative",
+        );
+        check_err(
+            "name: x\nsteps:\n- delete: {target: pod/a, cascade: sideways}\n",
+            Some(1),
+            "delete.cascade",
+            "unknown cascade",
+        );
+        check_err(
+            "name: x\nsteps:\n- traffic: {service: web, requests: 3, via: carrier-pigeon}\n",
+            Some(1),
+            "traffic.via",
+            "unknown via",
+        );
+        check_err(
+            "name: x\nsteps:\n- traffic: {service: web, requests: 3, expect: {latency: 1}}\n",
+            Some(1),
+            "traffic.expect.latency",
+            "unknown key",
+        );
+        check_err(
+            "name: x\nsteps:\n- traffic: {service: web, requests: 3, expect: {max-share: 2}}\n",
+            Some(1),
+            "traffic.expect.max-share",
+            "fraction",
+        );
+        check_err(
+            "name: x\nsteps:\n- dns: {query: a.b, type: MX}\n",
+            Some(1),
+            "dns.type",
+            "A or SRV",
+        );
+        check_err(
+            "name: x\nsteps:\n- rollout: {pause: deployment/a, to-revision: 2}\n",
+            Some(1),
+            "rollout.to-revision",
+            "only with undo",
+        );
+        check_err(
+            "name: x\nsteps:\n- apply: missing-file.yaml\n",
+            Some(1),
+            "apply",
+            "invalid manifest",
+        );
+        check_err(
+            "name: x\nsteps:\n- apply: {inline: \"apiVersion: v1\\nkind: Pod\\nmetadata: {name: p}\\nspec: {containers: [{name: c}]}\\n\"}\n",
+            Some(1),
+            "apply",
+            "image",
+        );
+    }
+
+    #[test]
+    fn apply_namespace_is_kubectl_dash_n() {
+        let s = parse(
+            "name: x\nsteps:\n- apply: {inline: \"apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c}\\n\", namespace: team}\n",
+        )
+        .unwrap();
+        let Action::Apply(a) = &s.steps[0].action else {
+            panic!("apply")
+        };
+        assert_eq!(a.objects.as_ref().unwrap()[0].namespace().as_str(), "team");
+        check_err(
+            "name: x\nsteps:\n- apply: {inline: \"apiVersion: v1\\nkind: ConfigMap\\nmetadata: {name: c, namespace: a}\\n\", namespace: b}\n",
+            Some(1),
+            "apply",
+            "does not match the namespace",
+        );
+    }
+
+    #[test]
+    fn flow_is_one_line() {
+        let v: Value = serde_yaml_ng::from_str(
+            "{until: {target: pods, fields: {\"status.conditions[type=Ready].status\": \"True\"}}, timeout: 2m}",
+        )
+        .unwrap();
+        assert_eq!(
+            flow(&v),
+            "{until: {target: pods, fields: {\"status.conditions[type=Ready].status\": \"True\"}}, timeout: 2m}"
+        );
+    }
 }

@@ -63,7 +63,7 @@ impl FieldPath {
                     match v {
                         Value::String(s) => s == want,
                         Value::Null => false,
-                        other => other.to_string() == *want,
+                        other => want.as_str() == other.to_string().as_str(),
                     }
                 }),
                 _ => None,

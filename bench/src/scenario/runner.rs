@@ -27,7 +27,7 @@ use kubesim_router::{Router, RouterConfig};
 use super::condition::{evaluate, Outcome};
 use super::output::{ScenarioReport, Status, StepReport};
 use super::parse::{
-    load_sources, Action, ApplyStep, NodeRef, RolloutOp, Scenario, Selection, Step, Target,
+    load_sources, Action, ApplyStep, NodeRef, RolloutOp, Scenario, Selection, Step,
 };
 use super::table::render;
 use super::traffic;
@@ -612,10 +612,7 @@ impl Run {
         force: bool,
         sr: &mut StepReport,
     ) -> Result<(), StepError> {
-        let objects = match self.selected(selection, ns) {
-            Ok(o) => o,
-            Err(e) => return Err(e),
-        };
+        let objects = self.selected(selection, ns)?;
         if objects.is_empty() {
             sr.info.push("No resources found".into());
         }
@@ -668,10 +665,4 @@ fn outcome_error(o: Outcome, prefix: String) -> StepError {
         found,
         objects: o.objects,
     }
-}
-
-/// The target of a step, for messages.
-#[allow(dead_code)]
-fn show(t: &Target) -> String {
-    t.to_string()
 }
