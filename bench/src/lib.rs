@@ -31,6 +31,7 @@
 //! ```
 
 pub mod controller_bench;
+pub mod kubectl;
 pub mod pipeline_bench;
 pub mod report;
 pub mod scenario;
