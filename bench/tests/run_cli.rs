@@ -102,3 +102,14 @@ fn the_worst_exit_code_wins_and_json_says_the_same() {
         .unwrap()
         .contains("step 2: wait.retries"));
 }
+
+/// Forms the shared scenarios do not use (node list with taints, create, a folder
+/// apply, LoadBalancer traffic, served-by, labels by selector, SRV answers,
+/// recover-node, a foreground delete, a PVC delete the invariant checker must accept,
+/// the step-level namespace key) all pass.
+#[test]
+fn every_step_form_runs() {
+    let (code, out) = kubesim_run(&[&fixture("features.yaml")], &["--quiet"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("passed: 35 passed, 0 failed"), "{out}");
+}
