@@ -14,6 +14,7 @@
 //!   converging the `uniform` cold start vs the same objects written straight into a
 //!   store ([`pipeline_bench::bench_pipeline`] is the command minus argument parsing).
 //! - [`sysinfo`]: toolchain, commit, machine and date of a run.
+//! - [`scenario`]: `kubesim run`: the scenario runner (SCENARIOS.md).
 //!
 //! [`bench_store`] is the whole `kubesim bench store` command minus argument parsing, so
 //! tests run exactly what the CLI runs.
@@ -33,6 +34,7 @@ pub mod controller_bench;
 pub mod kubectl;
 pub mod pipeline_bench;
 pub mod report;
+pub mod scenario;
 pub mod shard_bench;
 pub mod store_bench;
 pub mod sysinfo;
