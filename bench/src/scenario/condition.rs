@@ -56,7 +56,7 @@ pub fn describe(c: &Condition, namespace: &str) -> String {
     if let Some(sel) = &c.selector {
         s.push_str(&format!(" -l {sel}"));
     }
-    let pairs = |v: &[(String, super::path::FieldPath, Value)]| {
+    let pairs = |v: &[(String, crate::kubectl::FieldPath, Value)]| {
         v.iter()
             .map(|(p, _, want)| format!("{p}={want}"))
             .collect::<Vec<_>>()

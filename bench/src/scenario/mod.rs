@@ -18,9 +18,7 @@
 pub mod condition;
 pub mod output;
 pub mod parse;
-pub mod path;
 pub mod runner;
-pub mod table;
 pub mod traffic;
 
 use std::path::Path;

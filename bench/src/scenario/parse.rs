@@ -19,7 +19,7 @@ use kubesim_core::time::parse_duration;
 use serde_json::Value as Json;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::path::FieldPath;
+use crate::kubectl::FieldPath;
 
 /// A scenario that cannot run: the file, the step (1-based; `None` outside `steps`),
 /// the key (dotted, as written) and why.

@@ -29,7 +29,7 @@ use super::output::{ScenarioReport, Status, StepReport};
 use super::parse::{
     load_sources, Action, ApplyStep, NodeRef, RolloutOp, Scenario, Selection, Step,
 };
-use super::table::render;
+use crate::kubectl::render;
 use super::traffic;
 
 /// How a step went.
