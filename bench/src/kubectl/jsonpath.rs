@@ -7,7 +7,7 @@
 //! |------|------|---------|
 //! | `a.b` | a map key | `status.readyReplicas` |
 //! | `a[0]`, `a[-1]` | an array index (negative counts from the end, as in kubectl's JSONPath) | `metadata.ownerReferences[0].kind` |
-//! | `a[key=value]` | the first array element whose `key` field equals `value` | `status.conditions[type=Ready].status` |
+//! | `a[key=value]` | the first array element whose `key` field equals `value` (`key` may be a dotted path) | `status.conditions[type=Ready].status`, `endpoints[conditions.ready=true]` |
 //! | `a["k.e/y"]`, `a['k.e/y']` | a map key with dots or slashes | `metadata.labels["app.kubernetes.io/name"]` |
 //! | `len(path)` | the length of what `path` reaches | `len(subsets[0].addresses)` |
 //!
@@ -40,8 +40,8 @@ pub enum Step {
     Key(String),
     /// An array index: `[2]`; negative counts from the end (`[-1]` is the last).
     Index(i64),
-    /// The first array element whose field `key` has the string form `value`:
-    /// `[type=Ready]`.
+    /// The first array element whose field `key` (a dotted path within the element)
+    /// has the string form `value`: `[type=Ready]`, `[conditions.ready=true]`.
     Match {
         /// The element's field.
         key: String,
@@ -149,8 +149,8 @@ fn step_into<'v>(cur: &'v Value, step: &Step) -> Option<&'v Value> {
             arr.get(idx)
         }
         Step::Match { key, value } => cur.as_array()?.iter().find(|el| {
-            el.as_object()
-                .and_then(|m| m.get(key))
+            key.split('.')
+                .try_fold(*el, |v, k| v.as_object()?.get(k))
                 .and_then(string_form)
                 .is_some_and(|s| &s == value)
         }),
