@@ -70,6 +70,15 @@ fn malformed_scenarios_exit_2_naming_file_step_and_key() {
         ("unknown-step.yaml", "step 3: restart: unknown key"),
         ("bad-duration.yaml", "step 1: advance: expected a duration"),
         (
+            "bad-field-path.yaml",
+            "step 2: expect.fields.status.conditions[type=Ready.status: bad field path",
+        ),
+        ("unknown-target-kind.yaml", "step 1: expect.target: unknown kind"),
+        (
+            "bad-manifest-file.yaml",
+            "step 2: apply: invalid manifest: manifests/not-yaml.yaml: document 0",
+        ),
+        (
             "bad-manifest.yaml",
             "step 2: apply: invalid manifest: inline: document 0 (Deployment web): spec.template.spec.containers[0].imagePolicy: unknown field",
         ),
