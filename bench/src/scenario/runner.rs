@@ -5,6 +5,11 @@
 //! ([`Cluster::check_invariants_settled`]) looks at what the step wrote; a violation
 //! fails the step. The run stops at the first failed step.
 //!
+//! `traffic` and `dns` steps sync a [`Router`] from the store first: traffic goes
+//! through it (see [`super::traffic`]); `A` queries of Service names are answered by
+//! [`Router::resolve`], SRV queries and endpoint host names (which the router does not
+//! serve) by the store's [`DnsView`].
+//!
 //! A user's deliberate removals the checker must not blame on the control plane are
 //! declared with `acknowledge_deletion`: force deletes of pods, PVC deletes, and a
 //! second delete with another propagation policy of an object being deleted in
@@ -15,14 +20,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kubesim_core::cluster::{Cluster, ClusterError};
-use kubesim_core::dns::{DnsError, DnsView};
+use kubesim_core::dns::{DnsError, DnsView, RecordType};
 use kubesim_core::invariants::InvariantChecker;
 use kubesim_core::model::{
     Kind, Object, ObjectKey, PodTemplateSpec, PropagationPolicy, FINALIZER_FOREGROUND,
 };
 use kubesim_core::store::{self, DeleteOptions, Store};
 use kubesim_core::validation::{label_key, label_value};
-use kubesim_router::{Router, RouterConfig};
+use kubesim_router::{DnsAnswer, Router, RouterConfig};
 
 use super::condition::{evaluate, Outcome};
 use super::output::{ScenarioReport, Status, StepReport};
@@ -477,9 +482,23 @@ impl Run {
                 }
             }
             Action::Dns(d) => {
+                // A records of Service names come from the router (what a client
+                // resolving and then connecting sees); SRV records and endpoint host
+                // names, which the router does not serve, from the store's DNS view.
+                self.router.sync(self.cluster.store())?;
+                let routed = match (d.qtype, self.router.resolve(&d.query)) {
+                    (RecordType::A, Ok(DnsAnswer::ClusterIp(ip))) => Some(vec![ip.to_string()]),
+                    (RecordType::A, Ok(DnsAnswer::Endpoints(ips))) => {
+                        Some(ips.iter().map(|ip| ip.to_string()).collect())
+                    }
+                    _ => None,
+                };
                 let view = DnsView::new(self.store());
-                let answers = match view.resolve(&d.query, d.qtype) {
-                    Ok(records) => records.iter().map(|r| r.answer()).collect::<Vec<_>>(),
+                let answers = match routed.map(Ok).unwrap_or_else(|| {
+                    view.resolve(&d.query, d.qtype)
+                        .map(|records| records.iter().map(|r| r.answer()).collect::<Vec<_>>())
+                }) {
+                    Ok(answers) => answers,
                     Err(DnsError::NotFound { .. }) if d.count == Some(0) => Vec::new(),
                     Err(e) => {
                         return Err(failed(
