@@ -164,9 +164,9 @@ pub struct Stall {
 impl FromStr for Stall {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (a, d) = s.split_once(',').ok_or_else(|| {
-            format!("invalid stall {s:?}: expected AT,DURATION (e.g. 2s,500ms)")
-        })?;
+        let (a, d) = s
+            .split_once(',')
+            .ok_or_else(|| format!("invalid stall {s:?}: expected AT,DURATION (e.g. 2s,500ms)"))?;
         Ok(Stall {
             at: parse_duration(a)?,
             duration: parse_duration(d)?,
@@ -248,7 +248,11 @@ mod tests {
         let mut s = Server::new(1, false);
         assert_eq!(s.admit(0, 10, None), 10);
         assert_eq!(s.admit(5, 10, None), 20, "waits for the first");
-        assert_eq!(s.admit(100, 10, Some((95, 200))), 210, "starts after the stall");
+        assert_eq!(
+            s.admit(100, 10, Some((95, 200))),
+            210,
+            "starts after the stall"
+        );
         let mut two = Server::new(2, false);
         assert_eq!(two.admit(0, 10, None), 10);
         assert_eq!(two.admit(0, 10, None), 10, "a second server");

@@ -175,6 +175,9 @@ mod tests {
         for _ in 0..100_000 {
             counts[s.sample(&mut rng) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (9_500..10_500).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (9_500..10_500).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

@@ -83,12 +83,7 @@ impl SyntheticService {
             return Err(format!("endpoints must be in 1..=65535, got {n}"));
         }
         let endpoints: Vec<SocketAddrV4> = (0..n)
-            .map(|i| {
-                SocketAddrV4::new(
-                    Ipv4Addr::from(u32::from(SYNTHETIC_BASE) + i as u32),
-                    8080,
-                )
-            })
+            .map(|i| SocketAddrV4::new(Ipv4Addr::from(u32::from(SYNTHETIC_BASE) + i as u32), 8080))
             .collect();
         let mut yaml = format!(
             "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: default}}\n\
@@ -109,8 +104,7 @@ impl SyntheticService {
             }
         }
         let store = Store::new();
-        let objects =
-            manifest::load_str(&yaml, "synthetic.yaml").map_err(|e| format!("{e}"))?;
+        let objects = manifest::load_str(&yaml, "synthetic.yaml").map_err(|e| format!("{e}"))?;
         for obj in objects {
             store.create(obj).map_err(|e| format!("{e}"))?;
         }

@@ -241,7 +241,10 @@ mod tests {
         assert!(close(s.p999_us, 9_990.0), "{s:?}");
         assert!(close(s.max_us, 10_000.0), "{s:?}");
         assert!(close(s.mean_us, 5_000.5), "{s:?}");
-        assert_eq!(LatencySummary::of(&latency_histogram()), LatencySummary::default());
+        assert_eq!(
+            LatencySummary::of(&latency_histogram()),
+            LatencySummary::default()
+        );
     }
 
     #[test]

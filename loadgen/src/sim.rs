@@ -48,8 +48,8 @@ use crate::backend::{Server, ServiceTime, Stall};
 use crate::dist::{ClientDist, ClientSampler};
 use crate::env::Environment;
 use crate::report::{
-    imbalance, latency_histogram, EndpointShare, Errors, LatencySummary, LoadReport,
-    PhaseReport, MAX_LATENCY_NS,
+    imbalance, latency_histogram, EndpointShare, Errors, LatencySummary, LoadReport, PhaseReport,
+    MAX_LATENCY_NS,
 };
 
 /// How requests are generated.
@@ -141,9 +141,7 @@ impl LoadConfig {
                 }
                 if let Stop::Duration(d) = self.stop {
                     if d.as_secs_f64() * rate > MAX_REQUESTS as f64 {
-                        return Err(format!(
-                            "duration × rate exceeds {MAX_REQUESTS} requests"
-                        ));
+                        return Err(format!("duration × rate exceeds {MAX_REQUESTS} requests"));
                     }
                 }
             }
@@ -158,9 +156,7 @@ impl LoadConfig {
             Stop::Requests(n) if n > MAX_REQUESTS => {
                 return Err(format!("requests must be at most {MAX_REQUESTS}"))
             }
-            Stop::Duration(d) if d.is_zero() => {
-                return Err("duration must be positive".into())
-            }
+            Stop::Duration(d) if d.is_zero() => return Err("duration must be positive".into()),
             _ => {}
         }
         if self.client_ips == 0 {
@@ -325,13 +321,10 @@ impl State<'_> {
         let client = SocketAddrV4::new(ClientSampler::ip(ci), self.port);
         let ts = self.ts(now);
         let dest = self.env.destination();
-        let routed = self.env.router().route(
-            &dest,
-            client,
-            ts,
-            self.balancer,
-            &mut self.route_rng,
-        );
+        let routed = self
+            .env
+            .router()
+            .route(&dest, client, ts, self.balancer, &mut self.route_rng);
         let route = match routed {
             Ok(r) => r,
             Err(_) => {

@@ -13,8 +13,7 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kubesim_loadgen::{
-    parse_duration, run, ClientDist, LoadConfig, Mode, ServiceTime, Stall, Stop,
-    SyntheticService,
+    parse_duration, run, ClientDist, LoadConfig, Mode, ServiceTime, Stall, Stop, SyntheticService,
 };
 use kubesim_router::Algorithm;
 
@@ -141,15 +140,17 @@ fn main() -> ExitCode {
         ProgressBar::hidden()
     } else {
         let pb = ProgressBar::with_draw_target(total, ProgressDrawTarget::stderr());
-        if let Ok(style) =
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests")
-        {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} requests",
+        ) {
             pb.set_style(style);
         }
         pb
     };
     let balancer = args.algorithm.build();
-    let result = run(&mut env, balancer.as_ref(), &cfg, &mut |n| pb.set_position(n));
+    let result = run(&mut env, balancer.as_ref(), &cfg, &mut |n| {
+        pb.set_position(n)
+    });
     pb.finish_and_clear();
     let report = match result {
         Ok(r) => r,
