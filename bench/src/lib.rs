@@ -14,6 +14,8 @@
 //!   converging the `uniform` cold start vs the same objects written straight into a
 //!   store ([`pipeline_bench::bench_pipeline`] is the command minus argument parsing).
 //! - [`sysinfo`]: toolchain, commit, machine and date of a run.
+//! - [`route_bench`]: `kubesim route`: every balancing algorithm × client distribution
+//!   × {steady, rollout}, loadgen traffic through the router on a simulated cluster.
 //!
 //! [`bench_store`] is the whole `kubesim bench store` command minus argument parsing, so
 //! tests run exactly what the CLI runs.
@@ -32,6 +34,7 @@
 pub mod controller_bench;
 pub mod pipeline_bench;
 pub mod report;
+pub mod route_bench;
 pub mod shard_bench;
 pub mod store_bench;
 pub mod sysinfo;
