@@ -524,3 +524,105 @@ pub fn run_cell(
     };
     Ok((row, report))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cell's cluster, but routed by a router synced once before the traffic:
+    /// the readiness oracle must catch what the real router avoids.
+    struct Stale {
+        env: ClusterEnv,
+        frozen: Router,
+    }
+
+    impl Environment for Stale {
+        fn router(&self) -> &Router {
+            &self.frozen
+        }
+        fn destination(&self) -> Destination {
+            self.env.destination()
+        }
+        fn start(&self) -> Timestamp {
+            self.env.start()
+        }
+        fn advance_to(&mut self, now: Timestamp) {
+            self.env.advance_to(now)
+        }
+        fn is_ready(&self, endpoint: SocketAddrV4) -> bool {
+            self.env.is_ready(endpoint)
+        }
+        fn phase(&self) -> &'static str {
+            self.env.phase()
+        }
+        fn finished(&self) -> bool {
+            self.env.finished()
+        }
+    }
+
+    fn load(cfg: &RouteConfig) -> LoadConfig {
+        LoadConfig {
+            mode: Mode::Open {
+                rate: cfg.rate,
+                connections: None,
+            },
+            stop: Stop::Duration(Duration::from_secs(120)),
+            client_ips: cfg.client_ips,
+            service_time: ServiceTime::Exp(cfg.service_mean),
+            seed: 3,
+            ..LoadConfig::default()
+        }
+    }
+
+    #[test]
+    fn a_rollout_through_the_synced_router_has_no_errors_and_a_stale_one_does() {
+        let cfg = RouteConfig::quick();
+        let b = Algorithm::RoundRobin.build();
+        let mut env = ClusterEnv::new(&cfg, false, Some(cfg.warmup)).unwrap();
+        let before: HashSet<Ipv4Addr> = env.ready.clone();
+        let r = kubesim_loadgen::run(&mut env, b.as_ref(), &load(&cfg), &mut |_| {}).unwrap();
+        assert_eq!(r.errors.total(), 0, "{r:?}");
+        let took = env.rollout_duration().expect("the rollout completed");
+        assert!(took >= cfg.ready_after, "{took:?}");
+        // Every old pod was replaced, and traffic reached old and new pods.
+        let after = ready_pods(env.cluster().store());
+        assert_eq!(after.len(), cfg.replicas as usize);
+        assert!(after.is_disjoint(&before));
+        let served: HashSet<Ipv4Addr> = r
+            .endpoints
+            .iter()
+            .filter(|e| e.requests > 0)
+            .map(|e| *e.endpoint.parse::<SocketAddrV4>().unwrap().ip())
+            .collect();
+        assert!(served.is_superset(&before) && served.is_superset(&after));
+        let phases: Vec<&str> = r.phases.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(phases, ["steady", "rollout", "after"]);
+        // The stale router keeps sending to the old pods after they are deleted.
+        let inner = ClusterEnv::new(&cfg, false, Some(cfg.warmup)).unwrap();
+        let frozen = Router::default();
+        frozen.sync(inner.cluster().store()).unwrap();
+        let mut stale = Stale { env: inner, frozen };
+        let r = kubesim_loadgen::run(&mut stale, b.as_ref(), &load(&cfg), &mut |_| {}).unwrap();
+        assert!(r.errors.not_ready > r.requests / 4, "{:?}", r.errors);
+        assert_eq!(r.phase("steady").unwrap().errors.total(), 0);
+    }
+
+    #[test]
+    fn variants_and_names() {
+        let names: Vec<String> = Variant::all().iter().map(Variant::name).collect();
+        assert_eq!(
+            names,
+            [
+                "round-robin",
+                "clientip-affinity",
+                "random",
+                "iptables",
+                "ipvs-rr",
+                "ipvs-sh",
+                "ipvs-lc",
+                "maglev",
+                "p2c-ewma"
+            ]
+        );
+    }
+}
