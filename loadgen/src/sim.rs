@@ -123,6 +123,8 @@ impl Default for LoadConfig {
 
 /// Most requests one run may issue (memory and time stay bounded).
 pub const MAX_REQUESTS: u64 = 1_000_000_000;
+/// Most distinct client IPs (the run keeps 16 bytes of state per client).
+pub const MAX_CLIENT_IPS: u32 = 1_000_000;
 
 impl LoadConfig {
     /// Checks the settings.
@@ -159,8 +161,11 @@ impl LoadConfig {
             Stop::Duration(d) if d.is_zero() => return Err("duration must be positive".into()),
             _ => {}
         }
-        if self.client_ips == 0 {
-            return Err("client IPs must be at least 1".into());
+        if self.client_ips == 0 || self.client_ips > MAX_CLIENT_IPS {
+            return Err(format!(
+                "client IPs must be in 1..={MAX_CLIENT_IPS}, got {}",
+                self.client_ips
+            ));
         }
         if self.concurrency == 0 || self.concurrency > 10_000 {
             return Err(format!(

@@ -433,36 +433,79 @@ mod chart {
             root.fill(&WHITE).map_err(e)?;
             let (top, bottom) = root.split_vertically(450);
             type Metric = fn(&Row) -> f64;
-            let panels: [(&str, &str, Metric, _); 2] = [
+            // p99 spans orders of magnitude (affinity under Zipf queues for seconds):
+            // that panel plots log10(ms) and labels the axis in ms.
+            let panels: [(&str, &str, Metric, bool, _); 2] = [
                 (
-                    "p99 latency by algorithm (ms; lower is better)",
+                    "p99 latency by algorithm (ms, log scale; lower is better)",
                     "p99 ms",
                     |r: &Row| r.p99_us / 1e3,
+                    true,
                     &top,
                 ),
                 (
                     "imbalance by algorithm (max/mean requests per pod; 1 = even)",
                     "imbalance",
                     |r: &Row| r.imbalance,
+                    false,
                     &bottom,
                 ),
             ];
-            for (title, ydesc, metric, area) in panels {
-                let ymax = rows.iter().map(metric).fold(0.0f64, f64::max).max(1e-3) * 1.15;
+            for (title, ydesc, metric, log, area) in panels {
+                let value = |r: &Row| {
+                    let v = metric(r);
+                    if log {
+                        v.max(1e-3).log10()
+                    } else {
+                        v
+                    }
+                };
+                let (base, top_v) = if log {
+                    let lo = rows.iter().map(value).fold(f64::INFINITY, f64::min);
+                    let hi = rows.iter().map(value).fold(f64::NEG_INFINITY, f64::max);
+                    let base = if lo.is_finite() { lo.floor() } else { 0.0 };
+                    (
+                        base,
+                        if hi.is_finite() {
+                            hi.ceil().max(base + 1.0)
+                        } else {
+                            base + 1.0
+                        },
+                    )
+                } else {
+                    let hi = rows.iter().map(value).fold(0.0f64, f64::max).max(1e-3);
+                    (0.0, hi * 1.15)
+                };
+                let span = top_v - base;
+                let ymax = top_v;
                 let n = algos.len().max(1) as f64;
                 let mut chart = ChartBuilder::on(area)
                     .caption(title, ("sans-serif", 18))
                     .margin(16)
                     .x_label_area_size(10)
                     .y_label_area_size(60)
-                    .build_cartesian_2d(0f64..n, (-ymax * 0.08)..ymax)
+                    .build_cartesian_2d(0f64..n, (base - span * 0.08)..ymax)
                     .map_err(e)?;
+                let fmt = move |v: &f64| {
+                    if *v < base - 1e-9 {
+                        String::new()
+                    } else if log {
+                        let x = 10f64.powf(*v);
+                        if x >= 10.0 {
+                            format!("{x:.0}")
+                        } else {
+                            format!("{x:.2}")
+                        }
+                    } else {
+                        format!("{v:.1}")
+                    }
+                };
                 chart
                     .configure_mesh()
                     .disable_x_mesh()
                     .disable_x_axis()
                     .y_desc(ydesc)
-                    .y_label_formatter(&|v| format!("{v:.1}"))
+                    .y_label_formatter(&fmt)
                     .draw()
                     .map_err(e)?;
                 let width = 0.8 / series.len().max(1) as f64;
@@ -476,7 +519,7 @@ mod chart {
                         let x0 = ai as f64 + 0.1 + si as f64 * width;
                         chart
                             .draw_series([Rectangle::new(
-                                [(x0, 0.0), (x0 + width * 0.9, metric(r))],
+                                [(x0, base), (x0 + width * 0.9, value(r))],
                                 COLORS[si % COLORS.len()].filled(),
                             )])
                             .map_err(e)?;
@@ -484,7 +527,7 @@ mod chart {
                     chart
                         .draw_series([Text::new(
                             a.to_string(),
-                            (ai as f64 + 0.5, -ymax * 0.01),
+                            (ai as f64 + 0.5, base - span * 0.01),
                             ("sans-serif", 12)
                                 .into_font()
                                 .color(&BLACK)

@@ -49,7 +49,7 @@ struct Args {
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=65_535))]
     endpoints: u32,
     /// Distinct client IPs.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=16_000_000))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     client_ips: u32,
     /// Client-IP distribution: uniform or zipf:S.
     #[arg(long, default_value = "uniform", value_parser = parse_dist)]
