@@ -121,6 +121,11 @@ fn notes(cfg: &RouteConfig) -> Vec<String> {
         "ipvs-lc picks the first destination with the fewest active connections: at \
          moderate load many picks find several idle pods and take the first in list order."
             .to_string(),
+        "Source-IP stickiness (clientip-affinity, ipvs-sh) pins each client to one pod: under \
+         Zipf the pods holding the hottest clients run over capacity and queue. In a rollout \
+         with affinity, the clients of a deleted pod re-pin across the current pods, so the \
+         surviving old pods keep their own clients and collect more until they go."
+            .to_string(),
     ]
 }
 
