@@ -7,7 +7,7 @@
 //! intended send time, so coordinated omission is corrected, as wrk2 does) or closed
 //! loop (C clients), with client IPs drawn uniformly or by Zipf(s) ([`dist`]).
 //!
-//! The world the traffic runs in is an [`Environment`] ([`env`]): it owns the router,
+//! The world the traffic runs in is an [`Environment`] ([`env`](mod@env)): it owns the router,
 //! moves with virtual time and says which endpoints are Ready at each instant.
 //! [`SyntheticService`] is a fixed Service with N always-Ready endpoints; `kubesim
 //! route` implements the trait on a simulated cluster running a rolling update.
