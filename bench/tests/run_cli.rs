@@ -70,6 +70,15 @@ fn malformed_scenarios_exit_2_naming_file_step_and_key() {
         ("unknown-step.yaml", "step 3: restart: unknown key"),
         ("bad-duration.yaml", "step 1: advance: expected a duration"),
         (
+            "bad-field-path.yaml",
+            "step 2: expect.fields.status.conditions[type=Ready.status: bad field path",
+        ),
+        ("unknown-target-kind.yaml", "step 1: expect.target: unknown kind"),
+        (
+            "bad-manifest-file.yaml",
+            "step 2: apply: invalid manifest: manifests/not-yaml.yaml: document 0",
+        ),
+        (
             "bad-manifest.yaml",
             "step 2: apply: invalid manifest: inline: document 0 (Deployment web): spec.template.spec.containers[0].imagePolicy: unknown field",
         ),
@@ -101,4 +110,15 @@ fn the_worst_exit_code_wins_and_json_says_the_same() {
         .as_str()
         .unwrap()
         .contains("step 2: wait.retries"));
+}
+
+/// Forms the shared scenarios do not use (node list with taints, create, a folder
+/// apply, LoadBalancer traffic, served-by, labels by selector, SRV answers,
+/// recover-node, a foreground delete, a PVC delete the invariant checker must accept,
+/// the step-level namespace key) all pass.
+#[test]
+fn every_step_form_runs() {
+    let (code, out) = kubesim_run(&[&fixture("features.yaml")], &["--quiet"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("passed: 35 passed, 0 failed"), "{out}");
 }

@@ -69,3 +69,21 @@ fn runs_are_deterministic() {
     };
     assert_eq!(strip(run_file(&f)), strip(run_file(&f)));
 }
+
+/// `scenarios/known-deviations/` holds executable repros of known simulator deviations
+/// from K8S-SEMANTICS.md: each must run and fail on an expectation (not be invalid).
+/// When one passes, the deviation is fixed: move the file up into `scenarios/`.
+#[test]
+fn known_deviations_still_fail() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/known-deviations");
+    for f in yaml_files(&dir) {
+        let report = run_file(&f);
+        assert_eq!(
+            report.status,
+            Status::Failed,
+            "{} no longer fails as a known deviation should (fixed? move it to scenarios/):\n{}",
+            f.display(),
+            render_text(&report, false)
+        );
+    }
+}

@@ -170,3 +170,97 @@ pub fn evaluate(store: &Store, c: &Condition, namespace: &str) -> Outcome {
         objects,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use kubesim_core::manifest;
+    use kubesim_core::store::Store;
+    use serde_json::json;
+
+    use super::*;
+    use crate::scenario::parse::{parse_str, Action};
+
+    /// The condition of `expect: <cond>`.
+    fn cond(text: &str) -> Condition {
+        let yaml = format!("name: t\nsteps:\n- expect: {text}\n");
+        let s = parse_str(&yaml, "t.yaml", Path::new(".")).unwrap();
+        match &s.steps[0].action {
+            Action::Expect(c) => c.clone(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn store() -> Store {
+        let store = Store::new();
+        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {app: x}}\ndata: {n: \"1\"}\n---\n\
+                    apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, labels: {app: x}}\ndata: {n: \"2\"}\n---\n\
+                    apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, labels: {app: y}}\ndata: {n: \"2\"}\n";
+        for o in manifest::load_str(yaml, "cm.yaml").unwrap() {
+            store.create(o).unwrap();
+        }
+        store
+    }
+
+    fn check(text: &str, ok: bool) {
+        let o = evaluate(&store(), &cond(text), "default");
+        assert_eq!(
+            o.ok, ok,
+            "{text}: expected {}, found {:?}",
+            o.expected, o.found
+        );
+    }
+
+    #[test]
+    fn selection_where_count_names_fields() {
+        check("{target: cm, count: 3}", true);
+        check("{target: cm, selector: \"app=x\", count: 2}", true);
+        check("{target: cm, selector: \"app=x\", count: 3}", false);
+        check("{target: cm, where: {data.n: \"2\"}, names: [b, c]}", true);
+        check("{target: cm, where: {data.n: \"2\"}, names: [b]}", false);
+        check(
+            "{target: cm, selector: \"app=x\", fields: {metadata.labels.app: x}}",
+            true,
+        );
+        check("{target: cm, fields: {metadata.labels.app: x}}", false);
+        // A number never equals a string.
+        check("{target: cm/a, fields: {data.n: 1}}", false);
+        check(
+            "{target: cm/a, fields: {data.n: \"1\", data.missing: null}}",
+            true,
+        );
+        // A named object that does not exist fails, unless count says 0.
+        check("{target: cm/zz}", false);
+        check("{target: cm/zz, fields: {data.n: null}}", false);
+        check("{target: cm/zz, count: 0}", true);
+        check("{target: cm/a, count: 0}", false);
+        // Other namespaces are not seen.
+        check("{target: cm, namespace: other, count: 0}", true);
+    }
+
+    #[test]
+    fn numbers_compare_by_value() {
+        assert!(json_eq(&json!(3), &json!(3.0)));
+        assert!(!json_eq(&json!(3), &json!("3")));
+        assert!(json_eq(&json!({"a": [1, 2]}), &json!({"a": [1.0, 2]})));
+        assert!(!json_eq(&json!(null), &json!(0)));
+    }
+
+    #[test]
+    fn failures_say_what_was_found() {
+        let o = evaluate(
+            &store(),
+            &cond("{target: cm, selector: \"app=x\", count: 1, fields: {data.n: \"1\"}}"),
+            "default",
+        );
+        assert!(!o.ok);
+        assert_eq!(
+            o.expected,
+            "configmaps -n default -l app=x: count 1: fields data.n=\"1\""
+        );
+        assert_eq!(o.found[0], "count 2 [a, b]");
+        assert_eq!(o.found[1], "configmap/b: data.n=\"2\" (want \"1\")");
+        assert_eq!(o.objects.len(), 2);
+    }
+}

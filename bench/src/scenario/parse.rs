@@ -292,7 +292,8 @@ pub enum Action {
         selection: Selection,
         /// `cascade`.
         cascade: PropagationPolicy,
-        /// `grace-period`.
+        /// `grace-period` as kubectl sends it: 0 only with `force` (kubectl sends 1
+        /// for a bare `--grace-period=0`), 0 for `force` alone.
         grace_period: Option<i64>,
         /// `force`.
         force: bool,
@@ -1077,7 +1078,13 @@ fn parse_action(cx: &Cx, step: &str, v: &Value, ns: &mut Option<String>) -> R<Ac
             Action::Delete {
                 selection: parse_selection(cx, key, t, kind, sel)?,
                 cascade,
-                grace_period: if force { Some(0) } else { grace },
+                // kubectl turns --grace-period=0 without --force into 1 (no accidental
+                // immediate deletion); --force alone means 0.
+                grace_period: match (force, grace) {
+                    (true, _) => Some(0),
+                    (false, Some(0)) => Some(1),
+                    (false, g) => g,
+                },
                 force,
             }
         }
@@ -1492,6 +1499,14 @@ steps:
         assert_eq!(nodes[0].taints[0].effect, TaintEffect::NoSchedule);
         assert_eq!(s.steps[28].namespace, "other");
         assert!(matches!(
+            &s.steps[11].action,
+            Action::Delete {
+                grace_period: None,
+                force: false,
+                ..
+            }
+        ));
+        assert!(matches!(
             &s.steps[14].action,
             Action::Delete {
                 grace_period: Some(0),
@@ -1678,6 +1693,29 @@ steps:
             Some(1),
             "apply",
             "does not match the namespace",
+        );
+    }
+
+    #[test]
+    fn grace_period_zero_needs_force() {
+        let s = parse(
+            "name: x\nsteps:\n- delete: {target: pod/a, grace-period: 0}\n- delete: {target: pod/a, force: true}\n- delete: {target: pod/a, grace-period: 5}\n",
+        )
+        .unwrap();
+        let graces: Vec<Option<i64>> = s
+            .steps
+            .iter()
+            .map(|st| match st.action {
+                Action::Delete { grace_period, .. } => grace_period,
+                _ => panic!("delete"),
+            })
+            .collect();
+        assert_eq!(graces, [Some(1), Some(0), Some(5)]);
+        check_err(
+            "name: x\nsteps:\n- delete: {target: pod/a, grace-period: 5, force: true}\n",
+            Some(1),
+            "delete.force",
+            "grace-period: 0",
         );
     }
 

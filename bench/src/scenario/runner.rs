@@ -29,8 +29,8 @@ use super::output::{ScenarioReport, Status, StepReport};
 use super::parse::{
     load_sources, Action, ApplyStep, NodeRef, RolloutOp, Scenario, Selection, Step,
 };
-use crate::kubectl::render;
 use super::traffic;
+use crate::kubectl::render;
 
 /// How a step went.
 enum StepError {
@@ -619,7 +619,7 @@ impl Run {
         for o in &objects {
             let key = ObjectKey::of(o);
             let m = o.meta();
-            let immediate = grace_period == Some(0) && (force || o.kind() != Kind::Pod);
+            let immediate = grace_period == Some(0);
             let user_owned = (o.kind() == Kind::Pod && immediate)
                 || o.kind() == Kind::PersistentVolumeClaim
                 || (m.is_being_deleted()
