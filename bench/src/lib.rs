@@ -16,6 +16,7 @@
 //! - [`sysinfo`]: toolchain, commit, machine and date of a run.
 //! - [`route_bench`]: `kubesim route`: every balancing algorithm × client distribution
 //!   × {steady, rollout}, loadgen traffic through the router on a simulated cluster.
+//! - [`scenario`]: `kubesim run`: the scenario runner (SCENARIOS.md).
 //!
 //! [`bench_store`] is the whole `kubesim bench store` command minus argument parsing, so
 //! tests run exactly what the CLI runs.
@@ -32,9 +33,11 @@
 //! ```
 
 pub mod controller_bench;
+pub mod kubectl;
 pub mod pipeline_bench;
 pub mod report;
 pub mod route_bench;
+pub mod scenario;
 pub mod shard_bench;
 pub mod store_bench;
 pub mod sysinfo;

@@ -50,6 +50,10 @@ enum Command {
     /// {steady, rollout}; throughput, latency percentiles, imbalance, stickiness,
     /// errors, and latency during a rolling update.
     Route(RouteArgs),
+    /// Runs scenario files (SCENARIOS.md): a simulated cluster, real manifests, steps
+    /// with expectations, in virtual time. Exit 0: every expectation held; 1: a step
+    /// failed; 2: a scenario or a manifest is invalid.
+    Run(RunArgs),
 }
 
 #[derive(Debug, Args)]
@@ -75,6 +79,19 @@ struct RouteArgs {
     /// Profile the whole run with pprof and write a flamegraph SVG to FILE.
     #[arg(long, value_name = "FILE.svg")]
     flamegraph: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Print only failed steps and the summaries.
+    #[arg(long)]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -309,6 +326,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Controller(args)) => controller_cmd(args),
         Command::Bench(BenchCommand::Pipeline(args)) => pipeline_cmd(args),
         Command::Route(args) => route_cmd(args),
+        Command::Run(args) => run_cmd(args),
     }
 }
 
@@ -342,6 +360,39 @@ fn route_cmd(args: RouteArgs) -> Result<ExitCode> {
         eprintln!("error: {failed} cell(s) had errors or an incomplete rollout (see the report)");
         Ok(ExitCode::FAILURE)
     }
+}
+
+fn run_cmd(args: RunArgs) -> Result<ExitCode> {
+    use kubesim_bench::scenario::{output, run_file};
+    let mut reports = Vec::new();
+    let mut out = std::io::stdout().lock();
+    for f in &args.files {
+        let report = run_file(f);
+        if !args.json {
+            write!(out, "{}", output::render_text(&report, args.quiet))?;
+            if args.files.len() > 1 {
+                writeln!(out)?;
+            }
+            out.flush()?;
+        }
+        reports.push(report);
+    }
+    if args.json {
+        writeln!(out, "{}", output::render_json(&reports))?;
+    } else if reports.len() > 1 {
+        let count = |st: output::Status| reports.iter().filter(|r| r.status == st).count();
+        let wall: f64 = reports.iter().map(|r| r.wall_ms).sum();
+        writeln!(
+            out,
+            "{} scenarios: {} passed, {} failed, {} invalid; wall {:.3}s",
+            reports.len(),
+            count(output::Status::Passed),
+            count(output::Status::Failed),
+            count(output::Status::Invalid),
+            wall / 1000.0
+        )?;
+    }
+    Ok(ExitCode::from(output::exit_code(&reports)))
 }
 
 fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {

@@ -468,3 +468,63 @@ fn convert(v: &Value) -> FieldResult<Object> {
         Kind::Event => core_kinds::event(&strict::<core::Event>(v)?)?.into(),
     })
 }
+
+/// [`load_str`] as `kubectl apply -n <namespace>` reads a file: every namespaced object
+/// that does not name a namespace is put in `namespace`; one that names another is an
+/// error (kubectl's "the namespace from the provided object … does not match"); the
+/// items of a `kind: List` likewise; cluster-scoped objects are left alone.
+pub fn load_str_in_namespace(
+    text: &str,
+    file: &str,
+    namespace: &str,
+) -> Result<Vec<Object>, ManifestError> {
+    fn put(v: &mut Value, namespace: &str) -> Result<(), FieldError> {
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if kind == "List" {
+            if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+                for (i, item) in items.iter_mut().enumerate() {
+                    put(item, namespace).map_err(|e| e.under(&format!("items[{i}]")))?;
+                }
+            }
+            return Ok(());
+        }
+        let namespaced = kind.parse::<Kind>().map(Kind::namespaced).unwrap_or(true);
+        let Some(map) = v.as_object_mut() else {
+            return Ok(());
+        };
+        if !namespaced {
+            return Ok(());
+        }
+        let meta = map
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        let Some(meta) = meta.as_object_mut() else {
+            return Ok(());
+        };
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(ns) if !ns.is_empty() && ns != namespace => Err(FieldError::new(
+                "metadata.namespace",
+                format!(
+                    "the namespace from the provided object {ns:?} does not match the namespace {namespace:?}. You must pass '--namespace={ns}' to perform this operation."
+                ),
+            )),
+            _ => {
+                meta.insert("namespace".into(), Value::String(namespace.into()));
+                Ok(())
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (document, parsed) in decode::yaml_documents(text) {
+        let mut value = parsed.map_err(|reason| ManifestError::new(file, document, "", reason))?;
+        if value.is_null() {
+            continue;
+        }
+        put(&mut value, namespace).map_err(|e| {
+            let (kind, name) = identity(&value);
+            ManifestError::new(file, document, e.field, e.reason).with_object(kind, name)
+        })?;
+        out.extend(load_value(&value, file, document)?);
+    }
+    Ok(out)
+}
