@@ -14,6 +14,8 @@
 //!   converging the `uniform` cold start vs the same objects written straight into a
 //!   store ([`pipeline_bench::bench_pipeline`] is the command minus argument parsing).
 //! - [`sysinfo`]: toolchain, commit, machine and date of a run.
+//! - [`route_bench`]: `kubesim route`: every balancing algorithm × client distribution
+//!   × {steady, rollout}, loadgen traffic through the router on a simulated cluster.
 //! - [`scenario`]: `kubesim run`: the scenario runner (SCENARIOS.md).
 //!
 //! [`bench_store`] is the whole `kubesim bench store` command minus argument parsing, so
@@ -34,6 +36,7 @@ pub mod controller_bench;
 pub mod kubectl;
 pub mod pipeline_bench;
 pub mod report;
+pub mod route_bench;
 pub mod scenario;
 pub mod shard_bench;
 pub mod store_bench;

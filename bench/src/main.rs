@@ -18,6 +18,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use kubesim_bench::controller_bench::report::DEFAULT_KUBE_CONCURRENCY_PER_WORKER;
 use kubesim_bench::controller_bench::{bench_controller, ControllerOptions};
 use kubesim_bench::pipeline_bench::{self, PipelineOptions};
+use kubesim_bench::route_bench::{bench_route, RouteConfig, RouteOptions};
 use kubesim_bench::shard_bench::{bench_shard, ShardOptions, Sizes, Workload};
 use kubesim_bench::store_bench::impls::ImplId;
 use kubesim_bench::store_bench::memory::{measure_in_process, MemoryProbe};
@@ -44,10 +45,40 @@ enum Command {
     /// controller): reconciles/s, time to converge, event-to-reconcile latency, load
     /// imbalance, idle %, keys moved on reshard.
     Shard(ShardArgs),
+    /// Balancing algorithms compared under simulated traffic (kubesim-loadgen) through
+    /// the router on a simulated cluster: algorithms × {uniform, zipf} clients ×
+    /// {steady, rollout}; throughput, latency percentiles, imbalance, stickiness,
+    /// errors, and latency during a rolling update.
+    Route(RouteArgs),
     /// Runs scenario files (SCENARIOS.md): a simulated cluster, real manifests, steps
     /// with expectations, in virtual time. Exit 0: every expectation held; 1: a step
     /// failed; 2: a scenario or a manifest is invalid.
     Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+struct RouteArgs {
+    /// Smaller sizes: 4 pods, 2,000 req/s, 1 s steady.
+    #[arg(long)]
+    quick: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// No progress bar on stderr.
+    #[arg(long)]
+    quiet: bool,
+    /// Directory for the run folder (route-<UTC yyyymmdd-HHMMSS>/).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Do not write a run folder.
+    #[arg(long)]
+    no_save: bool,
+    /// Seed of the traffic and the clusters.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Profile the whole run with pprof and write a flamegraph SVG to FILE.
+    #[arg(long, value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -294,7 +325,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Shard(args) => shard_cmd(args),
         Command::Bench(BenchCommand::Controller(args)) => controller_cmd(args),
         Command::Bench(BenchCommand::Pipeline(args)) => pipeline_cmd(args),
+        Command::Route(args) => route_cmd(args),
         Command::Run(args) => run_cmd(args),
+    }
+}
+
+fn route_cmd(args: RouteArgs) -> Result<ExitCode> {
+    let mut config = if args.quick {
+        RouteConfig::quick()
+    } else {
+        RouteConfig::full()
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    let opts = RouteOptions {
+        config,
+        quick: args.quick,
+        json: args.json,
+        quiet: args.quiet,
+        out: args.out,
+        no_save: args.no_save,
+        flamegraph: args.flamegraph,
+    };
+    let outcome = bench_route(&opts)?;
+    print_outcome(&outcome.stdout, outcome.saved.as_deref(), opts.json)?;
+    if let Some(f) = &opts.flamegraph {
+        eprintln!("flamegraph {}", f.display());
+    }
+    if outcome.ok() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        let failed = outcome.report.rows.iter().filter(|r| !r.ok()).count();
+        eprintln!("error: {failed} cell(s) had errors or an incomplete rollout (see the report)");
+        Ok(ExitCode::FAILURE)
     }
 }
 

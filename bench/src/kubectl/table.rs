@@ -35,6 +35,10 @@
 //! then `Terminating` for a pod being deleted, or `Unknown` for one being deleted on an
 //! unreachable node (reason `NodeLost`).
 //!
+//! RESTARTS is the sum of the containers' `restartCount`; kubectl also appends the
+//! time since the last restart (`3 (45s ago)`) from `lastState.terminated`, which the
+//! JSON form kubesim renders does not carry.
+//!
 //! Cells are laid out as kubectl's tab writer does: every column but the last is padded
 //! to its widest cell plus three spaces (at least six characters).
 

@@ -1,0 +1,565 @@
+//! `kubesim route`'s output: the table, the JSON object and the run folder
+//! (`route.csv`, `summary.md`, `route.svg`, `report.json`), and [`bench_route`], the
+//! whole command minus argument parsing.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+
+use super::{run_cell, RouteConfig, Row, Scenario, Variant};
+use crate::shard_bench::report::{write_flamegraph, PROFILE_HZ};
+use crate::sysinfo::RunInfo;
+
+/// Options of `kubesim route`.
+#[derive(Clone, Debug)]
+pub struct RouteOptions {
+    /// Sizes and traffic.
+    pub config: RouteConfig,
+    /// `--quick`.
+    pub quick: bool,
+    /// Print one JSON object instead of the table.
+    pub json: bool,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Where run folders go.
+    pub out: PathBuf,
+    /// Write no run folder.
+    pub no_save: bool,
+    /// Profile the whole run with pprof and write a flamegraph SVG here.
+    pub flamegraph: Option<PathBuf>,
+}
+
+impl Default for RouteOptions {
+    fn default() -> Self {
+        RouteOptions {
+            config: RouteConfig::full(),
+            quick: false,
+            json: false,
+            quiet: false,
+            out: PathBuf::from("results"),
+            no_save: false,
+            flamegraph: None,
+        }
+    }
+}
+
+/// Run facts and configuration.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RouteMeta {
+    /// Command, toolchain, commit, machine, date.
+    #[serde(flatten)]
+    pub run: RunInfo,
+    /// Sizes and traffic.
+    pub config: RouteConfig,
+    /// `--quick`.
+    pub quick: bool,
+    /// Honest notes on the method.
+    pub notes: Vec<String>,
+    /// The flamegraph written for this run (`--flamegraph`), if any.
+    pub flamegraph: Option<String>,
+}
+
+/// The whole report (what `--json` prints).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RouteReport {
+    /// One row per (scenario, clients, algorithm), scenarios outermost.
+    pub rows: Vec<Row>,
+    /// Run facts.
+    pub meta: RouteMeta,
+}
+
+/// What `kubesim route` produced.
+#[derive(Debug)]
+pub struct RouteOutcome {
+    /// The report.
+    pub report: RouteReport,
+    /// The table or the JSON object.
+    pub stdout: String,
+    /// The run folder, unless `no_save`.
+    pub saved: Option<PathBuf>,
+}
+
+impl RouteOutcome {
+    /// Whether every cell was free of errors (the CLI exits 1 otherwise).
+    pub fn ok(&self) -> bool {
+        self.report.rows.iter().all(Row::ok)
+    }
+}
+
+fn notes(cfg: &RouteConfig) -> Vec<String> {
+    vec![
+        format!(
+            "Virtual time, seeded: every figure except wall_ms is the same on every run. \
+             Open loop at {:.0} req/s from {} client IPs; latency is measured from the \
+             intended send time (coordinated omission corrected) and includes queueing at \
+             the pod: one FIFO server per pod, exponential service time, mean {}.",
+            cfg.rate,
+            cfg.client_ips,
+            kubesim_loadgen::backend::format_duration(cfg.service_mean)
+        ),
+        format!(
+            "{} pods ({} utilization on average); every request is a new connection from an \
+             ephemeral port, so maglev (which hashes IP and port) is not sticky per client IP.",
+            cfg.replicas,
+            format_args!(
+                "{:.0} %",
+                cfg.rate * cfg.service_mean.as_secs_f64() / f64::from(cfg.replicas) * 100.0
+            )
+        ),
+        "rollout: the image changes after the warm-up; the real Deployment, ReplicaSet, \
+         EndpointSlice controllers, scheduler and kubelets roll it on the same store the \
+         router watches; the rollout_* columns cover the requests issued while it ran."
+            .to_string(),
+        "errors: no endpoint, or routed to a pod that was not Ready (or being deleted) at \
+         that instant — the latter must be 0. Imbalance (max/mean requests per pod) of a \
+         rollout cell counts old and new pods alike, so it is high by construction."
+            .to_string(),
+        "ipvs-lc picks the first destination with the fewest active connections: at \
+         moderate load many picks find several idle pods and take the first in list order."
+            .to_string(),
+        "Source-IP stickiness (clientip-affinity, ipvs-sh) pins each client to one pod: under \
+         Zipf the pods holding the hottest clients run over capacity and queue. In a rollout \
+         with affinity, the clients of a deleted pod re-pin across the current pods, so the \
+         surviving old pods keep their own clients and collect more until they go."
+            .to_string(),
+    ]
+}
+
+impl RouteReport {
+    /// Builds the report.
+    pub fn new(cfg: &RouteConfig, rows: Vec<Row>, run: RunInfo, quick: bool) -> Self {
+        RouteReport {
+            rows,
+            meta: RouteMeta {
+                run,
+                config: cfg.clone(),
+                quick,
+                notes: notes(cfg),
+                flamegraph: None,
+            },
+        }
+    }
+
+    /// The one JSON object.
+    pub fn to_json(&self) -> Result<String> {
+        serde_json::to_string(self).context("serializing the report")
+    }
+
+    /// `route.csv`.
+    pub fn csv(&self) -> String {
+        let mut s = String::from(
+            "scenario,clients,algorithm,requests,throughput_rps,p50_us,p90_us,p99_us,p999_us,\
+             max_us,imbalance,cv,stickiness,endpoints,errors_no_endpoint,errors_not_ready,\
+             rollout_requests,rollout_p99_us,rollout_max_us,rollout_errors,rollout_s,wall_ms\n",
+        );
+        let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x:.3}"));
+        let u = |v: Option<u64>| v.map_or(String::new(), |x| x.to_string());
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{:.3},{:.4},{:.4},{:.4},{},{},{},{},{},{},{},{},{:.1}",
+                r.scenario.name(),
+                r.clients,
+                r.algorithm,
+                r.requests,
+                r.throughput_rps,
+                r.p50_us,
+                r.p90_us,
+                r.p99_us,
+                r.p999_us,
+                r.max_us,
+                r.imbalance,
+                r.cv,
+                r.stickiness,
+                r.endpoints,
+                r.errors_no_endpoint,
+                r.errors_not_ready,
+                u(r.rollout_requests),
+                f(r.rollout_p99_us),
+                f(r.rollout_max_us),
+                u(r.rollout_errors),
+                f(r.rollout_s),
+                r.wall_ms,
+            );
+        }
+        s
+    }
+
+    /// The terminal table.
+    pub fn table(&self) -> String {
+        let c = &self.meta.config;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "kubesim route — {} pods, {:.0} req/s open loop, exp:{} service, {} client IPs{}",
+            c.replicas,
+            c.rate,
+            kubesim_loadgen::backend::format_duration(c.service_mean),
+            c.client_ips,
+            if self.meta.quick { ", --quick" } else { "" }
+        );
+        let _ = writeln!(
+            s,
+            "{:<8} {:<9} {:<18} {:>8} {:>8} {:>8} {:>8} {:>9} {:>6} {:>5} {:>6} {:>6} {:>9} {:>9} {:>6}",
+            "scenario",
+            "clients",
+            "algorithm",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "p999 ms",
+            "max ms",
+            "imbal",
+            "cv",
+            "stick",
+            "errors",
+            "roll p99",
+            "roll max",
+            "roll s"
+        );
+        let ms = |us: f64| format!("{:.2}", us / 1e3);
+        let opt_ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), ms);
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "{:<8} {:<9} {:<18} {:>8.0} {:>8} {:>8} {:>8} {:>9} {:>6.2} {:>5.2} {:>6.2} {:>6} {:>9} {:>9} {:>6}",
+                r.scenario.name(),
+                r.clients,
+                r.algorithm,
+                r.throughput_rps,
+                ms(r.p50_us),
+                ms(r.p99_us),
+                ms(r.p999_us),
+                ms(r.max_us),
+                r.imbalance,
+                r.cv,
+                r.stickiness,
+                r.errors_no_endpoint + r.errors_not_ready,
+                opt_ms(r.rollout_p99_us),
+                opt_ms(r.rollout_max_us),
+                r.rollout_s
+                    .map_or_else(|| "-".to_string(), |x| format!("{x:.1}")),
+            );
+        }
+        let _ = writeln!(s, "\nnotes:");
+        for n in &self.meta.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        s
+    }
+
+    /// `summary.md`.
+    pub fn summary_md(&self) -> String {
+        let m = &self.meta;
+        let mut s = String::from("# kubesim route\n\n");
+        let _ = writeln!(
+            s,
+            "Every balancing algorithm of the router × client-IP distribution × {{steady, \
+             rollout}}: traffic from kubesim-loadgen through the router while the simulated \
+             control plane runs on the same store.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| scenario | clients | algorithm | req/s | p50 ms | p99 ms | p99.9 ms | max ms | imbalance | cv | stickiness | errors (no endpoint / not ready) | rollout p99 ms | rollout max ms | rollout s |"
+        );
+        let _ = writeln!(
+            s,
+            "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+        );
+        let opt = |v: Option<f64>, div: f64, p: usize| {
+            v.map_or_else(|| "–".to_string(), |x| format!("{:.p$}", x / div))
+        };
+        for r in &self.rows {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {} / {} | {} | {} | {} |",
+                r.scenario.name(),
+                r.clients,
+                r.algorithm,
+                r.throughput_rps,
+                r.p50_us / 1e3,
+                r.p99_us / 1e3,
+                r.p999_us / 1e3,
+                r.max_us / 1e3,
+                r.imbalance,
+                r.cv,
+                r.stickiness,
+                r.errors_no_endpoint,
+                r.errors_not_ready,
+                opt(r.rollout_p99_us, 1e3, 2),
+                opt(r.rollout_max_us, 1e3, 2),
+                opt(r.rollout_s, 1.0, 1),
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n![p99 latency and imbalance per algorithm](route.svg)\n"
+        );
+        let _ = writeln!(s, "## Notes\n");
+        for n in &m.notes {
+            let _ = writeln!(s, "- {n}");
+        }
+        m.run.write_markdown(&mut s);
+        s
+    }
+
+    /// `route.svg`: p99 latency and imbalance per algorithm, one bar per (scenario,
+    /// clients).
+    pub fn svg(&self) -> Result<String> {
+        chart::p99_and_imbalance(&self.rows)
+    }
+
+    /// Writes the run folder `dir/route-<stamp>/`.
+    pub fn save(&self, dir: &std::path::Path) -> Result<PathBuf> {
+        self.meta.run.save_folder(
+            dir,
+            "route",
+            &[
+                ("route.csv", self.csv()),
+                ("summary.md", self.summary_md()),
+                ("route.svg", self.svg()?),
+                ("report.json", self.to_json()?),
+            ],
+        )
+    }
+}
+
+/// Runs `kubesim route`: every cell, then the table or JSON, and the run folder.
+pub fn bench_route(opts: &RouteOptions) -> Result<RouteOutcome> {
+    let run_info = RunInfo::collect();
+    let cfg = &opts.config;
+    let mut cells = Vec::new();
+    for scenario in Scenario::ALL {
+        for dist in cfg.dists() {
+            for variant in Variant::all() {
+                cells.push((scenario, dist, variant));
+            }
+        }
+    }
+    let pb = progress_bar(opts.quiet, cells.len() as u64);
+    let profiler = match &opts.flamegraph {
+        Some(_) => Some(
+            pprof::ProfilerGuardBuilder::default()
+                .frequency(PROFILE_HZ)
+                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+                .build()
+                .context("starting the pprof profiler")?,
+        ),
+        None => None,
+    };
+    let mut rows = Vec::with_capacity(cells.len());
+    for (scenario, dist, variant) in cells {
+        pb.set_message(format!("{} {dist} {}", scenario.name(), variant.name()));
+        let (row, _) = run_cell(cfg, variant, dist, scenario)?;
+        rows.push(row);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    if let (Some(guard), Some(path)) = (&profiler, &opts.flamegraph) {
+        write_flamegraph(guard, path)?;
+    }
+    drop(profiler);
+    let mut report = RouteReport::new(cfg, rows, run_info, opts.quick);
+    if let Some(path) = &opts.flamegraph {
+        report.meta.flamegraph = Some(path.display().to_string());
+        report.meta.notes.push(format!(
+            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}).",
+            path.display()
+        ));
+    }
+    let stdout = if opts.json {
+        report.to_json()?
+    } else {
+        report.table()
+    };
+    let saved = if opts.no_save {
+        None
+    } else {
+        Some(report.save(&opts.out)?)
+    };
+    Ok(RouteOutcome {
+        report,
+        stdout,
+        saved,
+    })
+}
+
+/// A progress bar on stderr over `len` cells, hidden when `quiet`.
+fn progress_bar(quiet: bool, len: u64) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+    {
+        pb.set_style(style);
+    }
+    pb.enable_steady_tick(Duration::from_millis(200));
+    pb
+}
+
+mod chart {
+    use anyhow::{anyhow, Result};
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+    use super::Row;
+
+    const COLORS: [RGBColor; 4] = [
+        RGBColor(70, 110, 170),
+        RGBColor(46, 139, 87),
+        RGBColor(205, 92, 92),
+        RGBColor(218, 165, 32),
+    ];
+
+    /// Two stacked bar charts (p99 ms, imbalance), one group per algorithm, one bar per
+    /// (scenario, clients).
+    pub(super) fn p99_and_imbalance(rows: &[Row]) -> Result<String> {
+        let mut algos: Vec<&str> = Vec::new();
+        let mut series: Vec<(String, &str)> = Vec::new();
+        for r in rows {
+            if !algos.contains(&r.algorithm.as_str()) {
+                algos.push(&r.algorithm);
+            }
+            let key = (r.scenario.name().to_string(), r.clients.as_str());
+            if !series.contains(&key) {
+                series.push(key);
+            }
+        }
+        let mut svg = String::new();
+        {
+            let e = |e| anyhow!("chart: {e:?}");
+            let root = SVGBackend::with_string(&mut svg, (1000, 900)).into_drawing_area();
+            root.fill(&WHITE).map_err(e)?;
+            let (top, bottom) = root.split_vertically(450);
+            type Metric = fn(&Row) -> f64;
+            // p99 spans orders of magnitude (affinity under Zipf queues for seconds):
+            // that panel plots log10(ms) and labels the axis in ms.
+            let panels: [(&str, &str, Metric, bool, _); 2] = [
+                (
+                    "p99 latency by algorithm (ms, log scale; lower is better)",
+                    "p99 ms",
+                    |r: &Row| r.p99_us / 1e3,
+                    true,
+                    &top,
+                ),
+                (
+                    "imbalance by algorithm (max/mean requests per pod; 1 = even)",
+                    "imbalance",
+                    |r: &Row| r.imbalance,
+                    false,
+                    &bottom,
+                ),
+            ];
+            for (title, ydesc, metric, log, area) in panels {
+                let value = |r: &Row| {
+                    let v = metric(r);
+                    if log {
+                        v.max(1e-3).log10()
+                    } else {
+                        v
+                    }
+                };
+                let (base, top_v) = if log {
+                    let lo = rows.iter().map(value).fold(f64::INFINITY, f64::min);
+                    let hi = rows.iter().map(value).fold(f64::NEG_INFINITY, f64::max);
+                    let base = if lo.is_finite() { lo.floor() } else { 0.0 };
+                    (
+                        base,
+                        if hi.is_finite() {
+                            hi.ceil().max(base + 1.0)
+                        } else {
+                            base + 1.0
+                        },
+                    )
+                } else {
+                    let hi = rows.iter().map(value).fold(0.0f64, f64::max).max(1e-3);
+                    (0.0, hi * 1.15)
+                };
+                let span = top_v - base;
+                let ymax = top_v;
+                let n = algos.len().max(1) as f64;
+                let mut chart = ChartBuilder::on(area)
+                    .caption(title, ("sans-serif", 18))
+                    .margin(16)
+                    .x_label_area_size(10)
+                    .y_label_area_size(60)
+                    .build_cartesian_2d(0f64..n, (base - span * 0.08)..ymax)
+                    .map_err(e)?;
+                let fmt = move |v: &f64| {
+                    if *v < base - 1e-9 {
+                        String::new()
+                    } else if log {
+                        let x = 10f64.powf(*v);
+                        if x >= 10.0 {
+                            format!("{x:.0}")
+                        } else {
+                            format!("{x:.2}")
+                        }
+                    } else {
+                        format!("{v:.1}")
+                    }
+                };
+                chart
+                    .configure_mesh()
+                    .disable_x_mesh()
+                    .disable_x_axis()
+                    .y_desc(ydesc)
+                    .y_label_formatter(&fmt)
+                    .draw()
+                    .map_err(e)?;
+                let width = 0.8 / series.len().max(1) as f64;
+                for (ai, a) in algos.iter().enumerate() {
+                    for (si, (sc, cl)) in series.iter().enumerate() {
+                        let Some(r) = rows.iter().find(|r| {
+                            r.algorithm == *a && r.scenario.name() == sc && r.clients == *cl
+                        }) else {
+                            continue;
+                        };
+                        let x0 = ai as f64 + 0.1 + si as f64 * width;
+                        chart
+                            .draw_series([Rectangle::new(
+                                [(x0, base), (x0 + width * 0.9, value(r))],
+                                COLORS[si % COLORS.len()].filled(),
+                            )])
+                            .map_err(e)?;
+                    }
+                    chart
+                        .draw_series([Text::new(
+                            a.to_string(),
+                            (ai as f64 + 0.5, base - span * 0.01),
+                            ("sans-serif", 12)
+                                .into_font()
+                                .color(&BLACK)
+                                .pos(Pos::new(HPos::Center, VPos::Top)),
+                        )])
+                        .map_err(e)?;
+                }
+                for (si, (sc, cl)) in series.iter().enumerate() {
+                    let color = COLORS[si % COLORS.len()];
+                    chart
+                        .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
+                        .map_err(e)?
+                        .label(format!("{sc}, {cl}"))
+                        .legend(move |(x, y)| {
+                            Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
+                        });
+                }
+                chart
+                    .configure_series_labels()
+                    .position(SeriesLabelPosition::UpperLeft)
+                    .background_style(WHITE.mix(0.85))
+                    .border_style(BLACK.mix(0.3))
+                    .draw()
+                    .map_err(e)?;
+            }
+            root.present().map_err(e)?;
+        }
+        Ok(svg)
+    }
+}
