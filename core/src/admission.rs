@@ -222,10 +222,10 @@ impl Admission {
     /// stored one.
     pub fn keep_admitted(&self, stored: &Object, new: &mut Object) {
         match (new, stored) {
-            (Object::PersistentVolumeClaim(n), Object::PersistentVolumeClaim(s)) => {
-                if n.spec.storage_class_name.is_none() {
-                    n.spec.storage_class_name = s.spec.storage_class_name.clone();
-                }
+            (Object::PersistentVolumeClaim(n), Object::PersistentVolumeClaim(s))
+                if n.spec.storage_class_name.is_none() =>
+            {
+                n.spec.storage_class_name = s.spec.storage_class_name.clone();
             }
             (Object::Pod(n), Object::Pod(s)) => {
                 if let Some(spec) = self.admit_pod_spec(&n.spec) {

@@ -40,7 +40,7 @@ fn tol(key: Option<&str>, effect: Option<TaintEffect>, secs: Option<i64>) -> Tol
 fn with_tolerations(tolerations: Vec<Toleration>, name: &str) -> Object {
     let mut o = load(POD);
     if let Some(p) = o.as_pod_mut() {
-        p.meta.name = intern(name).into();
+        p.meta.name = intern(name);
         let mut spec = (*p.spec).clone();
         spec.tolerations = tolerations;
         p.spec = Arc::new(spec);
@@ -122,7 +122,7 @@ fn pods_of_one_spec_share_one_admitted_spec() {
     let a = store.create(template.clone()).unwrap();
     let mut b = template.clone();
     if let Some(p) = b.as_pod_mut() {
-        p.meta.name = intern("p2").into();
+        p.meta.name = intern("p2");
     }
     let b = store.create(b).unwrap();
     assert!(Arc::ptr_eq(&pod_of(&a).spec, &pod_of(&b).spec));
