@@ -341,6 +341,10 @@ fn active_deadline_fails_the_job() {
     let j = job(&c, "slow");
     assert!(cond_true(&j, "Failed"));
     assert_eq!(reason(&j, "Failed").as_deref(), Some("DeadlineExceeded"));
+    // The pods deleted because the Job failed kept their (simulated) tracking
+    // finalizer: they count as failed, as upstream's "every non-terminated pod is
+    // considered failed" once the Job is finished.
+    assert_eq!((j.status.failed, j.status.active), (2, 0));
     assert_eq!(
         events(&c, "DeadlineExceeded"),
         vec!["Job was active longer than specified deadline"]
