@@ -152,8 +152,9 @@ pub struct ClusterConfig {
     /// For the node lifecycle controller.
     pub node_monitor_grace_period: Duration,
     /// `default-toleration-seconds`: tolerationSeconds of the default
-    /// not-ready/unreachable NoExecute tolerations (300). For the node lifecycle
-    /// controller.
+    /// not-ready/unreachable NoExecute tolerations (300) the DefaultTolerationSeconds
+    /// admission adds to pods at creation ([`crate::admission`]), which the node
+    /// lifecycle controller's evictions then honour.
     pub default_toleration_seconds: u64,
     /// `termination-grace-period`: grace of pods that do not set one (30 s).
     pub termination_grace_period: Duration,
@@ -267,7 +268,6 @@ pub fn controllers(
 ) -> Vec<Arc<dyn Controller>> {
     let lifecycle = NodeLifecycleController::new(NodeLifecycleConfig {
         grace_period: config.node_monitor_grace_period,
-        default_toleration_seconds: config.default_toleration_seconds as i64,
         ..NodeLifecycleConfig::default()
     });
     vec![
@@ -378,6 +378,10 @@ impl Cluster {
             clock: clock.clone(),
             seed: config.seed,
             default_termination_grace_seconds: config.termination_grace_period.as_secs() as i64,
+            admission: crate::admission::Admission::new(crate::admission::AdmissionConfig {
+                default_toleration_seconds: Some(config.default_toleration_seconds as i64),
+                ..Default::default()
+            }),
             ..StoreConfig::default()
         });
         let now = clock.now();
@@ -516,7 +520,11 @@ impl Cluster {
                     object: self.store.create(obj)?,
                 },
                 Some(stored) => {
-                    let new = merged(&stored, obj);
+                    let mut new = merged(&stored, obj);
+                    self.store
+                        .config()
+                        .admission
+                        .keep_admitted(&stored, &mut new);
                     let result = self.store.update(new)?;
                     let action = if result.meta().resource_version == stored.meta().resource_version
                     {

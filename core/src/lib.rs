@@ -43,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admission;
 pub mod cluster;
 pub mod controllers;
 pub mod dispatch;

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use kubesim_core::controllers::endpoints::{
-    EndpointSliceController, EndpointsController, ServiceAllocator, ENDPOINTSLICE_NAME,
-    MIRRORING_NAME, REASON_FAILED_ALLOCATION,
+    is_placeholder, EndpointSliceController, EndpointsController, ServiceAllocator,
+    ENDPOINTSLICE_NAME, MIRRORING_NAME, REASON_FAILED_ALLOCATION,
 };
 use kubesim_core::intern::{intern, StrMap};
 use kubesim_core::model::{
@@ -732,4 +732,59 @@ fn same_seed_same_ips_and_slice_names() {
     let b = run_once(42);
     assert_eq!(a, b);
     assert_eq!(a.1.len(), 12, "6 services x 2 slices");
+}
+
+#[test]
+fn selector_service_without_pods_keeps_one_placeholder_slice() {
+    // Upstream's reconciler: "When no endpoint slices would usually exist, we need to
+    // add a placeholder" — no endpoints, no ports.
+    let (store, clock) = virtual_store(1);
+    let mut s = sim(&store, clock, 1);
+    create_svc(
+        &store,
+        service("ghost", ServiceType::ClusterIp, &[("app", "ghost")]),
+    );
+    s.run_until_idle();
+    let sl = slices(&store, "ghost");
+    assert_eq!(sl.len(), 1, "one placeholder");
+    assert!(sl[0].endpoints.is_empty() && sl[0].ports.is_empty());
+    assert!(is_placeholder(&sl[0]));
+    assert_eq!(sl[0].address_type.as_str(), "IPv4");
+    assert_eq!(
+        sl[0].meta.labels.get(LABEL_MANAGED_BY).map(|s| s.as_str()),
+        Some(ENDPOINTSLICE_NAME)
+    );
+    let placeholder = sl[0].meta.name.to_string();
+    // Another sync keeps the same placeholder.
+    let mut svc = get_svc(&store, "ghost");
+    svc.meta.labels = StrMap::from_pairs([("tier", "x")]);
+    store.update(Object::from(svc)).unwrap();
+    s.run_until_idle();
+    let sl = slices(&store, "ghost");
+    assert_eq!(sl.len(), 1);
+    assert_eq!(sl[0].meta.name.as_str(), placeholder, "placeholder kept");
+    // A pod: the placeholder is replaced by a slice with ports and the endpoint.
+    make_pod(&store, "ghost-a", &[("app", "ghost")], ip(7), true);
+    s.run_until_idle();
+    let sl = slices(&store, "ghost");
+    assert_eq!(sl.len(), 1);
+    assert_ne!(sl[0].meta.name.as_str(), placeholder);
+    assert_eq!(sl[0].endpoints.len(), 1);
+    assert!(!sl[0].ports.is_empty());
+    let full = sl[0].meta.name.to_string();
+    // The pod goes: a new placeholder replaces the emptied slice.
+    store
+        .delete(Kind::Pod, "default", "ghost-a", &DeleteOptions::grace(0))
+        .unwrap();
+    s.run_until_idle();
+    let sl = slices(&store, "ghost");
+    assert_eq!(sl.len(), 1);
+    assert!(is_placeholder(&sl[0]));
+    assert_ne!(sl[0].meta.name.as_str(), full);
+    // The Service goes: so does the placeholder.
+    store
+        .delete(Kind::Service, "default", "ghost", &DeleteOptions::default())
+        .unwrap();
+    s.run_until_idle();
+    assert!(slices(&store, "ghost").is_empty());
 }

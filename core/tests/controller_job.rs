@@ -341,6 +341,10 @@ fn active_deadline_fails_the_job() {
     let j = job(&c, "slow");
     assert!(cond_true(&j, "Failed"));
     assert_eq!(reason(&j, "Failed").as_deref(), Some("DeadlineExceeded"));
+    // The pods deleted because the Job failed kept their (simulated) tracking
+    // finalizer: they count as failed, as upstream's "every non-terminated pod is
+    // considered failed" once the Job is finished.
+    assert_eq!((j.status.failed, j.status.active), (2, 0));
     assert_eq!(
         events(&c, "DeadlineExceeded"),
         vec!["Job was active longer than specified deadline"]
@@ -567,4 +571,85 @@ fn on_failure_counts_restarts_of_terminating_pods() {
     assert!(r.iter().any(|(n, ..)| *n == victim), "{r:?}");
     assert!(r.iter().all(|(_, _, n)| *n < 3), "{r:?}");
     assert!(r.iter().map(|(_, _, n)| n).sum::<u32>() >= 3, "{r:?}");
+}
+
+#[test]
+fn a_deleted_running_pod_counts_as_failed() {
+    // Upstream `isPodFailed`: a pod being deleted that has not succeeded is a failure
+    // (the kubelet removes it without ever writing phase Failed). It counts at once,
+    // starts the failure backoff from the deletion request, and its replacement is
+    // created while it terminates.
+    let mut c = cluster();
+    apply(
+        &mut c,
+        &job_yaml("victim", "  backoffLimit: 1\n", "1h", 0, "Never"),
+    );
+    c.advance(Duration::from_secs(5));
+    let first = pods(&c, "victim");
+    assert_eq!(first.len(), 1);
+    let deleted_at = c.now();
+    c.store()
+        .delete(
+            Kind::Pod,
+            "default",
+            first[0].name(),
+            &kubesim_core::store::DeleteOptions::default(),
+        )
+        .unwrap();
+    c.advance(Duration::from_secs(1));
+    let j = job(&c, "victim");
+    assert_eq!(j.status.failed, 1, "counted while it terminates");
+    assert_eq!(j.status.active, 0);
+    assert!(
+        !cond_true(&j, "FailureTarget"),
+        "1 failure ≤ backoffLimit 1"
+    );
+    // The replacement waits the 10 s failure backoff from the deletion request.
+    c.advance(Duration::from_secs(30));
+    let ps = pods(&c, "victim");
+    assert_eq!(ps.len(), 1, "the deleted pod is gone");
+    assert_eq!(ps[0].meta().creation_timestamp.0 - deleted_at.0, 10_000);
+    let j = job(&c, "victim");
+    assert_eq!((j.status.failed, j.status.active), (1, 1));
+    // A second deletion passes backoffLimit: the Job fails.
+    c.store()
+        .delete(
+            Kind::Pod,
+            "default",
+            ps[0].name(),
+            &kubesim_core::store::DeleteOptions::default(),
+        )
+        .unwrap();
+    c.advance(Duration::from_secs(1));
+    let j = job(&c, "victim");
+    assert_eq!(j.status.failed, 2);
+    assert_eq!(
+        reason(&j, "FailureTarget").as_deref(),
+        Some("BackoffLimitExceeded")
+    );
+    c.advance(Duration::from_secs(31));
+    assert!(cond_true(&job(&c, "victim"), "Failed"));
+    assert_eq!(job(&c, "victim").status.failed, 2, "counted once");
+}
+
+#[test]
+fn pods_deleted_to_scale_down_or_suspend_are_not_failures() {
+    // Upstream removes the tracking finalizer of the pods it deletes in manageJob.
+    let mut c = cluster();
+    let spec = |p: i32, s: bool| format!("  parallelism: {p}\n  completions: 6\n  suspend: {s}\n");
+    apply(&mut c, &job_yaml("par", &spec(3, false), "1h", 0, "Never"));
+    c.advance(Duration::from_secs(5));
+    assert_eq!(active(&c, "par"), 3);
+    apply(&mut c, &job_yaml("par", &spec(1, false), "1h", 0, "Never"));
+    c.advance(Duration::from_secs(1));
+    assert_eq!(job(&c, "par").status.failed, 0);
+    apply(&mut c, &job_yaml("par", &spec(1, true), "1h", 0, "Never"));
+    c.advance(Duration::from_secs(31));
+    let j = job(&c, "par");
+    assert_eq!((j.status.failed, j.status.active), (0, 0));
+    assert_eq!(pods(&c, "par").len(), 0);
+    // Resuming creates the pod at once: no failure backoff.
+    apply(&mut c, &job_yaml("par", &spec(1, false), "1h", 0, "Never"));
+    c.advance(Duration::from_secs(1));
+    assert_eq!(active(&c, "par"), 1);
 }

@@ -150,7 +150,19 @@ fn creates_pods_from_the_template() {
         assert_eq!(m.labels, r.spec.template.meta.labels);
         assert_eq!(m.annotations.get("note").map(|s| s.as_str()), Some("x"));
         let pod = p.as_pod().unwrap();
-        assert!(Arc::ptr_eq(&pod.spec, &r.spec.template.spec), "spec shared");
+        // The template's spec plus the DefaultTolerationSeconds admission defaults,
+        // one admitted spec shared by every pod of the template.
+        let admitted = kubesim_core::admission::with_default_tolerations(
+            &r.spec.template.spec.tolerations,
+            300,
+        )
+        .unwrap();
+        assert_eq!(pod.spec.tolerations, admitted);
+        let mut plain = (*pod.spec).clone();
+        plain.tolerations = r.spec.template.spec.tolerations.clone();
+        assert_eq!(plain, *r.spec.template.spec);
+        let first = pods[0].as_pod().unwrap();
+        assert!(Arc::ptr_eq(&pod.spec, &first.spec), "spec shared");
         assert!(
             SharedList::ptr_eq(&m.owner_references, &pods[0].meta().owner_references),
             "ownerReferences shared by the pods of one reconcile"

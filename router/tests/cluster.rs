@@ -207,6 +207,22 @@ fn deployment_and_service_route_through_the_table() {
     c.store().update(dep).unwrap();
     c.advance(Duration::from_secs(60));
     router.sync(c.store()).unwrap();
+    // The Service keeps one placeholder slice (no endpoints, no ports), as upstream.
+    let slices = c
+        .store()
+        .list(Kind::EndpointSlice, Some("default"), None, None)
+        .unwrap()
+        .into_iter()
+        .filter(|o| {
+            o.labels()
+                .get("kubernetes.io/service-name")
+                .is_some_and(|n| n.as_str() == "web")
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(slices.len(), 1);
+    assert!(slices[0]
+        .as_endpoint_slice()
+        .is_some_and(|s| s.endpoints.is_empty() && s.ports.is_empty()));
     assert!(matches!(
         picks(&router, &vip, 1),
         Err(RouteError::NoEndpoints { .. })

@@ -67,7 +67,13 @@
 //! back to serving+terminating endpoints. Pods are grouped by resolved port set (as
 //! for Endpoints), sorted by name, and cut into chunks of 100; chunks go to the
 //! existing slices in name order (updated in place when they differ), extra chunks are
-//! created, surplus slices deleted. When the Service is gone its slices are deleted
+//! created, surplus slices deleted. A selector Service that has no endpoint at all
+//! keeps one **placeholder** slice (no endpoints, no ports), as upstream's reconciler
+//! ("when no endpoint slices would usually exist, we need to add a placeholder"): an
+//! existing placeholder is kept, any other slice is deleted and a new placeholder
+//! created, and a placeholder is not reused for endpoints with ports (it is deleted and
+//! a new slice created, as upstream's port-mapping reconcile does). Readers (the router,
+//! the invariants) see a placeholder as no endpoints. When the Service is gone its slices are deleted
 //! by this controller (upstream leaves that to the garbage collector; deleting here
 //! too is harmless — a NotFound delete is not a failure).
 //!
@@ -963,6 +969,12 @@ fn is_managed_slice(o: &Object) -> bool {
     )
 }
 
+/// Whether `s` is an EndpointSlice placeholder: no endpoints and no ports (upstream
+/// keeps one for a selector Service without endpoints).
+pub fn is_placeholder(s: &EndpointSlice) -> bool {
+    s.endpoints.is_empty() && s.ports.is_empty()
+}
+
 fn delete_slice(ctx: &mut Ctx<'_>, s: &Object) {
     ctx.delete(
         Kind::EndpointSlice,
@@ -1099,6 +1111,31 @@ impl Controller for EndpointSliceController {
         });
         for s in &stale {
             delete_slice(ctx, s);
+        }
+        let mut desired = desired;
+        let mut reusable = reusable;
+        if manager == ENDPOINTSLICE_NAME {
+            if desired.is_empty() && svc.spec.type_ != ServiceType::ExternalName {
+                // Upstream's placeholder: keep one that is already there, else replace.
+                desired.push((Vec::new(), Vec::new()));
+                let keep = reusable
+                    .iter()
+                    .position(|o| o.as_endpoint_slice().is_some_and(is_placeholder));
+                let kept = keep.map(|i| reusable.remove(i));
+                for s in &reusable {
+                    delete_slice(ctx, s);
+                }
+                reusable = kept.into_iter().collect();
+            } else if desired.iter().all(|(p, _)| !p.is_empty()) {
+                // A placeholder has no port mapping in common with the desired slices.
+                reusable.retain(|o| {
+                    let placeholder = o.as_endpoint_slice().is_some_and(is_placeholder);
+                    if placeholder {
+                        delete_slice(ctx, o);
+                    }
+                    !placeholder
+                });
+            }
         }
         let mut reusable = reusable.into_iter();
         for (ports, endpoints) in desired {

@@ -22,7 +22,15 @@
 //! `active` = not terminal and not being deleted, `terminating` = being deleted and not
 //! terminal, `ready` = active with Ready=True. `succeeded` and `failed` are cumulative:
 //! each sync adds the pods that reached phase Succeeded / Failed and were not counted
-//! yet. The controller remembers, per Job, the uids of the pods it counted (upstream
+//! yet. A pod that is being deleted and has not succeeded counts as **failed** at once
+//! (upstream `isPodFailed`: "Count deleted Pods as failures", which the
+//! `batch.kubernetes.io/job-tracking` finalizer makes possible — the kubelet removes a
+//! deleted pod without ever writing phase Failed), so a Job pod deleted by a user, an
+//! eviction or the failure of the Job itself counts towards `backoffLimit` and starts
+//! the failure backoff (its failure time is the deletion request: `deletionTimestamp −
+//! deletionGracePeriodSeconds`). Pods the controller deletes itself to scale down or
+//! suspend are **released** instead (upstream removes their tracking finalizer before
+//! deleting them) and are never counted. The controller remembers, per Job, the uids of the pods it counted (upstream
 //! keeps that state in the API instead: `uncountedTerminatedPods` and the
 //! `batch.kubernetes.io/job-tracking` finalizer); a sync's new uids join the set when
 //! its status write succeeds ([`Controller::applied`]), so a failed write counts them
@@ -71,9 +79,10 @@
 //!
 //! # Simplifications (stated)
 //!
-//! - No `batch.kubernetes.io/job-tracking` finalizers (the counted-uid memory stands
-//!   in for them). A pod deleted before it terminated is therefore not seen to fail:
-//!   it is not counted as failed (upstream counts it, thanks to the finalizer).
+//! - No `batch.kubernetes.io/job-tracking` finalizers (the counted-uid and released-uid
+//!   memories stand in for them). The failure time of a deleted pod that did not
+//!   terminate is its deletion request (upstream first looks at a Ready=False
+//!   condition's transition time).
 //! - No expectations: the store view a sync reads is the truth (writes are applied
 //!   before the key is released, and a virtual-time round reconciles a key at most
 //!   once), so a second sync cannot double-create.
@@ -203,17 +212,28 @@ pub fn generated(job: &Job) -> Option<Job> {
     Some(new)
 }
 
-/// The time a terminated pod finished (its container's `finishedAt`, else its
-/// creation time).
+/// The time a terminated pod finished (its container's `finishedAt`, else, for a
+/// deleted pod, its deletion request, else its creation time).
 fn finished_at(p: &Pod) -> Timestamp {
     match p.status.container_state {
         ContainerState::Terminated { finished_at, .. } => finished_at,
-        _ => p.meta.creation_timestamp,
+        _ => match &p.meta.deletion {
+            Some(d) => Timestamp(d.timestamp.0 - d.grace_period_seconds.unwrap_or(0).max(0) * 1000),
+            None => p.meta.creation_timestamp,
+        },
     }
 }
 
-/// Failed pods since the last success and the last failure's time (upstream's
-/// `backoffRecord`).
+/// Whether a pod of a Job counts as failed (upstream `isPodFailed`, default
+/// `podReplacementPolicy`): phase Failed, or being deleted without having succeeded.
+/// (The caller leaves out the pods the controller released.)
+pub fn is_pod_failed(p: &Pod) -> bool {
+    p.status.phase == PodPhase::Failed
+        || (p.meta.is_being_deleted() && p.status.phase != PodPhase::Succeeded)
+}
+
+/// Failed pods ([`is_pod_failed`]) since the last success and the last failure's time
+/// (upstream's `backoffRecord`).
 pub fn failures_since_success(pods: &[&Pod]) -> (u32, Option<Timestamp>) {
     let last_success = pods
         .iter()
@@ -222,7 +242,7 @@ pub fn failures_since_success(pods: &[&Pod]) -> (u32, Option<Timestamp>) {
         .max();
     let mut n = 0;
     let mut last = None;
-    for p in pods.iter().filter(|p| p.status.phase == PodPhase::Failed) {
+    for p in pods.iter().filter(|p| is_pod_failed(p)) {
         let t = finished_at(p);
         if last_success.is_none_or(|s| t > s) {
             n += 1;
@@ -241,6 +261,11 @@ struct Counted {
     uids: HashSet<Uid>,
     /// Pods the last sync counted, pending its status write.
     pending: Vec<Uid>,
+    /// Pods the controller deleted to scale down or suspend (upstream removes their
+    /// tracking finalizer first): never counted as failed.
+    released: HashSet<Uid>,
+    /// Pods the last sync deleted to release them, pending the deletes.
+    pending_release: Vec<(ObjectKey, Uid)>,
 }
 
 /// The Job controller (see the [module docs](self)).
@@ -319,6 +344,10 @@ pub fn new_pods(job: &Job, n: usize) -> Vec<Object> {
         .collect()
 }
 
+fn pod_key(p: &Pod) -> ObjectKey {
+    ObjectKey::new(Kind::Pod, &p.meta.namespace, &p.meta.name)
+}
+
 fn earliest(a: Option<Duration>, b: Duration) -> Option<Duration> {
     Some(a.map_or(b, |a| a.min(b)))
 }
@@ -378,6 +407,7 @@ impl Controller for JobController {
             })
             .collect();
         let pods: Vec<&Pod> = owned.iter().filter_map(|o| o.as_pod()).collect();
+        let mut backoff_pods = pods.clone();
         let mut active: Vec<&Pod> = pods.iter().copied().filter(|p| p.is_active()).collect();
         active.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
         let mut terminating = pods
@@ -400,15 +430,27 @@ impl Controller for JobController {
                 if c.uids.contains(&p.meta.uid) {
                     continue;
                 }
-                match p.status.phase {
-                    PodPhase::Succeeded => new_succeeded += 1,
-                    PodPhase::Failed => new_failed += 1,
-                    _ => continue,
+                if p.status.phase == PodPhase::Succeeded {
+                    new_succeeded += 1;
+                } else if p.status.phase == PodPhase::Failed
+                    || (is_pod_failed(p) && !c.released.contains(&p.meta.uid))
+                {
+                    new_failed += 1;
+                } else {
+                    continue;
                 }
                 pending.push(p.meta.uid);
             }
             c.pending = pending;
+            // Released pods are out of the failure backoff too.
+            if !c.released.is_empty() {
+                let released = &c.released;
+                backoff_pods.retain(|p| {
+                    p.status.phase == PodPhase::Failed || !released.contains(&p.meta.uid)
+                });
+            }
         }
+        let mut release: Vec<(ObjectKey, Uid)> = Vec::new();
 
         let mut status = JobStatus {
             succeeded: st.succeeded + new_succeeded,
@@ -494,6 +536,9 @@ impl Controller for JobController {
         if failing || job.spec.suspend {
             for p in &active {
                 delete_pod(ctx, &obj, p);
+                if !failing {
+                    release.push((pod_key(p), p.meta.uid));
+                }
             }
             terminating += active.len();
             active_count = 0;
@@ -522,12 +567,13 @@ impl Controller for JobController {
                     ranked.sort_by(|a, b| compare_for_deletion(a, 0, b, 0, now));
                     for p in &ranked[..n] {
                         delete_pod(ctx, &obj, p);
+                        release.push((pod_key(p), p.meta.uid));
                     }
                     active_count -= n;
                     terminating += n;
                 }
                 Ordering::Less => {
-                    let (failures, last) = failures_since_success(&pods);
+                    let (failures, last) = failures_since_success(&backoff_pods);
                     let wait = last
                         .map(|l| l.plus(failure_backoff(failures)))
                         .filter(|&until| until > now)
@@ -586,6 +632,11 @@ impl Controller for JobController {
             ctx.event(&obj, EventType::Normal, "Completed", "Job completed");
         }
         status.active = active_count as i32;
+        if !release.is_empty() {
+            if let Some(c) = self.counted.lock().get_mut(key) {
+                c.pending_release = release;
+            }
+        }
         if status != job.status {
             let mut new = (*obj).clone();
             if let Some(j) = new.as_job_mut() {
@@ -602,6 +653,14 @@ impl Controller for JobController {
             return;
         };
         let pending = std::mem::take(&mut c.pending);
+        for (pod, uid) in std::mem::take(&mut c.pending_release) {
+            let deleted = results
+                .iter()
+                .any(|r| r.verb == Verb::Delete && r.key == pod && r.is_ok());
+            if deleted {
+                c.released.insert(uid);
+            }
+        }
         let written = results
             .iter()
             .any(|r| r.verb == Verb::UpdateStatus && &r.key == key && r.is_ok());

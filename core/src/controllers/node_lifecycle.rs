@@ -34,10 +34,10 @@
 //! # Taint-based eviction
 //!
 //! For every pod bound to a node with `NoExecute` taints and not already being
-//! deleted, with the pod's tolerations plus the defaults of the
-//! `DefaultTolerationSeconds` admission plugin ([`effective_tolerations`]: kubesim has
-//! no admission chain, so they are added here, for a pod that has no toleration of
-//! `not-ready`/`unreachable` `NoExecute`, with `default_toleration_seconds` = 300):
+//! deleted, with the pod's own tolerations — which include the
+//! `not-ready`/`unreachable` `NoExecute` tolerations (300 s) the
+//! `DefaultTolerationSeconds` admission plugin added at creation
+//! ([`crate::admission`]) unless the pod tolerated those taints already:
 //!
 //! - a taint the pod does not tolerate → evicted now;
 //! - otherwise, evicted at the earliest `timeAdded + tolerationSeconds` over the
@@ -65,7 +65,7 @@ use std::time::Duration;
 use crate::intern::intern;
 use crate::model::{
     find_condition, set_condition, Condition, ConditionStatus, EventType, Kind, Node, Object,
-    ObjectKey, Pod, Taint, TaintEffect, Toleration, TolerationOperator,
+    ObjectKey, Pod, Taint, TaintEffect, Toleration,
 };
 use crate::runtime::{
     route_key, route_object, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView,
@@ -91,9 +91,6 @@ pub struct NodeLifecycleConfig {
     /// `node-monitor-period` (5 s): node health is evaluated on ticks of this period
     /// (virtual-time multiples); zero = exactly at heartbeat + grace.
     pub monitor_period: Duration,
-    /// `DefaultTolerationSeconds` (300): the `tolerationSeconds` of the default
-    /// not-ready/unreachable tolerations.
-    pub default_toleration_seconds: i64,
 }
 
 impl Default for NodeLifecycleConfig {
@@ -101,7 +98,6 @@ impl Default for NodeLifecycleConfig {
         NodeLifecycleConfig {
             grace_period: Duration::from_secs(50),
             monitor_period: Duration::from_secs(5),
-            default_toleration_seconds: 300,
         }
     }
 }
@@ -136,33 +132,7 @@ pub fn last_heartbeat(node: &Node) -> Timestamp {
     }
 }
 
-/// The pod's tolerations plus the `DefaultTolerationSeconds` admission defaults: a
-/// toleration of `not-ready` (and one of `unreachable`), `Exists`, `NoExecute`, for
-/// `seconds`, unless the pod has a toleration with that key (or no key) and effect
-/// `NoExecute` (or no effect) — upstream's exact test.
-pub fn effective_tolerations(tolerations: &[Toleration], seconds: i64) -> Vec<Toleration> {
-    let covers = |key: &str| {
-        tolerations.iter().any(|t| {
-            t.key.as_deref().is_none_or(|k| k.is_empty() || k == key)
-                && t.effect.is_none_or(|e| e == TaintEffect::NoExecute)
-        })
-    };
-    let mut out = tolerations.to_vec();
-    for key in [TAINT_NOT_READY, TAINT_UNREACHABLE] {
-        if !covers(key) {
-            out.push(Toleration {
-                key: Some(intern(key)),
-                operator: TolerationOperator::Exists,
-                value: None,
-                effect: Some(TaintEffect::NoExecute),
-                toleration_seconds: Some(seconds),
-            });
-        }
-    }
-    out
-}
-
-/// When a pod with these (effective) tolerations is evicted from a node with these
+/// When a pod with these tolerations is evicted from a node with these
 /// taints (only `NoExecute` taints count; see the module docs). A taint without
 /// `timeAdded` counts from `now`.
 pub fn eviction_time(tolerations: &[Toleration], taints: &[Taint], now: Timestamp) -> Eviction {
@@ -371,11 +341,7 @@ impl Controller for NodeLifecycleController {
                 if pod.meta.is_being_deleted() {
                     continue;
                 }
-                let tolerations = effective_tolerations(
-                    &pod.spec.tolerations,
-                    self.config.default_toleration_seconds,
-                );
-                let evict_now = match eviction_time(&tolerations, &node.spec.taints, now) {
+                let evict_now = match eviction_time(&pod.spec.tolerations, &node.spec.taints, now) {
                     Eviction::Never => false,
                     Eviction::Now => true,
                     Eviction::At(t) if t <= now => true,
@@ -413,7 +379,7 @@ impl Controller for NodeLifecycleController {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{NodeSpec, NodeStatus, ObjectMeta};
+    use crate::model::{NodeSpec, NodeStatus, ObjectMeta, TolerationOperator};
 
     fn tol(key: Option<&str>, effect: Option<TaintEffect>, secs: Option<i64>) -> Toleration {
         Toleration {
@@ -451,35 +417,6 @@ mod tests {
     }
 
     #[test]
-    fn defaults_added_only_when_not_covered() {
-        let d = effective_tolerations(&[], 300);
-        assert_eq!(d.len(), 2);
-        assert!(
-            d.iter()
-                .all(|t| t.toleration_seconds == Some(300)
-                    && t.effect == Some(TaintEffect::NoExecute))
-        );
-        // An unreachable toleration covers unreachable only.
-        let own = [tol(
-            Some(TAINT_UNREACHABLE),
-            Some(TaintEffect::NoExecute),
-            None,
-        )];
-        let d = effective_tolerations(&own, 300);
-        assert_eq!(d.len(), 2);
-        assert_eq!(d[1].key.as_deref(), Some(TAINT_NOT_READY));
-        // A NoSchedule toleration does not count; a wildcard does.
-        let own = [tol(
-            Some(TAINT_UNREACHABLE),
-            Some(TaintEffect::NoSchedule),
-            None,
-        )];
-        assert_eq!(effective_tolerations(&own, 300).len(), 3);
-        let own = [tol(None, None, None)];
-        assert_eq!(effective_tolerations(&own, 300).len(), 1);
-    }
-
-    #[test]
     fn eviction_times() {
         let now = Timestamp(10_000);
         let unreach = [taint(
@@ -488,7 +425,7 @@ mod tests {
             Some(1_000),
         )];
         assert_eq!(eviction_time(&[], &unreach, now), Eviction::Now);
-        let defaults = effective_tolerations(&[], 300);
+        let defaults = crate::admission::with_default_tolerations(&[], 300).unwrap();
         assert_eq!(
             eviction_time(&defaults, &unreach, now),
             Eviction::At(Timestamp(301_000))

@@ -65,10 +65,12 @@
 //!   Immediate (it keeps pods with unbound claims Pending), so waiting for
 //!   `spec.nodeName` would never end — the existence of a consumer is the trigger, and
 //!   topology is not modelled.
-//! - The effective class of a claim without `storageClassName` is the default class
-//!   *at reconcile time* (upstream's admission plugin writes it at creation, and
-//!   retroactive assignment fills it later); it is not written into the claim. With
-//!   several default classes the newest wins (by creation time, then name).
+//! - A claim created without `storageClassName` gets the default class written in at
+//!   creation by the DefaultStorageClass admission ([`crate::admission`]). A claim
+//!   that still has none (no default class then) is bound with the default class *at
+//!   reconcile time* (upstream's retroactive assignment would write it into the claim;
+//!   kubesim does not write it). With several default classes the newest wins (by
+//!   creation time, then name).
 //! - Any provisioner but [`NO_PROVISIONER`] is served by the simulated provisioner
 //!   ([`PROVISIONER`] is the suggested name); provisioning is instantaneous. A
 //!   `Delete` volume is simply deleted; `Recycle` scrubs instantly.

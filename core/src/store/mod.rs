@@ -204,6 +204,9 @@ pub struct StoreConfig {
     /// A pod's grace period when neither the delete call nor its spec gives one (the
     /// API's default `terminationGracePeriodSeconds`: 30).
     pub default_termination_grace_seconds: i64,
+    /// The mutating admission run on every create ([`crate::admission`]; upstream's
+    /// defaults: DefaultTolerationSeconds 300 s, DefaultStorageClass on).
+    pub admission: crate::admission::Admission,
 }
 
 impl Default for StoreConfig {
@@ -213,6 +216,7 @@ impl Default for StoreConfig {
             watch_window: 1 << 20,
             seed: 0,
             default_termination_grace_seconds: 30,
+            admission: crate::admission::Admission::default(),
         }
     }
 }
@@ -856,6 +860,7 @@ impl Store {
         } else {
             obj.meta_mut().namespace = Str::default();
         }
+        self.inner.config.admission.admit(self, &mut obj);
         {
             let uid = self.next_uid();
             let m = obj.meta_mut();
