@@ -263,6 +263,42 @@ proptest! {
         prop_assert!(moved_f <= 1.0 / n as f64, "moved {moved_f} for N={n}");
     }
 
+    /// Concurrent round-robin keeps shares even after any number of picks: two threads
+    /// picking `picks` times each from one set (each on its own cursor stripe, or both
+    /// on one), every endpoint's count is within 2 of every other's and the total is
+    /// exact — each stripe hands out whole cycles plus at most one partial one.
+    #[test]
+    fn round_robin_shares_stay_even_on_two_threads(
+        n in 1usize..300,
+        picks in 1usize..3000,
+        seed in any::<u64>(),
+    ) {
+        let set = Arc::new(set_of(n, seed));
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (set, barrier) = (set.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut local = vec![0usize; set.len()];
+                    barrier.wait();
+                    for _ in 0..picks {
+                        local[set.next_round_robin().unwrap()] += 1;
+                    }
+                    local
+                })
+            })
+            .collect();
+        let mut total = vec![0usize; n];
+        for h in handles {
+            for (t, l) in total.iter_mut().zip(h.join().unwrap()) {
+                *t += l;
+            }
+        }
+        let (min, max) = (*total.iter().min().unwrap(), *total.iter().max().unwrap());
+        prop_assert_eq!(total.iter().sum::<usize>(), 2 * picks);
+        prop_assert!(max - min <= 2, "min {min} max {max} over {n} endpoints: {total:?}");
+    }
+
     /// Round-robin is exactly fair over full cycles, single-threaded and split across
     /// two threads.
     #[test]
