@@ -36,11 +36,13 @@
 //!   mutex. Two threads hitting one shard therefore share its cache lines read-only.
 //! - The **refresh** of `last_used` happens only when the virtual time advanced since
 //!   the last use (most hits land within the same millisecond): a `SeqCst`
-//!   compare-exchange of the slot's `last_used`, followed by a `SeqCst` re-check of the
-//!   sequence number; if a writer ran in between (it may have moved the entry and
-//!   copied the old time), the lookup starts over, so no refresh is lost. The residual
-//!   race: a writer that reuses the very slot for another key whose last use is the
-//!   same millisecond lets that key be refreshed too.
+//!   compare-exchange loop on the slot's `last_used` that keeps the newest time,
+//!   followed by a `SeqCst` re-check of the sequence number; if a writer ran in between
+//!   (it may have moved the entry and copied the old time), the lookup starts over, so
+//!   no refresh is lost. The residual race: a writer that rebuilds the shard in place
+//!   and puts another key whose last use is the very same millisecond into the very
+//!   slot, between the reader's check and its compare-exchange, lets that key be
+//!   refreshed too.
 //! - **Miss**: the caller picks a backend, then [`AffinityTable::insert`] (or
 //!   [`insert_at`](AffinityTable::insert_at)) writes one slot as a writer.
 //! - **Sweeping** ([`AffinityTable::sweep`]) visits a bounded number of shards per call,
@@ -145,14 +147,15 @@ struct Slot {
 
 /// A slot's contents, read as one snapshot.
 #[derive(Clone, Copy, Debug)]
-struct Found {
-    slot: usize,
+struct Found<'a> {
+    /// The slot read (refreshes go to this very slot, whatever level is current).
+    slot: &'a Slot,
     endpoint: EndpointKey,
     last_used: i64,
     meta: u64,
 }
 
-impl Found {
+impl Found<'_> {
     fn timeout_ms(&self) -> i64 {
         (self.meta & 0xFFFF_FFFF) as i64
     }
@@ -210,7 +213,7 @@ impl Shard {
 
     /// Probes for `key` (a bounded walk, so a torn read cannot loop forever).
     #[inline]
-    fn find(&self, h: u64, key: u64) -> Option<Found> {
+    fn find(&self, h: u64, key: u64) -> Option<Found<'_>> {
         let slots = self.slots()?;
         let mask = slots.len() - 1;
         let mut i = h as usize & mask;
@@ -222,7 +225,7 @@ impl Shard {
             }
             if s.key.load(Ordering::Relaxed) == key {
                 return Some(Found {
-                    slot: i,
+                    slot: s,
                     endpoint: ep & !OCCUPIED,
                     last_used: s.last_used.load(Ordering::Relaxed),
                     meta: s.meta.load(Ordering::Relaxed),
@@ -241,7 +244,7 @@ impl Shard {
         &self,
         h: u64,
         key: u64,
-        mut f: impl FnMut(Option<Found>, Option<u64>) -> Option<R>,
+        mut f: impl FnMut(Option<Found<'_>>, Option<u64>) -> Option<R>,
     ) -> R {
         for _ in 0..OPTIMISTIC_TRIES {
             let s1 = self.seq.load(Ordering::Acquire);
@@ -413,35 +416,42 @@ impl AffinityTable {
                 };
                 // Remember the index for this version (best effort: only if the slot
                 // is unchanged).
-                let slot = shard.slots().and_then(|s| s.get(e.slot));
-                if let Some(slot) = slot {
-                    let meta = (pos as u64) << 32 | (e.meta & 0xFFFF_FFFF);
-                    let _ = slot.meta.compare_exchange(
-                        e.meta,
-                        meta,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                }
+                let meta = (pos as u64) << 32 | (e.meta & 0xFFFF_FFFF);
+                let _ = e.slot.meta.compare_exchange(
+                    e.meta,
+                    meta,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
                 pos
             };
             // Most hits land within the millisecond of the last one: no write then.
             if e.last_used < now.0 {
-                // (No slot: a torn read; read again.)
-                let slot = shard.slots().and_then(|s| s.get(e.slot))?;
-                // Lost to a concurrent refresh: fine if that one is at least as new.
-                let _ = slot.last_used.compare_exchange(
-                    e.last_used,
-                    now.0,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                );
-                if let Some(s1) = seq {
-                    if shard.seq.load(Ordering::SeqCst) != s1 {
-                        // A writer may have moved the entry: look again (and refresh
-                        // it where it is now).
-                        return None;
+                let changed = |s1: u64| shard.seq.load(Ordering::SeqCst) != s1;
+                let mut cur = e.last_used;
+                while cur < now.0 {
+                    match e.slot.last_used.compare_exchange(
+                        cur,
+                        now.0,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break,
+                        // Another refresh of the entry came first: keep the newer
+                        // time, unless a writer ran (the slot may hold another key
+                        // now): then start over.
+                        Err(actual) => {
+                            if seq.is_some_and(changed) {
+                                return None;
+                            }
+                            cur = actual;
+                        }
                     }
+                }
+                if seq.is_some_and(changed) {
+                    // A writer may have moved the entry: look again (and refresh it
+                    // where it is now).
+                    return None;
                 }
             }
             Some(Some(pos))
@@ -773,6 +783,27 @@ mod tests {
                 Some(Timestamp(ROUNDS))
             );
         }
+    }
+
+    /// Two threads refresh one entry with interleaved times: the newest one stays.
+    #[test]
+    fn concurrent_refreshes_keep_the_newest_time() {
+        const N: i64 = 20_000;
+        let t = AffinityTable::new();
+        let s = set(&[1, 2]);
+        let k = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
+        t.insert_at(k, &s, 1, Timestamp(0), DEFAULT_TIMEOUT);
+        std::thread::scope(|scope| {
+            for parity in 0..2 {
+                let (t, s) = (&t, &s);
+                scope.spawn(move || {
+                    for now in (1..=N).filter(|n| n % 2 == parity) {
+                        assert_eq!(t.lookup(k, s, Timestamp(now)), Some(1));
+                    }
+                });
+            }
+        });
+        assert_eq!(t.get(k), Some((s.backends()[1].key(), Timestamp(N))));
     }
 
     #[test]
