@@ -785,6 +785,54 @@ mod tests {
         }
     }
 
+    /// Every change of a shard's slots moves its sequence number (so an optimistic
+    /// read that overlapped it is retried) and leaves it even; reads and a sweep that
+    /// drops nothing leave it alone.
+    #[test]
+    fn every_writer_moves_the_sequence_number() {
+        let t = AffinityTable::new();
+        let s = set(&[1, 2]);
+        let k = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
+        let shard = t.shard(k.mix());
+        let seq = || shard.seq.load(Ordering::SeqCst);
+        let mut last = seq();
+        let mut moved = |what: &str| {
+            let now = seq();
+            assert!(now != last && now % 2 == 0, "{what}: {last} -> {now}");
+            last = now;
+        };
+        t.insert_at(k, &s, 0, Timestamp(0), DEFAULT_TIMEOUT);
+        moved("new key");
+        t.insert_at(k, &s, 1, Timestamp(1), DEFAULT_TIMEOUT);
+        moved("overwrite");
+        // Keys of the same shard until it grows.
+        let same: Vec<AffinityKey> = (0..u32::MAX)
+            .map(|c| AffinityKey::new(1, 0, Ipv4Addr::from(c)))
+            .filter(|o| *o != k && t.shard(o.mix()).seq.as_ptr() == shard.seq.as_ptr())
+            .take(MIN_SLOTS)
+            .collect();
+        for o in &same {
+            t.insert(*o, s.backends()[0].key(), Timestamp(0), DEFAULT_TIMEOUT);
+            moved("insert");
+        }
+        assert!(shard.level.load(Ordering::Relaxed) > 0, "grew");
+        let before = seq();
+        assert_eq!(t.lookup(k, &s, Timestamp(1)), Some(1));
+        assert_eq!(t.lookup(k, &s, Timestamp(2)), Some(1));
+        assert!(t.get(k).is_some());
+        let i = (0..SHARDS)
+            .find(|&i| t.shards[i].seq.as_ptr() == shard.seq.as_ptr())
+            .unwrap();
+        t.cursor.store(i, Ordering::Relaxed);
+        t.sweep(Timestamp(2), 1, |_, _| true);
+        assert_eq!(seq(), before, "reads and an empty sweep write nothing");
+        t.cursor.store(i, Ordering::Relaxed);
+        let r = t.sweep(Timestamp(2), 1, |key, _| key == k);
+        assert_eq!(r.stale, MIN_SLOTS);
+        moved("sweep");
+        assert_eq!(t.lookup(k, &s, Timestamp(3)), Some(1));
+    }
+
     /// Two threads refresh one entry with interleaved times: the newest one stays.
     #[test]
     fn concurrent_refreshes_keep_the_newest_time() {
