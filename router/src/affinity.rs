@@ -29,7 +29,8 @@
 //! - **Writers** (an insert, a growth, a sweep's rebuild) hold the shard's
 //!   `parking_lot::Mutex`, make its sequence number odd (a `SeqCst` swap), change the
 //!   slots, then make it even again (`Release`).
-//! - **Hit** (the hot path) takes no lock and writes nothing shared: it reads the
+//! - **Hit** (the hot path) takes no lock and writes nothing shared (apart from the
+//!   refresh below, and filling an entry's index hint once per set version): it reads the
 //!   sequence number (`Acquire`), probes the slots (`Relaxed` loads), and accepts what
 //!   it read if the number was even and is unchanged after an `Acquire` fence; otherwise
 //!   it retries, and after a few failed tries it waits for the writer by taking the
