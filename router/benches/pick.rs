@@ -6,8 +6,11 @@
 //! - `route/hash` vs `route/iptables-scan`: a full route (index lookup, port, pick)
 //!   among 1,000 ClusterIP services — hash dispatch vs iptables' linear
 //!   `KUBE-SERVICES` scan;
-//! - `affinity/{hit,miss}/{sharded,mutex-hashmap}/<t>t`: the ClientIP affinity table vs a
-//!   `Mutex<HashMap>` baseline;
+//! - `affinity/{hit,hit-refresh,miss}/{sharded,mutex-hashmap}/…/<t>t`: the ClientIP
+//!   affinity table vs a `Mutex<HashMap>` baseline, with the same clients on the same
+//!   threads (`hit`: the virtual time stands still within a sample, so a hit writes
+//!   nothing; `hit-refresh`: it advances 1 ms per lookup, so every hit refreshes its
+//!   entry's last-used time);
 //! - `update/incremental` vs `update/rebuild-all`: the table update after one endpoint
 //!   changes in a 1,000-endpoint service (10 slices) among 100 services.
 //!
@@ -294,6 +297,37 @@ fn bench_affinity(c: &mut Criterion) {
                 },
             );
         }
+        // Hit with a refresh: virtual time advances 1 ms per lookup, so every hit also
+        // writes its entry's last-used time (both tables; same clients and threads).
+        g.bench_function(
+            format!("hit-refresh/sharded/{HOT_CLIENTS}-clients/{threads}t"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let t0 = now.fetch_add(iters as i64, Ordering::Relaxed);
+                    parallel(threads, iters, |t, iters| {
+                        for i in 0..iters {
+                            let ip = Ipv4Addr::from(((t as u32) << 24) | (i as u32 % HOT_CLIENTS));
+                            let k = AffinityKey::new(1, 0, ip);
+                            black_box(sharded.lookup(k, &set, Timestamp(t0 + i as i64)));
+                        }
+                    })
+                })
+            },
+        );
+        g.bench_function(
+            format!("hit-refresh/mutex-hashmap/{HOT_CLIENTS}-clients/{threads}t"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let t0 = now.fetch_add(iters as i64, Ordering::Relaxed);
+                    parallel(threads, iters, |t, iters| {
+                        for i in 0..iters {
+                            let ip = ((t as u32) << 24) | (i as u32 % HOT_CLIENTS);
+                            black_box(mutex.lookup(u64::from(ip), &set, t0 + i as i64));
+                        }
+                    })
+                })
+            },
+        );
         // Miss: an unknown client — lookup, round-robin pick, insert.
         g.bench_function(format!("miss/sharded/{threads}t"), |b| {
             let table = AffinityTable::new();

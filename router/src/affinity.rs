@@ -8,32 +8,61 @@
 //! router picks again and overwrites it. The timeout is `timeoutSeconds` (unset or 0 →
 //! 10800 s, capped at 86400 s as API validation does).
 //!
+//! # Layout
+//!
+//! [`AffinityTable`] is [`SHARDS`] cache-padded shards, chosen by the top bits of a
+//! 64-bit mix of the key (service id, port index, client IP packed into one `u64`).
+//! A shard is an open-addressing table with linear probing over 32-byte slots (key;
+//! endpoint address; last use; timeout and a hint of the endpoint's index in the set),
+//! so a hit reads one slot, usually one cache line. The hint is checked against the
+//! set (`backends[hint]` has the entry's address) and, when the set's version moved
+//! the endpoint, replaced by the hash lookup's answer; it never decides anything on its
+//! own. A shard's table grows by doubling into a new array kept in one of the shard's
+//! `OnceLock` levels (load factor ≤ 3/4) and moves back to a smaller level when a
+//! sweep leaves it sparse. Levels are only freed with the table, so a shard holds at
+//! most twice its high-water capacity.
+//!
 //! # Concurrency protocol
 //!
-//! [`AffinityTable`] is [`SHARDS`] cache-padded `parking_lot::RwLock<HashMap>` shards,
-//! chosen by a multiplicative hash of the key (service id, port index, client IP).
+//! Every shard is a **seqlock** over atomics (no `unsafe`):
 //!
-//! - **Hit** (the hot path): the shard's *read* lock, one probe, and a relaxed
-//!   `fetch_max` of the entry's `last_used` atomic — readers of one shard share it, and
-//!   different clients land on different shards.
-//! - **Miss**: the caller picks a backend, then [`AffinityTable::insert`] takes the
-//!   shard's write lock for one insert.
+//! - **Writers** (an insert, a growth, a sweep's rebuild) hold the shard's
+//!   `parking_lot::Mutex`, make its sequence number odd (a `SeqCst` swap), change the
+//!   slots, then make it even again (`Release`).
+//! - **Hit** (the hot path) takes no lock and writes nothing shared (apart from the
+//!   refresh below, and filling an entry's index hint once per set version): it reads the
+//!   sequence number (`Acquire`), probes the slots (`Relaxed` loads), and accepts what
+//!   it read if the number was even and is unchanged after an `Acquire` fence; otherwise
+//!   it retries, and after a few failed tries it waits for the writer by taking the
+//!   mutex. Two threads hitting one shard therefore share its cache lines read-only.
+//! - The **refresh** of `last_used` happens only when the virtual time advanced since
+//!   the last use (most hits land within the same millisecond): a `SeqCst`
+//!   compare-exchange loop on the slot's `last_used` that keeps the newest time,
+//!   followed by a `SeqCst` re-check of the sequence number; if a writer ran in between
+//!   (it may have moved the entry and copied the old time), the lookup starts over, so
+//!   no refresh is lost. The residual race: a writer that rebuilds the shard in place
+//!   and puts another key whose last use is the very same millisecond into the very
+//!   slot, between the reader's check and its compare-exchange, lets that key be
+//!   refreshed too.
+//! - **Miss**: the caller picks a backend, then [`AffinityTable::insert`] (or
+//!   [`insert_at`](AffinityTable::insert_at)) writes one slot as a writer.
 //! - **Sweeping** ([`AffinityTable::sweep`]) visits a bounded number of shards per call,
-//!   continuing where the last call stopped (an atomic cursor), holding one shard's
-//!   write lock at a time while it drops expired entries and those whose endpoint the
-//!   caller's predicate rejects. There is never a pause of the whole table: a sweep
-//!   blocks at most the 1/[`SHARDS`] of clients that hash to the shard being swept.
+//!   continuing where the last call stopped (an atomic cursor). Per shard it holds the
+//!   mutex, first reads the slots to find entries to drop (expired, or whose endpoint
+//!   the caller's predicate rejects) while readers go on hitting, and only if there is
+//!   one rebuilds the shard as a writer. There is never a pause of the whole table: a
+//!   sweep delays at most the 1/[`SHARDS`] of clients that hash to the shard being
+//!   swept.
 //! - No lock is held while calling out, except the sweep predicate (which must only
 //!   read the routing table, lock-free).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crossbeam::utils::CachePadded;
-use fnv::FnvBuildHasher;
 use kubesim_core::time::Timestamp;
-use parking_lot::RwLock;
+use parking_lot::Mutex;
 
 use crate::endpoints::{EndpointKey, EndpointSet};
 
@@ -43,6 +72,17 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10_800);
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(86_400);
 /// Number of shards of the affinity table.
 pub const SHARDS: usize = 64;
+
+/// Slots of a shard's smallest level; level `l` has `MIN_SLOTS << l`.
+const MIN_SLOTS: usize = 16;
+/// Levels per shard: enough for 2³⁰ slots per shard.
+const LEVELS: usize = 27;
+/// Optimistic read attempts before waiting for the writer.
+const OPTIMISTIC_TRIES: usize = 32;
+/// Set in a slot's endpoint word when the slot holds an entry.
+const OCCUPIED: u64 = 1 << 63;
+/// No index hint.
+const NO_HINT: u64 = u32::MAX as u64;
 
 /// The effective timeout for a Service's `timeoutSeconds`.
 pub fn effective_timeout(timeout_seconds: Option<i32>) -> Duration {
@@ -79,25 +119,237 @@ impl AffinityKey {
         ((self.0 >> 32) & 0xFF) as u16
     }
 
+    /// A full-avalanche mix of the key (murmur3's finalizer): the top bits choose the
+    /// shard, the low bits the home slot.
     #[inline]
-    fn shard(self) -> usize {
-        (self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) as usize % SHARDS
+    fn mix(self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
     }
 }
 
-#[derive(Debug)]
-struct Entry {
-    endpoint: EndpointKey,
+/// One slot; 32-byte aligned so that a slot never straddles two cache lines.
+#[derive(Debug, Default)]
+#[repr(align(32))]
+struct Slot {
+    /// The [`AffinityKey`].
+    key: AtomicU64,
+    /// [`OCCUPIED`] | the endpoint address; 0 for a free slot.
+    endpoint: AtomicU64,
+    /// Last use (virtual ms).
     last_used: AtomicI64,
-    timeout_ms: i64,
+    /// `hint << 32 | timeout_ms`.
+    meta: AtomicU64,
 }
 
-type Shard = HashMap<AffinityKey, Entry, FnvBuildHasher>;
+/// A slot's contents, read as one snapshot.
+#[derive(Clone, Copy, Debug)]
+struct Found<'a> {
+    /// The slot read (refreshes go to this very slot, whatever level is current).
+    slot: &'a Slot,
+    endpoint: EndpointKey,
+    last_used: i64,
+    meta: u64,
+}
+
+impl Found<'_> {
+    fn timeout_ms(&self) -> i64 {
+        (self.meta & 0xFFFF_FFFF) as i64
+    }
+    fn hint(&self) -> u64 {
+        self.meta >> 32
+    }
+}
+
+/// A shard's writer-side bookkeeping (under its mutex).
+#[derive(Debug, Default)]
+struct Writer {
+    len: usize,
+}
+
+/// One shard (see the module docs).
+#[derive(Debug)]
+struct Shard {
+    /// Odd while a writer changes the slots.
+    seq: AtomicU64,
+    /// The level in use.
+    level: AtomicUsize,
+    writer: Mutex<Writer>,
+    levels: [OnceLock<Box<[Slot]>>; LEVELS],
+}
+
+fn new_level(level: usize) -> Box<[Slot]> {
+    (0..MIN_SLOTS << level).map(|_| Slot::default()).collect()
+}
+
+/// Whether `len` entries fit a level of `slots` slots (load factor ≤ 3/4).
+fn fits(len: usize, slots: usize) -> bool {
+    len * 4 <= slots * 3
+}
+
+impl Shard {
+    fn new() -> Self {
+        let levels = std::array::from_fn(|_| OnceLock::new());
+        levels[0].get_or_init(|| new_level(0));
+        Shard {
+            seq: AtomicU64::new(0),
+            level: AtomicUsize::new(0),
+            writer: Mutex::new(Writer::default()),
+            levels,
+        }
+    }
+
+    /// The slots in use (`None` only in a torn optimistic read).
+    #[inline]
+    fn slots(&self) -> Option<&[Slot]> {
+        self.levels
+            .get(self.level.load(Ordering::Relaxed))?
+            .get()
+            .map(|b| &**b)
+    }
+
+    /// Probes for `key` (a bounded walk, so a torn read cannot loop forever).
+    #[inline]
+    fn find(&self, h: u64, key: u64) -> Option<Found<'_>> {
+        let slots = self.slots()?;
+        let mask = slots.len() - 1;
+        let mut i = h as usize & mask;
+        for _ in 0..slots.len() {
+            let s = &slots[i];
+            let ep = s.endpoint.load(Ordering::Relaxed);
+            if ep & OCCUPIED == 0 {
+                return None;
+            }
+            if s.key.load(Ordering::Relaxed) == key {
+                return Some(Found {
+                    slot: s,
+                    endpoint: ep & !OCCUPIED,
+                    last_used: s.last_used.load(Ordering::Relaxed),
+                    meta: s.meta.load(Ordering::Relaxed),
+                });
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
+
+    /// Runs `f` on a consistent read of `key`'s slot, with `seq` the sequence number
+    /// it was read under (`None` when read under the mutex). `f` returns `None` to ask
+    /// for a new read (its refresh raced with a writer).
+    #[inline]
+    fn read<R>(
+        &self,
+        h: u64,
+        key: u64,
+        mut f: impl FnMut(Option<Found<'_>>, Option<u64>) -> Option<R>,
+    ) -> R {
+        for _ in 0..OPTIMISTIC_TRIES {
+            let s1 = self.seq.load(Ordering::Acquire);
+            if s1 & 1 == 0 {
+                let found = self.find(h, key);
+                fence(Ordering::Acquire);
+                if self.seq.load(Ordering::Relaxed) == s1 {
+                    if let Some(r) = f(found, Some(s1)) {
+                        return r;
+                    }
+                    continue;
+                }
+            }
+            std::hint::spin_loop();
+        }
+        // A writer keeps the shard busy (a growth or a sweep): wait for it. Under the
+        // mutex nothing moves, so `f` cannot ask again.
+        let _w = self.writer.lock();
+        loop {
+            if let Some(r) = f(self.find(h, key), None) {
+                return r;
+            }
+        }
+    }
+
+    /// Runs `f` as this shard's writer (see the module docs).
+    fn write<R>(&self, w: &mut Writer, f: impl FnOnce(&mut Writer, &Shard) -> R) -> R {
+        // Even: writers hold the mutex, so no other one is half-way.
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.swap(s + 1, Ordering::SeqCst);
+        let r = f(w, self);
+        self.seq.store(s + 2, Ordering::Release);
+        r
+    }
+
+    /// Stores an entry into `slots` (writer only): into `key`'s slot if present, else
+    /// into the first free slot of its probe sequence. Whether the key was new.
+    fn put(slots: &[Slot], h: u64, key: u64, endpoint: EndpointKey, last: i64, meta: u64) -> bool {
+        let mask = slots.len() - 1;
+        let mut i = h as usize & mask;
+        // The load factor stays ≤ 3/4: a free slot is always found.
+        loop {
+            let s = &slots[i];
+            let ep = s.endpoint.load(Ordering::Relaxed);
+            let free = ep & OCCUPIED == 0;
+            if free || s.key.load(Ordering::Relaxed) == key {
+                s.key.store(key, Ordering::Relaxed);
+                s.last_used.store(last, Ordering::Relaxed);
+                s.meta.store(meta, Ordering::Relaxed);
+                s.endpoint.store(OCCUPIED | endpoint, Ordering::Relaxed);
+                return free;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Moves the `entries` into level `level` (cleared first unless new) and makes it
+    /// current (writer only).
+    fn install(&self, level: usize, entries: impl IntoIterator<Item = SlotData>) {
+        let mut fresh = false;
+        let slots = self.levels[level].get_or_init(|| {
+            fresh = true;
+            new_level(level)
+        });
+        if !fresh {
+            for s in slots.iter() {
+                s.endpoint.store(0, Ordering::Relaxed);
+            }
+        }
+        for (key, ep, last, meta) in entries {
+            Shard::put(slots, AffinityKey(key).mix(), key, ep, last, meta);
+        }
+        self.level.store(level, Ordering::Relaxed);
+    }
+
+    /// The entries of the current level (writer only).
+    fn entries(&self) -> Vec<SlotData> {
+        occupied(self.slots().unwrap_or(&[])).collect()
+    }
+}
+
+/// A slot's words: key, endpoint, last use, meta.
+type SlotData = (u64, u64, i64, u64);
+
+/// The entries of `slots` (writer only; `SeqCst` loads of `last_used` so that a
+/// concurrent refresh either lands before or sees the odd sequence number).
+fn occupied(slots: &[Slot]) -> impl Iterator<Item = SlotData> + '_ {
+    slots.iter().filter_map(|s| {
+        let ep = s.endpoint.load(Ordering::Relaxed);
+        (ep & OCCUPIED != 0).then(|| {
+            (
+                s.key.load(Ordering::Relaxed),
+                ep & !OCCUPIED,
+                s.last_used.load(Ordering::SeqCst),
+                s.meta.load(Ordering::Relaxed),
+            )
+        })
+    })
+}
 
 /// The sharded affinity table (see the module docs).
 #[derive(Debug)]
 pub struct AffinityTable {
-    shards: Box<[CachePadded<RwLock<Shard>>]>,
+    shards: Box<[CachePadded<Shard>]>,
     cursor: AtomicUsize,
 }
 
@@ -118,36 +370,97 @@ pub struct SweepStats {
     pub stale: usize,
 }
 
+fn timeout_ms(timeout: Duration) -> u64 {
+    // MAX_TIMEOUT is one day; anything beyond 49 days is clamped.
+    timeout.as_millis().min(u128::from(u32::MAX)) as u64
+}
+
 impl AffinityTable {
     /// An empty table.
     pub fn new() -> Self {
         AffinityTable {
             shards: (0..SHARDS)
-                .map(|_| CachePadded::new(RwLock::new(Shard::default())))
+                .map(|_| CachePadded::new(Shard::new()))
                 .collect(),
             cursor: AtomicUsize::new(0),
         }
+    }
+
+    #[inline]
+    fn shard(&self, h: u64) -> &Shard {
+        &self.shards[(h >> 58) as usize % SHARDS]
     }
 
     /// The index in `set` of `key`'s endpoint when the entry is valid (see the module
     /// docs), refreshing its `last_used` to `now`.
     #[inline]
     pub fn lookup(&self, key: AffinityKey, set: &EndpointSet, now: Timestamp) -> Option<usize> {
-        let shard = self.shards[key.shard()].read();
-        let e = shard.get(&key)?;
-        let last = e.last_used.load(Ordering::Relaxed);
-        if now.0.saturating_sub(last) >= e.timeout_ms {
-            return None;
-        }
-        let pos = set.position(e.endpoint)?;
-        // Most hits land within the millisecond of the last one: skip the RMW then.
-        if last < now.0 {
-            e.last_used.fetch_max(now.0, Ordering::Relaxed);
-        }
-        Some(pos)
+        let h = key.mix();
+        let shard = self.shard(h);
+        shard.read(h, key.0, |found, seq| {
+            let Some(e) = found else {
+                return Some(None);
+            };
+            if now.0.saturating_sub(e.last_used) >= e.timeout_ms() {
+                return Some(None);
+            }
+            let hint = e.hint() as usize;
+            let pos = if set
+                .backends()
+                .get(hint)
+                .is_some_and(|b| b.key() == e.endpoint)
+            {
+                hint
+            } else {
+                let Some(pos) = set.position(e.endpoint) else {
+                    return Some(None);
+                };
+                // Remember the index for this version (best effort: only if the slot
+                // is unchanged).
+                let meta = (pos as u64) << 32 | (e.meta & 0xFFFF_FFFF);
+                let _ = e.slot.meta.compare_exchange(
+                    e.meta,
+                    meta,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                pos
+            };
+            // Most hits land within the millisecond of the last one: no write then.
+            if e.last_used < now.0 {
+                let changed = |s1: u64| shard.seq.load(Ordering::SeqCst) != s1;
+                let mut cur = e.last_used;
+                while cur < now.0 {
+                    match e.slot.last_used.compare_exchange(
+                        cur,
+                        now.0,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break,
+                        // Another refresh of the entry came first: keep the newer
+                        // time, unless a writer ran (the slot may hold another key
+                        // now): then start over.
+                        Err(actual) => {
+                            if seq.is_some_and(changed) {
+                                return None;
+                            }
+                            cur = actual;
+                        }
+                    }
+                }
+                if seq.is_some_and(changed) {
+                    // A writer may have moved the entry: look again (and refresh it
+                    // where it is now).
+                    return None;
+                }
+            }
+            Some(Some(pos))
+        })
     }
 
-    /// Records that `key` now goes to `endpoint` (used at `now`, valid for `timeout`).
+    /// Records that `key` now goes to `endpoint` (used at `now`, valid for `timeout`;
+    /// timeouts beyond 2³² ms are clamped).
     pub fn insert(
         &self,
         key: AffinityKey,
@@ -155,28 +468,67 @@ impl AffinityTable {
         now: Timestamp,
         timeout: Duration,
     ) {
-        let timeout_ms = timeout.as_millis().min(i64::MAX as u128) as i64;
-        self.shards[key.shard()].write().insert(
-            key,
-            Entry {
-                endpoint,
-                last_used: AtomicI64::new(now.0),
-                timeout_ms,
-            },
-        );
+        self.insert_hinted(key, endpoint, NO_HINT, now, timeout);
+    }
+
+    /// [`insert`](Self::insert) of `set.backends()[index]`, remembering `index` so that
+    /// hits on this set version skip the address lookup. Does nothing for an index out
+    /// of range.
+    pub fn insert_at(
+        &self,
+        key: AffinityKey,
+        set: &EndpointSet,
+        index: usize,
+        now: Timestamp,
+        timeout: Duration,
+    ) {
+        if let Some(b) = set.backends().get(index) {
+            let hint = if index < NO_HINT as usize {
+                index as u64
+            } else {
+                NO_HINT
+            };
+            self.insert_hinted(key, b.key(), hint, now, timeout);
+        }
+    }
+
+    fn insert_hinted(
+        &self,
+        key: AffinityKey,
+        endpoint: EndpointKey,
+        hint: u64,
+        now: Timestamp,
+        timeout: Duration,
+    ) {
+        let h = key.mix();
+        let shard = self.shard(h);
+        let meta = hint << 32 | timeout_ms(timeout);
+        let mut w = shard.writer.lock();
+        shard.write(&mut w, |w, shard| {
+            let level = shard.level.load(Ordering::Relaxed);
+            let slots = shard.slots().unwrap_or(&[]);
+            if !fits(w.len + 1, slots.len()) && level + 1 < LEVELS {
+                shard.install(level + 1, occupied(slots));
+            }
+            let slots = shard.slots().unwrap_or(&[]);
+            // Always true below 2³⁰ entries per shard: `put` finds a free slot.
+            if w.len < slots.len() && Shard::put(slots, h, key.0, endpoint, now.0, meta) {
+                w.len += 1;
+            }
+        });
     }
 
     /// The endpoint `key` is pinned to, valid or not (for tests and reports).
     pub fn get(&self, key: AffinityKey) -> Option<(EndpointKey, Timestamp)> {
-        let shard = self.shards[key.shard()].read();
-        shard
-            .get(&key)
-            .map(|e| (e.endpoint, Timestamp(e.last_used.load(Ordering::Relaxed))))
+        let h = key.mix();
+        self.shard(h).read(h, key.0, |found, _| {
+            Some(found.map(|e| (e.endpoint, Timestamp(e.last_used))))
+        })
     }
 
     /// Number of entries (valid or not yet swept).
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|s| s.read().len()).sum()
+        self.shards.iter().map(|s| s.writer.lock().len).sum()
     }
 
     /// Whether there are no entries.
@@ -195,19 +547,49 @@ impl AffinityTable {
         let mut stats = SweepStats::default();
         for _ in 0..max_shards.min(SHARDS) {
             let i = self.cursor.fetch_add(1, Ordering::Relaxed) % SHARDS;
-            let mut shard = self.shards[i].write();
-            shard.retain(|k, e| {
-                if now.0.saturating_sub(e.last_used.load(Ordering::Relaxed)) >= e.timeout_ms {
-                    stats.expired += 1;
-                    false
-                } else if !alive(*k, e.endpoint) {
-                    stats.stale += 1;
-                    false
-                } else {
-                    true
-                }
-            });
+            let shard = &self.shards[i];
+            let mut w = shard.writer.lock();
             stats.shards += 1;
+            // Read-only pass: readers keep hitting meanwhile. The mutex keeps the set
+            // of entries (and their order) fixed until the rebuild below; readers may
+            // only refresh `last_used`, which the rebuild reads again.
+            let expired =
+                |last: i64, meta: u64| now.0.saturating_sub(last) >= (meta & 0xFFFF_FFFF) as i64;
+            let entries = shard.entries();
+            let live: Vec<bool> = entries
+                .iter()
+                .map(|&(k, ep, _, _)| alive(AffinityKey(k), ep))
+                .collect();
+            let doomed = entries
+                .iter()
+                .zip(&live)
+                .any(|(&(_, _, last, meta), &ok)| !ok || expired(last, meta));
+            if !doomed {
+                continue;
+            }
+            shard.write(&mut w, |w, shard| {
+                let mut keep = shard.entries();
+                let mut ok = live.iter();
+                keep.retain(|&(_, _, last, meta)| {
+                    let live = ok.next().copied().unwrap_or(false);
+                    if expired(last, meta) {
+                        stats.expired += 1;
+                        false
+                    } else if !live {
+                        stats.stale += 1;
+                        false
+                    } else {
+                        true
+                    }
+                });
+                // The smallest level at most half full, never a larger one.
+                let current = shard.level.load(Ordering::Relaxed);
+                let level = (0..current)
+                    .find(|&l| keep.len() * 2 <= MIN_SLOTS << l)
+                    .unwrap_or(current);
+                shard.install(level, keep.iter().copied());
+                w.len = keep.len();
+            });
         }
         stats
     }
@@ -275,6 +657,202 @@ mod tests {
         }
         assert_eq!((stats.stale, stats.shards), (1, SHARDS));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn grows_and_shrinks_without_losing_entries() {
+        let t = AffinityTable::new();
+        let s = set(&[1, 2, 3]);
+        let key = |c: u32| AffinityKey::new(1, 0, Ipv4Addr::from(c));
+        // Enough to push every shard through several levels.
+        for c in 0..20_000u32 {
+            let used = if c % 2 == 0 { 0 } else { 5_000 };
+            t.insert_at(
+                key(c),
+                &s,
+                (c % 3) as usize,
+                Timestamp(used),
+                Duration::from_secs(10),
+            );
+        }
+        assert_eq!(t.len(), 20_000);
+        // Inserting again updates in place.
+        t.insert_at(key(7), &s, 0, Timestamp(5_000), Duration::from_secs(10));
+        assert_eq!(t.len(), 20_000);
+        assert_eq!(t.lookup(key(7), &s, Timestamp(5_001)), Some(0));
+        for c in 0..20_000u32 {
+            let want = if c == 7 { 0 } else { c % 3 };
+            assert_eq!(t.lookup(key(c), &s, Timestamp(9_999)), Some(want as usize));
+        }
+        // Every client was refreshed at 9.999 s: valid until 19.999 s exclusive.
+        let r = t.sweep(Timestamp(19_998), SHARDS, |_, _| true);
+        assert_eq!((r.expired, r.stale), (0, 0));
+        let r = t.sweep(Timestamp(25_000), SHARDS, |_, _| true);
+        assert_eq!(r.expired, 20_000);
+        assert!(t.is_empty());
+        // The shards moved back to their smallest level and still work.
+        for sh in t.shards.iter() {
+            assert_eq!(sh.level.load(Ordering::Relaxed), 0);
+        }
+        t.insert(key(1), s.backends()[2].key(), Timestamp(0), DEFAULT_TIMEOUT);
+        assert_eq!(t.lookup(key(1), &s, Timestamp(1)), Some(2));
+    }
+
+    #[test]
+    fn index_hint_is_checked_against_the_set() {
+        let t = AffinityTable::new();
+        let k = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
+        let s1 = set(&[1, 2, 3]);
+        t.insert_at(k, &s1, 2, Timestamp(0), DEFAULT_TIMEOUT);
+        assert_eq!(t.lookup(k, &s1, Timestamp(1)), Some(2));
+        // A new version without 10.0.0.1: the endpoint moved to index 1.
+        let s2 = set(&[2, 3]);
+        assert_eq!(t.lookup(k, &s2, Timestamp(2)), Some(1));
+        assert_eq!(t.lookup(k, &s2, Timestamp(3)), Some(1));
+        // Back to the old version: still right.
+        assert_eq!(t.lookup(k, &s1, Timestamp(4)), Some(2));
+        // Out of range: nothing recorded.
+        t.insert_at(
+            AffinityKey::new(2, 0, Ipv4Addr::LOCALHOST),
+            &s1,
+            3,
+            Timestamp(0),
+            DEFAULT_TIMEOUT,
+        );
+        assert_eq!(t.len(), 1);
+    }
+
+    /// Readers hit and refresh a fixed set of clients while a writer keeps making the
+    /// shards grow (moving every entry) and sweeping the other clients away: no reader
+    /// ever misses or gets a wrong endpoint, and no refresh is lost.
+    #[test]
+    fn optimistic_readers_survive_concurrent_growth_and_sweeps() {
+        const CLIENTS: u32 = 1_024;
+        const ROUNDS: i64 = 500;
+        let t = AffinityTable::new();
+        let s = set(&[1, 2, 3, 4, 5]);
+        let key = |svc: u32, c: u32| AffinityKey::new(svc, 0, Ipv4Addr::from(c));
+        for c in 0..CLIENTS {
+            t.insert_at(
+                key(1, c),
+                &s,
+                (c % 5) as usize,
+                Timestamp(0),
+                DEFAULT_TIMEOUT,
+            );
+        }
+        let readers_done = AtomicUsize::new(0);
+        let waves = std::thread::scope(|scope| {
+            for r in 0..2u32 {
+                let (t, s, done) = (&t, &s, &readers_done);
+                scope.spawn(move || {
+                    for round in 1..=ROUNDS {
+                        for c in (0..CLIENTS).filter(|c| c % 2 == r) {
+                            let got = t.lookup(key(1, c), s, Timestamp(round));
+                            assert_eq!(got, Some((c % 5) as usize), "client {c} round {round}");
+                        }
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+            let (t, s, done) = (&t, &s, &readers_done);
+            scope
+                .spawn(move || {
+                    let mut waves = 0;
+                    while done.load(Ordering::SeqCst) < 2 {
+                        // Mostly a few entries (the shards rebuild in place), now and
+                        // then many (they grow, then shrink back).
+                        let n = if waves % 8 == 0 { 3_000 } else { 64 };
+                        for c in 0..n {
+                            t.insert_at(key(2, c), s, 0, Timestamp(0), DEFAULT_TIMEOUT);
+                        }
+                        // Drop service 2 (and only it).
+                        let r = t.sweep(Timestamp(0), SHARDS, |k, _| k.service_id() != 2);
+                        assert_eq!(r.stale, n as usize, "wave {waves}");
+                        waves += 1;
+                    }
+                    waves
+                })
+                .join()
+                .unwrap()
+        });
+        assert!(waves > 0);
+        assert_eq!(t.len(), CLIENTS as usize);
+        for c in 0..CLIENTS {
+            assert_eq!(
+                t.get(key(1, c)).map(|(_, used)| used),
+                Some(Timestamp(ROUNDS))
+            );
+        }
+    }
+
+    /// Every change of a shard's slots moves its sequence number (so an optimistic
+    /// read that overlapped it is retried) and leaves it even; reads and a sweep that
+    /// drops nothing leave it alone.
+    #[test]
+    fn every_writer_moves_the_sequence_number() {
+        let t = AffinityTable::new();
+        let s = set(&[1, 2]);
+        let k = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
+        let shard = t.shard(k.mix());
+        let seq = || shard.seq.load(Ordering::SeqCst);
+        let mut last = seq();
+        let mut moved = |what: &str| {
+            let now = seq();
+            assert!(now != last && now % 2 == 0, "{what}: {last} -> {now}");
+            last = now;
+        };
+        t.insert_at(k, &s, 0, Timestamp(0), DEFAULT_TIMEOUT);
+        moved("new key");
+        t.insert_at(k, &s, 1, Timestamp(1), DEFAULT_TIMEOUT);
+        moved("overwrite");
+        // Keys of the same shard until it grows.
+        let same: Vec<AffinityKey> = (0..u32::MAX)
+            .map(|c| AffinityKey::new(1, 0, Ipv4Addr::from(c)))
+            .filter(|o| *o != k && t.shard(o.mix()).seq.as_ptr() == shard.seq.as_ptr())
+            .take(MIN_SLOTS)
+            .collect();
+        for o in &same {
+            t.insert(*o, s.backends()[0].key(), Timestamp(0), DEFAULT_TIMEOUT);
+            moved("insert");
+        }
+        assert!(shard.level.load(Ordering::Relaxed) > 0, "grew");
+        let before = seq();
+        assert_eq!(t.lookup(k, &s, Timestamp(1)), Some(1));
+        assert_eq!(t.lookup(k, &s, Timestamp(2)), Some(1));
+        assert!(t.get(k).is_some());
+        let i = (0..SHARDS)
+            .find(|&i| t.shards[i].seq.as_ptr() == shard.seq.as_ptr())
+            .unwrap();
+        t.cursor.store(i, Ordering::Relaxed);
+        t.sweep(Timestamp(2), 1, |_, _| true);
+        assert_eq!(seq(), before, "reads and an empty sweep write nothing");
+        t.cursor.store(i, Ordering::Relaxed);
+        let r = t.sweep(Timestamp(2), 1, |key, _| key == k);
+        assert_eq!(r.stale, MIN_SLOTS);
+        moved("sweep");
+        assert_eq!(t.lookup(k, &s, Timestamp(3)), Some(1));
+    }
+
+    /// Two threads refresh one entry with interleaved times: the newest one stays.
+    #[test]
+    fn concurrent_refreshes_keep_the_newest_time() {
+        const N: i64 = 20_000;
+        let t = AffinityTable::new();
+        let s = set(&[1, 2]);
+        let k = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
+        t.insert_at(k, &s, 1, Timestamp(0), DEFAULT_TIMEOUT);
+        std::thread::scope(|scope| {
+            for parity in 0..2 {
+                let (t, s) = (&t, &s);
+                scope.spawn(move || {
+                    for now in (1..=N).filter(|n| n % 2 == parity) {
+                        assert_eq!(t.lookup(k, s, Timestamp(now)), Some(1));
+                    }
+                });
+            }
+        });
+        assert_eq!(t.get(k), Some((s.backends()[1].key(), Timestamp(N))));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! | name | models | leaves out |
 //! |---|---|---|
-//! | `round-robin` ([`RoundRobin`]) | the userspace proxier's `LoadBalancerRR`: the list is shuffled on every change and the cursor restarts at 0 | retries on a different endpoint after a failed dial |
+//! | `round-robin` ([`RoundRobin`]) | the userspace proxier's `LoadBalancerRR`: the list is shuffled on every change and the rotation restarts (one cursor per thread stripe, see [`crate::endpoints`]) | retries on a different endpoint after a failed dial |
 //! | `random` ([`Random`]) | nftables' `numgen random mod N` and Cilium's default: a uniform draw | — |
 //! | `iptables` ([`Iptables`]) | the `KUBE-SERVICES` linear scan (one rule per ClusterIP/LB IP:port, the `KUBE-NODEPORTS` jump last) and the `KUBE-SVC-*` chain where rule i of n matches with probability 1/(n−i), formatted `%0.10f` and compared as `xt_statistic` does (`prandom & 0x7FFFFFFF < round(p·2³¹)`) | conntrack (every pick is a new connection), `xt_recent` affinity (the router's affinity layer is used instead), rule-sync latency |
 //! | `ipvs-rr` ([`IpvsRr`]) | `ip_vs_rr`: a per-service pointer to the last destination, advanced to the next in list order; it survives table changes (no reset, no shuffle) | weights, overload flags; when the last destination was removed the scan restarts at the list head (upstream steps back to its predecessor) |
@@ -17,9 +17,9 @@
 //! | `p2c-ewma` ([`P2cEwma`]) | linkerd2-proxy's tower `p2c::Balance` over `PeakEwma`: two distinct random candidates, cost = peak-EWMA RTT × (pending + 1), a slower sample replaces the estimate at once, faster ones decay with `exp(−Δt/τ)`; default RTT 30 ms, τ = 10 s (linkerd's values); needs [`Balancer::opened`]/[`Balancer::closed`] with the observed latency | readiness-driven eviction of endpoints (the router's selection rules stand in) |
 //!
 //! **Concurrency.** Every balancer is `Send + Sync` and is called from many threads at
-//! once. Per-version state (the round-robin cursor, the Maglev table, the iptables
-//! chain) lives in the [`EndpointSet`] (atomics and `OnceLock`s, built once per version by
-//! whichever thread first needs it). State that outlives a version (IPVS rr's pointer,
+//! once. Per-version state (the round-robin cursor stripes, the Maglev table, the
+//! iptables chain) lives in the [`EndpointSet`] (atomics and `OnceLock`s, built once per
+//! version by whichever thread first needs it). State that outlives a version (IPVS rr's pointer,
 //! connection counts, EWMA estimates) lives in a `DashMap` inside the balancer, keyed by
 //! service port or endpoint address; a key's entry is touched under its shard's lock
 //! only.

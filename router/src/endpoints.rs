@@ -10,15 +10,30 @@
 //! 3. otherwise the set is empty, and the router answers
 //!    [`RouteError::NoEndpoints`](crate::RouteError::NoEndpoints).
 //!
-//! A set is immutable once built except for its round-robin cursor (an atomic) and the
+//! A set is immutable once built except for its round-robin cursors (atomics) and the
 //! lazily built per-version state of the comparison algorithms (the Maglev lookup table
 //! and the iptables probability chain, each a `OnceLock` filled by the first picker that
-//! needs it). A new version of the service gets a new set: the cursor starts again at 0
+//! needs it). A new version of the service gets a new set: the rotation starts again
 //! over a freshly shuffled order, as the userspace proxier's `LoadBalancerRR` did on
 //! every endpoints change.
+//!
+//! # Concurrency protocol (round-robin)
+//!
+//! One shared cursor would be one cache line bouncing between every core that routes
+//! to the service. Instead a set has [`RR_STRIPES`] cache-padded cursors ("stripes");
+//! each thread is given a stripe number once (a global counter, so concurrently
+//! running threads get different stripes until there are more threads than stripes)
+//! and always advances that stripe with one relaxed `fetch_add`. Stripe `s` walks the
+//! same shuffled order, starting at offset `⌊s·n/RR_STRIPES⌋`: stripe 0 starts at the
+//! head, as the single cursor did, and threads that each make only a few picks start
+//! on different endpoints. Every stripe is exactly fair over its own full cycles, so
+//! the combined shares stay even: after any picks, an endpoint's count differs from
+//! the mean by less than the number of stripes in use (and by zero when every
+//! stripe's picks are whole cycles).
 
+use std::cell::Cell;
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crossbeam::utils::CachePadded;
@@ -29,6 +44,32 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 
 use crate::balance::{IptablesChain, MaglevTable};
+
+/// Number of round-robin cursor stripes per [`EndpointSet`] (see the module docs).
+pub const RR_STRIPES: usize = 8;
+
+/// The next stripe number to hand to a thread.
+static NEXT_STRIPE: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's round-robin stripe; `usize::MAX` until its first pick.
+    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// The round-robin stripe of the calling thread (fixed for the thread's lifetime).
+#[inline]
+pub fn thread_stripe() -> usize {
+    STRIPE.with(|s| {
+        let v = s.get();
+        if v < RR_STRIPES {
+            v
+        } else {
+            let v = NEXT_STRIPE.fetch_add(1, Ordering::Relaxed) % RR_STRIPES;
+            s.set(v);
+            v
+        }
+    })
+}
 
 /// An endpoint address packed into one word: `ip << 16 | port`.
 pub type EndpointKey = u64;
@@ -93,7 +134,8 @@ pub struct EndpointSet {
     position: FnvHashMap<EndpointKey, u32>,
     fallback: bool,
     published: usize,
-    rr: CachePadded<AtomicU64>,
+    /// Round-robin cursors, one per stripe (see the module docs).
+    rr: Box<[CachePadded<AtomicU64>]>,
     pub(crate) maglev: OnceLock<MaglevTable>,
     pub(crate) chain: OnceLock<IptablesChain>,
 }
@@ -122,7 +164,8 @@ impl EndpointSet {
                 backends.push(c.backend.clone());
             }
         }
-        let mut order: Vec<u32> = (0..backends.len() as u32).collect();
+        let n = backends.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut SmallRng::seed_from_u64(shuffle_seed));
         EndpointSet {
             generation,
@@ -131,7 +174,10 @@ impl EndpointSet {
             position,
             fallback,
             published: candidates.len(),
-            rr: CachePadded::new(AtomicU64::new(0)),
+            // Stripe s starts at ⌊s·n/RR_STRIPES⌋ (see the module docs).
+            rr: (0..RR_STRIPES)
+                .map(|s| CachePadded::new(AtomicU64::new((s * n / RR_STRIPES) as u64)))
+                .collect(),
             maglev: OnceLock::new(),
             chain: OnceLock::new(),
         }
@@ -178,15 +224,23 @@ impl EndpointSet {
         self.position.contains_key(&key)
     }
 
-    /// Userspace round-robin: the next backend of the shuffled order (one relaxed
-    /// `fetch_add` on this version's cursor). Panics never; `None` on an empty set.
+    /// Userspace round-robin: the next backend of the shuffled order on the calling
+    /// thread's stripe (one relaxed `fetch_add` on a cursor no other running thread
+    /// uses, see the module docs). Panics never; `None` on an empty set.
     #[inline]
     pub fn next_round_robin(&self) -> Option<usize> {
+        self.next_round_robin_on(thread_stripe())
+    }
+
+    /// Round-robin on stripe `stripe % RR_STRIPES`: what
+    /// [`next_round_robin`](Self::next_round_robin) does with the calling thread's stripe.
+    #[inline]
+    pub fn next_round_robin_on(&self, stripe: usize) -> Option<usize> {
         let n = self.order.len() as u64;
         if n == 0 {
             return None;
         }
-        let c = self.rr.fetch_add(1, Ordering::Relaxed);
+        let c = self.rr[stripe % RR_STRIPES].fetch_add(1, Ordering::Relaxed);
         Some(self.order[(c % n) as usize] as usize)
     }
 
@@ -269,6 +323,53 @@ mod tests {
         assert_ne!(ca, cb, "each version is reshuffled");
         assert_ne!(ca, (0..10).collect::<Vec<_>>(), "order is shuffled");
         assert_eq!(a.next_round_robin(), Some(ca[0]), "the cycle repeats");
+    }
+
+    #[test]
+    fn stripes_start_spread_out_and_each_cycles_the_whole_order() {
+        let n = 16;
+        let c: Vec<Candidate> = (0..n as u8).map(|i| cand(i, true, true, false)).collect();
+        let s = EndpointSet::build(1, &c, 3);
+        let order: Vec<usize> = s.round_robin_order().iter().map(|&i| i as usize).collect();
+        for stripe in 0..RR_STRIPES {
+            let start = stripe * n / RR_STRIPES;
+            let picks: Vec<usize> = (0..2 * n)
+                .map(|_| s.next_round_robin_on(stripe).unwrap())
+                .collect();
+            // The shuffled order, rotated to the stripe's offset, twice.
+            let want: Vec<usize> = (0..2 * n).map(|i| order[(start + i) % n]).collect();
+            assert_eq!(picks, want, "stripe {stripe}");
+        }
+        // Stripe numbers wrap.
+        let next0 = order[0];
+        assert_eq!(s.next_round_robin_on(RR_STRIPES), Some(next0));
+        // A new version restarts every stripe at its offset.
+        let s2 = EndpointSet::build(2, &c, 3);
+        assert_eq!(s2.next_round_robin_on(0), Some(order[0]));
+        assert_eq!(s2.next_round_robin_on(1), Some(order[n / RR_STRIPES]));
+    }
+
+    #[test]
+    fn short_bursts_on_different_stripes_pick_different_endpoints() {
+        let n = 64;
+        let c: Vec<Candidate> = (0..n as u8).map(|i| cand(i, true, true, false)).collect();
+        let s = EndpointSet::build(1, &c, 5);
+        let mut seen = std::collections::HashSet::new();
+        for stripe in 0..RR_STRIPES {
+            for _ in 0..n / RR_STRIPES {
+                assert!(seen.insert(s.next_round_robin_on(stripe).unwrap()));
+            }
+        }
+        assert_eq!(seen.len(), n);
+    }
+
+    #[test]
+    fn each_thread_keeps_its_stripe() {
+        let a = thread_stripe();
+        assert!(a < RR_STRIPES);
+        assert_eq!(thread_stripe(), a);
+        let b = std::thread::spawn(thread_stripe).join().unwrap();
+        assert!(b < RR_STRIPES);
     }
 
     #[test]

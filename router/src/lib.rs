@@ -9,7 +9,8 @@
 //! - [`endpoints`]: the selection rules (ready only; serving+terminating when none is
 //!   ready; none → [`RouteError::NoEndpoints`]) and the per-version [`EndpointSet`].
 //! - [`table`]: the [`Router`], its two-level RCU table and the writer protocol.
-//! - [`affinity`]: ClientIP affinity with timeout in a sharded map, swept incrementally.
+//! - [`affinity`]: ClientIP affinity with timeout in a sharded open-addressing table read
+//!   optimistically (seqlock), swept incrementally.
 //! - [`balance`]: the [`Balancer`] trait and the algorithms (`round-robin`, `random`,
 //!   `iptables`, `ipvs-rr`, `ipvs-sh`, `ipvs-lc`, `maglev`, `p2c-ewma`), each documented
 //!   with what it models and what it leaves out.
@@ -23,10 +24,11 @@
 //! - **Readers** ([`Router::route`], [`Router::resolve`]) load the index and the slot
 //!   with arc-swap (no lock, no shared counter on the fast path) and work on one
 //!   immutable version of the Service; the only shared mutable state they touch is the
-//!   version's round-robin cursor (one relaxed `fetch_add`), the affinity table (a shard
-//!   read lock on a hit, a write lock on a miss) and a balancer's own counters.
+//!   version's round-robin cursors (one relaxed `fetch_add` on the calling thread's own
+//!   cache-padded stripe), the affinity table (a seqlock read with no shared write on a
+//!   hit, a shard mutex on a miss) and a balancer's own counters.
 //! - **Affinity sweeping** ([`Router::sweep_affinity`]) visits a bounded number of
-//!   shards per call, one write lock at a time: no stop-the-world pause.
+//!   shards per call, one shard at a time: no stop-the-world pause.
 //!
 //! Time is always passed in (virtual [`Timestamp`](kubesim_core::time::Timestamp)) and
 //! randomness comes from caller-owned seeded RNGs, so runs are deterministic.

@@ -750,7 +750,7 @@ impl Router {
                 port: port.port,
             })?;
         if let (Some(k), Some(t)) = (akey, st.affinity_timeout) {
-            self.affinity.insert(k, set.backends()[i].key(), now, t);
+            self.affinity.insert_at(k, set, i, now, t);
         }
         Ok(mk(i, false))
     }

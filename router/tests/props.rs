@@ -1,5 +1,6 @@
 //! Property tests: routing safety under random table churn, affinity stickiness,
-//! Maglev disruption, round-robin fairness.
+//! the affinity table against a plain map model, Maglev disruption, round-robin
+//! fairness.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -9,6 +10,7 @@ use kubesim_core::manifest;
 use kubesim_core::model::Kind;
 use kubesim_core::store::{DeleteOptions, Store};
 use kubesim_core::time::Timestamp;
+use kubesim_router::affinity::{AffinityKey, AffinityTable, SHARDS};
 use kubesim_router::balance::{
     Algorithm, MaglevTable, PickContext, RoundRobin, MAGLEV_DEFAULT_SIZE,
 };
@@ -213,8 +215,107 @@ fn set_of(n: usize, seed: u64) -> EndpointSet {
     EndpointSet::build(1, &c, seed)
 }
 
+/// An operation on the affinity table model test.
+#[derive(Clone, Debug)]
+enum AffOp {
+    /// Client `c` of service `svc` connects after `dt` ms (lookup; on a miss, pick the
+    /// `pick`-th backend and insert).
+    Connect { svc: u8, c: u8, dt: u16, pick: u8 },
+    /// The endpoint set changes to version `v` after `dt` ms.
+    Flip { v: u8, dt: u16 },
+    /// A sweep of every shard after `dt` ms.
+    Sweep { dt: u16 },
+}
+
+fn aff_op() -> impl Strategy<Value = AffOp> {
+    prop_oneof![
+        6 => (1u8..3, any::<u8>(), 0u16..4_000, any::<u8>())
+            .prop_map(|(svc, c, dt, pick)| AffOp::Connect { svc, c: c % 40, dt, pick }),
+        1 => (0u8..3, 0u16..100).prop_map(|(v, dt)| AffOp::Flip { v, dt }),
+        1 => (0u16..4_000).prop_map(|dt| AffOp::Sweep { dt }),
+    ]
+}
+
+/// Three versions of one port's endpoints (overlapping address ranges, different
+/// orders).
+fn aff_sets() -> Vec<EndpointSet> {
+    [(0u32, 6u32), (3, 9), (5, 7)]
+        .iter()
+        .enumerate()
+        .map(|(g, &(lo, hi))| {
+            let c: Vec<Candidate> = (lo..hi)
+                .rev()
+                .map(|i| Candidate {
+                    backend: Backend {
+                        ip: Ipv4Addr::from(0x0a00_0000 + i),
+                        port: 80,
+                        pod: None,
+                        node: None,
+                    },
+                    ready: true,
+                    serving: true,
+                    terminating: false,
+                })
+                .collect();
+            EndpointSet::build(g as u64 + 1, &c, g as u64)
+        })
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The sharded affinity table answers exactly like a plain map holding
+    /// (endpoint, last use) per key: a hit while the entry is fresh and its endpoint is
+    /// in the current set (refreshing it), a miss otherwise; a full sweep drops only
+    /// entries that could no longer hit.
+    #[test]
+    fn affinity_table_matches_a_map_model(ops in prop::collection::vec(aff_op(), 1..300)) {
+        let sets = aff_sets();
+        let timeout = std::time::Duration::from_secs(5);
+        let t = AffinityTable::new();
+        let mut model: std::collections::HashMap<AffinityKey, (u64, i64)> = Default::default();
+        let (mut now, mut v) = (0i64, 0usize);
+        for op in ops {
+            match op {
+                AffOp::Connect { svc, c, dt, pick } => {
+                    now += i64::from(dt);
+                    let set = &sets[v];
+                    let k = AffinityKey::new(u32::from(svc), 0, Ipv4Addr::new(10, 1, 0, c));
+                    let want = model.get_mut(&k).and_then(|(ep, last)| {
+                        let pos = set.position(*ep)?;
+                        (now - *last < 5_000).then(|| {
+                            *last = (*last).max(now);
+                            pos
+                        })
+                    });
+                    let got = t.lookup(k, set, Timestamp(now));
+                    prop_assert_eq!(got, want, "{:?} at {}", k, now);
+                    if got.is_none() {
+                        let i = usize::from(pick) % set.len();
+                        t.insert_at(k, set, i, Timestamp(now), timeout);
+                        model.insert(k, (set.backends()[i].key(), now));
+                    }
+                }
+                AffOp::Flip { v: nv, dt } => {
+                    now += i64::from(dt);
+                    v = usize::from(nv);
+                }
+                AffOp::Sweep { dt } => {
+                    now += i64::from(dt);
+                    let set = &sets[v];
+                    let r = t.sweep(Timestamp(now), SHARDS, |_, ep| set.contains(ep));
+                    let before = model.len();
+                    model.retain(|_, (ep, last)| now - *last < 5_000 && set.contains(*ep));
+                    prop_assert_eq!(r.expired + r.stale, before - model.len());
+                    prop_assert_eq!(t.len(), model.len());
+                }
+            }
+        }
+        for (k, (ep, last)) in &model {
+            prop_assert_eq!(t.get(*k), Some((*ep, Timestamp(*last))));
+        }
+    }
 
     /// Never routes to an endpoint that is not selected in the current table, for every
     /// algorithm, under random slice writes and deletes interleaved with picks; no
@@ -261,6 +362,42 @@ proptest! {
         // Extra disruption of surviving backends' slots: bounded by 1/N itself (the
         // Maglev paper reports well under that for M ≫ N).
         prop_assert!(moved_f <= 1.0 / n as f64, "moved {moved_f} for N={n}");
+    }
+
+    /// Concurrent round-robin keeps shares even after any number of picks: two threads
+    /// picking `picks` times each from one set (each on its own cursor stripe, or both
+    /// on one), every endpoint's count is within 2 of every other's and the total is
+    /// exact — each stripe hands out whole cycles plus at most one partial one.
+    #[test]
+    fn round_robin_shares_stay_even_on_two_threads(
+        n in 1usize..300,
+        picks in 1usize..3000,
+        seed in any::<u64>(),
+    ) {
+        let set = Arc::new(set_of(n, seed));
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (set, barrier) = (set.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    let mut local = vec![0usize; set.len()];
+                    barrier.wait();
+                    for _ in 0..picks {
+                        local[set.next_round_robin().unwrap()] += 1;
+                    }
+                    local
+                })
+            })
+            .collect();
+        let mut total = vec![0usize; n];
+        for h in handles {
+            for (t, l) in total.iter_mut().zip(h.join().unwrap()) {
+                *t += l;
+            }
+        }
+        let (min, max) = (*total.iter().min().unwrap(), *total.iter().max().unwrap());
+        prop_assert_eq!(total.iter().sum::<usize>(), 2 * picks);
+        prop_assert!(max - min <= 2, "min {min} max {max} over {n} endpoints: {total:?}");
     }
 
     /// Round-robin is exactly fair over full cycles, single-threaded and split across
