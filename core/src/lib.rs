@@ -43,6 +43,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod apply;
 pub mod cluster;
 pub mod controllers;
 pub mod dispatch;
