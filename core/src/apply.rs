@@ -29,9 +29,9 @@
 //!   `ports` by `port`, `metadata.ownerReferences` by `uid`. An item of the modified
 //!   list merges with the live item of the same key; a live item whose key the original
 //!   list had and the modified list lacks is deleted; other live items are kept (after
-//!   the modified list's items, where upstream's `$setElementOrder` would interleave
-//!   them by their live position). A list item without its merge key makes the whole
-//!   list replace the live one;
+//!   in the modified list's order, interleaved with the live-only items by their live
+//!   position as upstream's `$setElementOrder` / `mergeSortedSlice` do). A list item
+//!   without its merge key makes the whole list replace the live one;
 //! - every other list is atomic: the modified list replaces the live one;
 //! - `retainKeys` fields (a Deployment's `spec.strategy`, a pod volume): when the merge
 //!   changes them, only the keys the modified document gives are kept, so `strategy:
@@ -252,22 +252,49 @@ fn merge_list(
     key: &str,
 ) -> Option<Value> {
     let key_of = |v: &Value| v.get(key).filter(|k| !k.is_null()).cloned();
-    let mut out = Vec::with_capacity(modified.len().max(current.len()));
+    let live_index = |k: &Value| current.iter().position(|c| key_of(c).as_ref() == Some(k));
+    // The modified list's items, merged with their live and original items, in the
+    // modified order, each with its live position.
+    let mut patched: Vec<(Value, Option<usize>)> = Vec::with_capacity(modified.len());
     let mut seen: Vec<Value> = Vec::new();
     for m in modified {
         let k = key_of(m)?;
-        let live = current.iter().find(|c| key_of(c).as_ref() == Some(&k));
+        let at = live_index(&k);
         let orig = original.and_then(|o| o.iter().find(|x| key_of(x).as_ref() == Some(&k)));
-        out.push(merge_value(kind, path, orig, m, live));
+        patched.push((
+            merge_value(kind, path, orig, m, at.map(|i| &current[i])),
+            at,
+        ));
         seen.push(k);
     }
     let deleted: Vec<Value> = original
         .map(|o| o.iter().filter_map(key_of).collect())
         .unwrap_or_default();
-    for c in current {
-        match key_of(c) {
-            Some(k) if seen.contains(&k) || deleted.contains(&k) => {}
-            _ => out.push(c.clone()),
+    // Live items the patch neither names nor deletes, in the live order.
+    let server_only: Vec<(usize, &Value)> = current
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| match key_of(c) {
+            Some(k) => !seen.contains(&k) && !deleted.contains(&k),
+            None => true,
+        })
+        .collect();
+    // Interleave as upstream's `mergeSortedSlice` does: a server-only item goes before
+    // the next patched item when that item is live and comes after it there.
+    let mut out = Vec::with_capacity(patched.len() + server_only.len());
+    let (mut i, mut j) = (0, 0);
+    while i < server_only.len() || j < patched.len() {
+        let take_server = match (server_only.get(i), patched.get(j)) {
+            (Some(_), None) => true,
+            (Some((si, _)), Some((_, Some(pi)))) => si < pi,
+            _ => false,
+        };
+        if take_server {
+            out.push(server_only[i].1.clone());
+            i += 1;
+        } else {
+            out.push(patched[j].0.clone());
+            j += 1;
         }
     }
     Some(Value::Array(out))
@@ -331,6 +358,21 @@ mod tests {
                 {"name": "a", "image": "i", "env": [{"name": "Y", "value": "2"}, {"name": "Z", "value": "3"}]},
                 {"name": "sidecar"}
             ]))
+        );
+    }
+
+    #[test]
+    fn live_only_items_keep_their_place() {
+        let p = |v: Value| json!({"spec": {"containers": v}});
+        let current = p(json!([{"name": "init"}, {"name": "a"}, {"name": "mid"}, {"name": "b"}]));
+        let modified = p(json!([{"name": "b"}, {"name": "a"}, {"name": "c"}]));
+        // mid (live 2) goes before b (live 3), the next patched item.
+        let out = three_way_merge(Kind::Pod, None, &modified, &current);
+        assert_eq!(
+            out,
+            p(
+                json!([{"name": "init"}, {"name": "mid"}, {"name": "b"}, {"name": "a"}, {"name": "c"}])
+            )
         );
     }
 

@@ -452,15 +452,24 @@ impl Cluster {
         self.clock.now()
     }
 
-    /// Creates each object, or replaces the labels, annotations and spec of the stored
-    /// one (keeping its status, owners, finalizers and allocated fields such as a
-    /// Service's ClusterIP and node ports, or a Pod's node) — `kubectl apply` — then
-    /// runs the control plane until idle. Namespaces of the batch are applied first;
-    /// otherwise the order is kept.
+    /// `kubectl apply`: creates each object, or configures the stored one, then runs the
+    /// control plane until idle. Namespaces of the batch are applied first; otherwise
+    /// the order is kept.
     ///
-    /// Every object is checked before anything is written: no duplicates in the batch,
-    /// the namespace exists (or is in the batch), and immutable fields (workload
-    /// selectors, a Service's ClusterIP) are unchanged.
+    /// An object loaded by [`crate::manifest`] carries its manifest in the
+    /// `kubectl.kubernetes.io/last-applied-configuration` annotation; a stored one is
+    /// then configured by the three-way merge of [`crate::apply`] (fields the manifest
+    /// sets are set, fields the last applied manifest set and this one drops are
+    /// deleted and defaulted again, fields only others set — `kubectl scale`, `rollout
+    /// pause`, an HPA — are kept), decoded and validated as a manifest. An object
+    /// without the annotation replaces the labels, annotations and spec of the stored
+    /// one. Either way the stored status, owners, finalizers and allocated fields (a
+    /// Service's ClusterIP and node ports, a Pod's node) are kept.
+    ///
+    /// Every object is merged and checked before anything is written: no duplicates in
+    /// the batch, the namespace exists (or is in the batch), the merged manifest is
+    /// valid, and immutable fields (workload selectors, a Service's ClusterIP) are
+    /// unchanged.
     ///
     /// # Errors
     ///

@@ -24,6 +24,12 @@
 //! 5. **Conversion, defaulting and validation** into the compact model type, with the
 //!    API server's defaults and checks (below). The first error wins.
 //!
+//! Every object loaded from a document carries the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation `kubectl apply` gives
+//! it: the document's JSON ([`crate::apply::last_applied_configuration`]); a document
+//! that already has one keeps it. [`crate::cluster::Cluster::apply`] merges with it.
+//! [`decode_document`] decodes one document without adding it.
+//!
 //! # Errors
 //!
 //! A [`ManifestError`] names the file, the 0-based document index, the object's kind
