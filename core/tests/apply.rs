@@ -401,3 +401,23 @@ fn reapplying_every_scenario_manifest_is_unchanged() {
     }
     assert!(checked >= 20, "only {checked} manifests checked");
 }
+
+/// Upstream keeps the live (defaulted) `rollingUpdate` of a StatefulSet switched to
+/// OnDelete — `updateStrategy` has no retainKeys — and its validation rejects that.
+#[test]
+fn a_stateful_set_switched_to_on_delete_is_rejected_as_upstream() {
+    let sts = |strategy: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {{name: db}}\nspec:\n{strategy}  \
+             serviceName: db\n  selector: {{matchLabels: {{app: db}}}}\n  template:\n    \
+             metadata: {{labels: {{app: db}}}}\n    spec: {{containers: [{{name: a, image: busybox}}]}}\n"
+        )
+    };
+    let mut c = cluster();
+    apply(&mut c, &sts(""));
+    let err = c
+        .apply(load(&sts("  updateStrategy: {type: OnDelete}\n")))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.updateStrategy.rollingUpdate"), "{err}");
+}
