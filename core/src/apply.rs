@@ -37,6 +37,11 @@
 //!   changes them, only the keys the modified document gives are kept, so `strategy:
 //!   {type: Recreate}` drops the live `rollingUpdate`.
 //!
+//! The API server's own update rules that apply to the merged document are applied
+//! too: a Service switched to a type without node ports loses the node ports the merge
+//! kept from the live object (unless the manifest adds new ones), and one switched to
+//! ExternalName its unchanged clusterIP (upstream `dropTypeDependentFields`).
+//!
 //! One adjustment to kubesim's model: a DaemonSet switched to `OnDelete` loses the
 //! live `rollingUpdate` (upstream keeps it and ignores it; kubesim's loader rejects it).
 //!
@@ -100,6 +105,9 @@ pub fn three_way_merge(
 ) -> Value {
     let mut path = Vec::new();
     let mut out = merge_value(kind, &mut path, original, modified, Some(current));
+    if kind == Kind::Service {
+        drop_type_dependent_fields(&mut out, current);
+    }
     if kind == Kind::DaemonSet {
         // Upstream keeps the live `rollingUpdate` of a DaemonSet switched to OnDelete
         // (its validation ignores it under OnDelete); kubesim's loader rejects one, and
@@ -114,6 +122,50 @@ pub fn three_way_merge(
         }
     }
     out
+}
+
+/// The API server's `dropTypeDependentFields` on a Service update (`old` is the live
+/// document): switching to a type without node ports drops the node ports when the
+/// update adds none the live object lacks; switching to ExternalName drops an
+/// unchanged clusterIP.
+fn drop_type_dependent_fields(new: &mut Value, old: &Value) {
+    let type_of = |v: &Value| {
+        v.pointer("/spec/type")
+            .and_then(Value::as_str)
+            .unwrap_or("ClusterIP")
+            .to_string()
+    };
+    let needs_node_port = |t: &str| t == "NodePort" || t == "LoadBalancer";
+    let (old_type, new_type) = (type_of(old), type_of(new));
+    let node_ports = |v: &Value| -> Vec<Value> {
+        v.pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p.get("nodePort").filter(|n| !n.is_null()).cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    if needs_node_port(&old_type) && !needs_node_port(&new_type) {
+        let live = node_ports(old);
+        if node_ports(new).iter().all(|n| live.contains(n)) {
+            if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+                for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    p.remove("nodePort");
+                }
+            }
+        }
+    }
+    if old_type != "ExternalName" && new_type == "ExternalName" {
+        let same = new.pointer("/spec/clusterIP") == old.pointer("/spec/clusterIP");
+        if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
+            if same {
+                spec.remove("clusterIP");
+                spec.remove("clusterIPs");
+            }
+        }
+    }
 }
 
 /// How a list at some path merges.

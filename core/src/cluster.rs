@@ -751,7 +751,16 @@ fn configured(stored: &Object, new: Object) -> Result<Object> {
             e.reason
         ))
     })?;
-    Ok(merged(stored, decoded))
+    let mut next = merged(stored, decoded.clone());
+    // The merged document already holds the live allocated fields it keeps; what it
+    // dropped (a Service switched to ExternalName or away from node ports) stays gone.
+    if let (Object::Service(n), Object::Service(d)) = (&mut next, &decoded) {
+        n.spec.cluster_ip = d.spec.cluster_ip;
+        for (p, dp) in n.spec.ports.iter_mut().zip(d.spec.ports.iter()) {
+            p.node_port = dp.node_port;
+        }
+    }
+    Ok(next)
 }
 
 /// `obj` and its manifest document — the `modified` document of the merge, with the

@@ -421,3 +421,47 @@ fn a_stateful_set_switched_to_on_delete_is_rejected_as_upstream() {
         .to_string();
     assert!(err.contains("spec.updateStrategy.rollingUpdate"), "{err}");
 }
+
+/// The API server drops the allocated node ports of a Service whose type no longer
+/// needs them (upstream `dropTypeDependentFields`), so the node ports the merge keeps
+/// from the live object do not make the apply invalid.
+#[test]
+fn a_node_port_service_switched_to_cluster_ip_loses_its_node_ports() {
+    let svc = |ty: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web}}\nspec:\n  type: {ty}\n  \
+             selector: {{app: web}}\n  ports: [{{port: 80}}]\n"
+        )
+    };
+    let mut c = cluster();
+    apply(&mut c, &svc("NodePort"));
+    assert!(field(&c, Kind::Service, "web", "/spec/ports/0/nodePort").is_number());
+    apply(&mut c, &svc("ClusterIP"));
+    assert_eq!(
+        field(&c, Kind::Service, "web", "/spec/ports/0/nodePort"),
+        Value::Null
+    );
+    assert_eq!(field(&c, Kind::Service, "web", "/spec/type"), "ClusterIP");
+}
+
+#[test]
+fn a_service_switched_to_external_name_loses_its_cluster_ip() {
+    let mut c = cluster();
+    apply(
+        &mut c,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  selector: {app: db}\n  ports: [{port: 5432}]\n",
+    );
+    assert!(field(&c, Kind::Service, "db", "/spec/clusterIP").is_string());
+    apply(
+        &mut c,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db}\nspec:\n  type: ExternalName\n  externalName: db.example.com\n",
+    );
+    assert_eq!(
+        field(&c, Kind::Service, "db", "/spec/clusterIP"),
+        Value::Null
+    );
+    assert_eq!(
+        field(&c, Kind::Service, "db", "/spec/externalName"),
+        "db.example.com"
+    );
+}
