@@ -456,15 +456,24 @@ impl Cluster {
         self.clock.now()
     }
 
-    /// Creates each object, or replaces the labels, annotations and spec of the stored
-    /// one (keeping its status, owners, finalizers and allocated fields such as a
-    /// Service's ClusterIP and node ports, or a Pod's node) — `kubectl apply` — then
-    /// runs the control plane until idle. Namespaces of the batch are applied first;
-    /// otherwise the order is kept.
+    /// `kubectl apply`: creates each object, or configures the stored one, then runs the
+    /// control plane until idle. Namespaces of the batch are applied first; otherwise
+    /// the order is kept.
     ///
-    /// Every object is checked before anything is written: no duplicates in the batch,
-    /// the namespace exists (or is in the batch), and immutable fields (workload
-    /// selectors, a Service's ClusterIP) are unchanged.
+    /// An object loaded by [`crate::manifest`] carries its manifest in the
+    /// `kubectl.kubernetes.io/last-applied-configuration` annotation; a stored one is
+    /// then configured by the three-way merge of [`crate::apply`] (fields the manifest
+    /// sets are set, fields the last applied manifest set and this one drops are
+    /// deleted and defaulted again, fields only others set — `kubectl scale`, `rollout
+    /// pause`, an HPA — are kept), decoded and validated as a manifest. An object
+    /// without the annotation replaces the labels, annotations and spec of the stored
+    /// one. Either way the stored status, owners, finalizers and allocated fields (a
+    /// Service's ClusterIP and node ports, a Pod's node) are kept.
+    ///
+    /// Every object is merged and checked before anything is written: no duplicates in
+    /// the batch, the namespace exists (or is in the batch), the merged manifest is
+    /// valid, and immutable fields (workload selectors, a Service's ClusterIP) are
+    /// unchanged.
     ///
     /// # Errors
     ///
@@ -507,20 +516,30 @@ impl Cluster {
                     )));
                 }
             }
-            if let Some(stored) = self.store.try_get(obj.kind(), obj.namespace(), obj.name()) {
-                check_immutable(&stored, obj)?;
-            }
         }
-        let mut out = Vec::with_capacity(objects.len());
+        // Everything is merged and checked before anything is written.
+        let mut planned = Vec::with_capacity(objects.len());
         for obj in objects {
             let stored = self.store.try_get(obj.kind(), obj.namespace(), obj.name());
+            let next = match &stored {
+                None => with_manifest(obj)?.0,
+                Some(stored) => {
+                    let next = configured(stored, obj)?;
+                    check_immutable(stored, &next)?;
+                    next
+                }
+            };
+            planned.push((stored, next));
+        }
+        let mut out = Vec::with_capacity(planned.len());
+        for (stored, new) in planned {
             let applied = match stored {
                 None => Applied {
                     action: ApplyAction::Created,
-                    object: self.store.create(obj)?,
+                    object: self.store.create(new)?,
                 },
                 Some(stored) => {
-                    let mut new = merged(&stored, obj);
+                    let mut new = new;
                     self.store
                         .config()
                         .admission
@@ -698,6 +717,138 @@ fn check_immutable(stored: &Object, new: &Object) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// What `kubectl apply` of `new` makes of the existing `stored` object: when `new`
+/// carries its manifest (the last-applied annotation the manifest loader records), the
+/// three-way merge of [`crate::apply`] from the stored last-applied configuration to
+/// that manifest over the live object, decoded (defaulted and validated) as a manifest;
+/// otherwise `new`'s labels, annotations and spec replace the stored ones. Either way
+/// through [`merged`] (identity, status, owners, finalizers, allocated fields).
+fn configured(stored: &Object, new: Object) -> Result<Object> {
+    use crate::apply::{three_way_merge, LAST_APPLIED_ANNOTATION};
+    let (new, modified) = with_manifest(new)?;
+    let Some(modified) = modified else {
+        return Ok(merged(stored, new));
+    };
+    let original: Option<serde_json::Value> =
+        match stored.meta().annotations.get(LAST_APPLIED_ANNOTATION) {
+            None => None,
+            Some(t) => Some(serde_json::from_str(t).map_err(|e| {
+                ClusterError::Invalid(format!(
+                    "{}: {LAST_APPLIED_ANNOTATION} of the live object is not valid JSON: {e}",
+                    stored.display_key()
+                ))
+            })?),
+        };
+    let doc = three_way_merge(
+        stored.kind(),
+        original.as_ref(),
+        &modified,
+        &live_document(stored),
+    );
+    let decoded = crate::manifest::decode_document(&doc, "apply").map_err(|e| {
+        let field = if e.field.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", e.field)
+        };
+        ClusterError::Invalid(format!(
+            "The {} {:?} is invalid: {field}{}",
+            stored.kind(),
+            stored.name().as_str(),
+            e.reason
+        ))
+    })?;
+    let mut next = merged(stored, decoded.clone());
+    // The merged document already holds the live allocated fields it keeps; what it
+    // dropped (a Service switched to ExternalName or away from node ports) stays gone.
+    if let (Object::Service(n), Object::Service(d)) = (&mut next, &decoded) {
+        n.spec.cluster_ip = d.spec.cluster_ip;
+        for (p, dp) in n.spec.ports.iter_mut().zip(d.spec.ports.iter()) {
+            p.node_port = dp.node_port;
+        }
+    }
+    Ok(next)
+}
+
+/// `obj` and its manifest document — the `modified` document of the merge, with the
+/// last-applied annotation in it, as kubectl sends it — when `obj` carries a
+/// last-applied annotation; `(obj, None)` when it carries none.
+///
+/// An object changed after it was loaded (by a program, not a manifest) has an
+/// annotation that no longer describes it: its manifest is then its own rendering
+/// (as `kubectl get -o yaml`, edit, `kubectl apply` would send it), and its annotation
+/// is rewritten to match.
+fn with_manifest(mut obj: Object) -> Result<(Object, Option<serde_json::Value>)> {
+    use crate::apply::{last_applied_configuration, LAST_APPLIED_ANNOTATION};
+    use serde_json::Value;
+    let Some(text) = obj.meta().annotations.get(LAST_APPLIED_ANNOTATION).cloned() else {
+        return Ok((obj, None));
+    };
+    let parsed: Option<Value> = serde_json::from_str(&text).ok();
+    let (text, mut doc) = match parsed {
+        Some(doc) if describes(&doc, &obj) => (text.to_string(), doc),
+        _ => {
+            let doc = live_document(&obj);
+            let text = last_applied_configuration(&doc);
+            let doc = serde_json::from_str(&text)
+                .map_err(|e| ClusterError::Invalid(format!("{}: {e}", obj.display_key())))?;
+            let meta = obj.meta_mut();
+            meta.annotations = meta.annotations.with(LAST_APPLIED_ANNOTATION, &text);
+            (text, doc)
+        }
+    };
+    if let Some(meta) = doc
+        .as_object_mut()
+        .map(|m| {
+            m.entry("metadata")
+                .or_insert_with(|| Value::Object(Default::default()))
+        })
+        .and_then(Value::as_object_mut)
+    {
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(ann) = ann.as_object_mut() {
+            ann.insert(LAST_APPLIED_ANNOTATION.into(), Value::String(text));
+        }
+    }
+    Ok((obj, Some(doc)))
+}
+
+/// Whether the manifest document `doc` decodes to `obj` (but for the last-applied
+/// annotation).
+fn describes(doc: &serde_json::Value, obj: &Object) -> bool {
+    use crate::apply::LAST_APPLIED_ANNOTATION;
+    let Ok(mut decoded) = crate::manifest::decode_document(doc, "apply") else {
+        return false;
+    };
+    let mut obj = obj.clone();
+    for o in [&mut decoded, &mut obj] {
+        let meta = o.meta_mut();
+        meta.annotations = meta.annotations.without(LAST_APPLIED_ANNOTATION);
+    }
+    decoded == obj
+}
+
+/// The live object as the `current` document of the merge: its JSON without status and
+/// without the metadata the server owns (uid, resourceVersion, generation, timestamps,
+/// owners, finalizers — [`merged`] keeps those from the stored object).
+fn live_document(stored: &Object) -> serde_json::Value {
+    let mut doc = stored.to_json();
+    if let Some(map) = doc.as_object_mut() {
+        map.remove("status");
+        if let Some(meta) = map.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            meta.retain(|k, _| {
+                matches!(
+                    k.as_str(),
+                    "name" | "namespace" | "generateName" | "labels" | "annotations"
+                )
+            });
+        }
+    }
+    doc
 }
 
 /// `new` with the stored object's identity, status, owners and finalizers, and the

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod admission;
+pub mod apply;
 pub mod cluster;
 pub mod controllers;
 pub mod dispatch;

@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kubesim_core::apply::LAST_APPLIED_ANNOTATION;
 use kubesim_core::cluster::{Cluster, ClusterError};
 use kubesim_core::dns::{DnsError, DnsView, RecordType};
 use kubesim_core::invariants::InvariantChecker;
@@ -567,8 +568,16 @@ impl Run {
             None => load_sources(&self.dir, &a.sources, a.namespace.as_deref()),
         };
         let rv_before = self.store().resource_version();
-        let result: Result<Vec<_>, String> = loaded.and_then(|objects| {
+        let result: Result<Vec<_>, String> = loaded.and_then(|mut objects| {
             if a.create {
+                // `kubectl create` records no last-applied configuration (the loader
+                // adds one, as `kubectl apply` does).
+                for o in &mut objects {
+                    let meta = o.meta_mut();
+                    if meta.annotations.contains_key(LAST_APPLIED_ANNOTATION) {
+                        meta.annotations = meta.annotations.without(LAST_APPLIED_ANNOTATION);
+                    }
+                }
                 for o in &objects {
                     if self
                         .store()

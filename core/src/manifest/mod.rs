@@ -24,6 +24,12 @@
 //! 5. **Conversion, defaulting and validation** into the compact model type, with the
 //!    API server's defaults and checks (below). The first error wins.
 //!
+//! Every object loaded from a document carries the
+//! `kubectl.kubernetes.io/last-applied-configuration` annotation `kubectl apply` gives
+//! it: the document's JSON ([`crate::apply::last_applied_configuration`]); a document
+//! that already has one keeps it. [`crate::cluster::Cluster::apply`] merges with it.
+//! [`decode_document`] decodes one document without adding it.
+//!
 //! # Errors
 //!
 //! A [`ManifestError`] names the file, the 0-based document index, the object's kind
@@ -266,7 +272,9 @@ pub fn load_value(
         ));
     };
     if map.get("kind").and_then(Value::as_str) != Some("List") {
-        return convert(value).map(|o| vec![o]).map_err(|e| err(e, value));
+        return convert(value)
+            .map(|o| vec![applied(o, value)])
+            .map_err(|e| err(e, value));
     }
     // kind: List (v1): apiVersion, kind, metadata, items.
     let list_err = |e: FieldError| {
@@ -311,11 +319,48 @@ pub fn load_value(
                 format!("a List item must be a mapping, found {}", json_type(item)),
             ))
         } else {
-            convert(item)
+            convert(item).map(|o| applied(o, item))
         };
         out.push(result.map_err(|e| err(e.under(&prefix), item))?);
     }
     Ok(out)
+}
+
+/// `obj` with the [`LAST_APPLIED_ANNOTATION`](crate::apply::LAST_APPLIED_ANNOTATION)
+/// `kubectl apply` gives it: the JSON of its manifest document `doc`. A document that
+/// already carries one (the rendering of a live object) keeps it, so that loading a
+/// rendering gives the object back; [`crate::cluster::Cluster::apply`] replaces an
+/// annotation that does not describe its object.
+fn applied(mut obj: Object, doc: &Value) -> Object {
+    if obj
+        .meta()
+        .annotations
+        .contains_key(crate::apply::LAST_APPLIED_ANNOTATION)
+    {
+        return obj;
+    }
+    let text = crate::apply::last_applied_configuration(doc);
+    let meta = obj.meta_mut();
+    meta.annotations = meta
+        .annotations
+        .with(crate::apply::LAST_APPLIED_ANNOTATION, &text);
+    obj
+}
+
+/// Decodes one object document (not a `kind: List`) with the loader's decoding,
+/// defaulting and validation, without recording a last-applied configuration: the
+/// document [`crate::apply::three_way_merge`] produced, whose annotations already hold
+/// the new one.
+///
+/// # Errors
+///
+/// The first error, with its field path (the file label and document index are
+/// `file` and 0).
+pub fn decode_document(value: &Value, file: &str) -> Result<Object, ManifestError> {
+    convert(value).map_err(|e| {
+        let (kind, name) = identity(value);
+        ManifestError::new(file, 0, e.field, e.reason).with_object(kind, name)
+    })
 }
 
 /// Loads every object of a YAML file.
