@@ -749,7 +749,10 @@ pub fn calculate_status(
     };
     let mut next: Option<Duration> = None;
     for p in pods {
-        if p.meta.labels.contains_all(template_labels) {
+        // Pods made from the template share its label map: no lookups for those.
+        if StrMap::ptr_eq(&p.meta.labels, template_labels)
+            || p.meta.labels.contains_all(template_labels)
+        {
             status.fully_labeled_replicas += 1;
         }
         if p.is_ready() {

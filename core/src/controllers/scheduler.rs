@@ -463,6 +463,11 @@ impl Scheduler {
         let mut feasible: Vec<usize> = Vec::with_capacity(num_all);
         let mut tied: Vec<usize> = Vec::new();
         let mut counts: Vec<i64> = Vec::with_capacity(num_all);
+        // Each node's LeastAllocated score for the non-zero requests `scored_for`
+        // (None: not computed since its usage last changed). Pods of one template
+        // ask the same, so a node's score is recomputed only after a pod lands on it.
+        let mut least_alloc: Vec<Option<i64>> = vec![None; num_all];
+        let mut scored_for: Option<Resources> = None;
         for obj in pods {
             let Some(pod) = obj.as_pod() else {
                 continue;
@@ -482,8 +487,8 @@ impl Scheduler {
             failures.clear();
             feasible.clear();
             let mut processed = 0;
-            for step in 0..num_all {
-                let i = (*next_start + step) % num_all;
+            let mut i = *next_start % num_all;
+            while processed < num_all {
                 processed += 1;
                 if fits(&pod.spec, &want, &infos[i], &usage[i]) {
                     feasible.push(i);
@@ -492,6 +497,10 @@ impl Scheduler {
                     }
                 } else if let Err(r) = filter(&pod.spec, nodes[i], &usage[i]) {
                     failures.extend(r);
+                }
+                i += 1;
+                if i == num_all {
+                    i = 0;
                 }
             }
             if sampling {
@@ -515,6 +524,10 @@ impl Scheduler {
                 }
             }));
             let max_count = counts.iter().copied().max().unwrap_or(0);
+            if scored_for != Some(want.non_zero) {
+                least_alloc.fill(None);
+                scored_for = Some(want.non_zero);
+            }
             let mut best = i64::MIN;
             tied.clear();
             for (&i, &c) in feasible.iter().zip(&counts) {
@@ -523,8 +536,9 @@ impl Scheduler {
                 } else {
                     MAX_NODE_SCORE - c * MAX_NODE_SCORE / max_count
                 };
-                let score = least_allocated(&want.non_zero, nodes[i], &usage[i])
-                    + TAINT_TOLERATION_WEIGHT * taint_score;
+                let la = *least_alloc[i]
+                    .get_or_insert_with(|| least_allocated(&want.non_zero, nodes[i], &usage[i]));
+                let score = la + TAINT_TOLERATION_WEIGHT * taint_score;
                 if score > best {
                     best = score;
                     tied.clear();
@@ -539,6 +553,7 @@ impl Scheduler {
                 tied[pick(tied.len()).min(tied.len() - 1)]
             };
             usage[chosen].add(&pod.spec);
+            least_alloc[chosen] = None;
             out.push(Placement::Node(nodes[chosen].meta.name.clone()));
         }
         out
