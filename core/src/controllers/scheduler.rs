@@ -126,8 +126,8 @@ use rand::Rng;
 use crate::dispatch::{stable_hash, Affinity};
 use crate::intern::{intern, Str};
 use crate::model::{
-    ConditionStatus, EventType, Kind, Node, Object, ObjectKey, Pod, PodSpec, Protocol, PvcPhase,
-    Resources, Taint, TaintEffect, Toleration, VolumeSource,
+    ConditionStatus, EventType, Kind, Node, NodeCapacity, Object, ObjectKey, Pod, PodSpec,
+    Protocol, PvcPhase, Resources, Taint, TaintEffect, Toleration, VolumeSource,
 };
 use crate::runtime::{Controller, Ctx, ReconcileError, Requeue, Routed, StoreView};
 use crate::store::{Binding, Field, FieldSelector, WatchEvent, WatchEventType};
@@ -468,6 +468,7 @@ impl Scheduler {
         // ask the same, so a node's score is recomputed only after a pod lands on it.
         let mut least_alloc: Vec<Option<i64>> = vec![None; num_all];
         let mut scored_for: Option<Resources> = None;
+        let any_prefer = infos.iter().any(|n| n.prefer_no_schedule);
         for obj in pods {
             let Some(pod) = obj.as_pod() else {
                 continue;
@@ -486,13 +487,38 @@ impl Scheduler {
             let want = PodWants::new(&pod.spec);
             failures.clear();
             feasible.clear();
+            tied.clear();
+            if scored_for != Some(want.non_zero) {
+                least_alloc.fill(None);
+                scored_for = Some(want.non_zero);
+            }
+            // Without PreferNoSchedule taints anywhere every feasible node's
+            // TaintToleration score is the maximum, so nodes are scored as they are
+            // found (same scores, same tie order as scoring the feasible list after).
+            let mut best = i64::MIN;
+            let mut found = 0;
             let mut processed = 0;
             let mut i = *next_start % num_all;
             while processed < num_all {
                 processed += 1;
                 if fits(&pod.spec, &want, &infos[i], &usage[i]) {
-                    feasible.push(i);
-                    if feasible.len() >= to_find {
+                    found += 1;
+                    if any_prefer {
+                        feasible.push(i);
+                    } else {
+                        let la = *least_alloc[i].get_or_insert_with(|| {
+                            least_allocated(&want.non_zero, nodes[i], &usage[i])
+                        });
+                        let score = la + TAINT_TOLERATION_WEIGHT * MAX_NODE_SCORE;
+                        if score > best {
+                            best = score;
+                            tied.clear();
+                        }
+                        if score == best {
+                            tied.push(i);
+                        }
+                    }
+                    if found >= to_find {
                         break;
                     }
                 } else if let Err(r) = filter(&pod.spec, nodes[i], &usage[i]) {
@@ -506,45 +532,42 @@ impl Scheduler {
             if sampling {
                 *next_start = (*next_start + processed) % num_all;
             }
-            if feasible.is_empty() {
+            if found == 0 {
                 out.push(Placement::Unschedulable(unschedulable_message(
                     nodes.len(),
                     &failures,
                 )));
                 continue;
             }
-            // TaintToleration score: counts of untolerated PreferNoSchedule taints,
-            // normalised (reversed) over the feasible nodes.
-            counts.clear();
-            counts.extend(feasible.iter().map(|&i| {
-                if infos[i].prefer_no_schedule {
-                    untolerated_prefer_no_schedule(&pod.spec, nodes[i])
-                } else {
-                    0
-                }
-            }));
-            let max_count = counts.iter().copied().max().unwrap_or(0);
-            if scored_for != Some(want.non_zero) {
-                least_alloc.fill(None);
-                scored_for = Some(want.non_zero);
-            }
-            let mut best = i64::MIN;
-            tied.clear();
-            for (&i, &c) in feasible.iter().zip(&counts) {
-                let taint_score = if max_count == 0 {
-                    MAX_NODE_SCORE
-                } else {
-                    MAX_NODE_SCORE - c * MAX_NODE_SCORE / max_count
-                };
-                let la = *least_alloc[i]
-                    .get_or_insert_with(|| least_allocated(&want.non_zero, nodes[i], &usage[i]));
-                let score = la + TAINT_TOLERATION_WEIGHT * taint_score;
-                if score > best {
-                    best = score;
-                    tied.clear();
-                }
-                if score == best {
-                    tied.push(i);
+            if any_prefer {
+                // TaintToleration score: counts of untolerated PreferNoSchedule
+                // taints, normalised (reversed) over the feasible nodes.
+                counts.clear();
+                counts.extend(feasible.iter().map(|&i| {
+                    if infos[i].prefer_no_schedule {
+                        untolerated_prefer_no_schedule(&pod.spec, nodes[i])
+                    } else {
+                        0
+                    }
+                }));
+                let max_count = counts.iter().copied().max().unwrap_or(0);
+                for (&i, &c) in feasible.iter().zip(&counts) {
+                    let taint_score = if max_count == 0 {
+                        MAX_NODE_SCORE
+                    } else {
+                        MAX_NODE_SCORE - c * MAX_NODE_SCORE / max_count
+                    };
+                    let la = *least_alloc[i].get_or_insert_with(|| {
+                        least_allocated(&want.non_zero, nodes[i], &usage[i])
+                    });
+                    let score = la + TAINT_TOLERATION_WEIGHT * taint_score;
+                    if score > best {
+                        best = score;
+                        tied.clear();
+                    }
+                    if score == best {
+                        tied.push(i);
+                    }
                 }
             }
             let chosen = if tied.len() == 1 {
@@ -588,6 +611,8 @@ struct PodWants {
     host_ports: bool,
     /// Whether it tolerates the cordon taint.
     tolerates_cordon: bool,
+    /// Whether it has a `nodeSelector`.
+    node_selector: bool,
 }
 
 impl PodWants {
@@ -603,6 +628,7 @@ impl PodWants {
             non_zero: non_zero_requests(spec),
             host_ports: spec.host_ports().next().is_some(),
             tolerates_cordon: tolerated(&spec.tolerations, &cordon),
+            node_selector: !spec.node_selector.is_empty(),
         }
     }
 }
@@ -617,23 +643,32 @@ struct NodeInfo<'a> {
     hard_taints: bool,
     /// Whether it has `PreferNoSchedule` taints.
     prefer_no_schedule: bool,
+    /// Whether any of the cordon, taint or condition-taint checks applies (else
+    /// [`fits`] skips them).
+    restricted: bool,
+    /// `status.allocatable`, copied (read for every pod).
+    alloc: NodeCapacity,
 }
 
 impl<'a> NodeInfo<'a> {
     fn new(node: &'a Node) -> Self {
+        let condition_taint = condition_taint(node);
+        let hard_taints = node
+            .spec
+            .taints
+            .iter()
+            .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute));
         NodeInfo {
             node,
-            condition_taint: condition_taint(node),
-            hard_taints: node
-                .spec
-                .taints
-                .iter()
-                .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)),
+            restricted: node.spec.unschedulable || hard_taints || condition_taint.is_some(),
+            condition_taint,
+            hard_taints,
             prefer_no_schedule: node
                 .spec
                 .taints
                 .iter()
                 .any(|t| t.effect == TaintEffect::PreferNoSchedule),
+            alloc: node.status.allocatable,
         }
     }
 }
@@ -643,31 +678,33 @@ impl<'a> NodeInfo<'a> {
 /// no).
 fn fits(spec: &PodSpec, want: &PodWants, info: &NodeInfo<'_>, usage: &NodeUsage) -> bool {
     let node = info.node;
-    if node.spec.unschedulable && !want.tolerates_cordon {
-        return false;
-    }
-    if info.hard_taints
-        && node
-            .spec
-            .taints
-            .iter()
-            .filter(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
-            .any(|t| !tolerated(&spec.tolerations, t))
-    {
-        return false;
-    }
-    if let Some(t) = &info.condition_taint {
-        if !tolerated(&spec.tolerations, t) {
+    if info.restricted {
+        if node.spec.unschedulable && !want.tolerates_cordon {
             return false;
         }
+        if info.hard_taints
+            && node
+                .spec
+                .taints
+                .iter()
+                .filter(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
+                .any(|t| !tolerated(&spec.tolerations, t))
+        {
+            return false;
+        }
+        if let Some(t) = &info.condition_taint {
+            if !tolerated(&spec.tolerations, t) {
+                return false;
+            }
+        }
     }
-    if !spec.node_selector.is_empty() && !node.meta.labels.contains_all(&spec.node_selector) {
+    if want.node_selector && !node.meta.labels.contains_all(&spec.node_selector) {
         return false;
     }
     if want.host_ports && spec.host_ports().any(|p| usage.host_ports.contains(&p)) {
         return false;
     }
-    let alloc = node.status.allocatable;
+    let alloc = &info.alloc;
     !(usage.pods + 1 > alloc.pods
         || (want.requests.cpu_millis > 0
             && alloc.resources.cpu_millis < want.requests.cpu_millis + usage.requested.cpu_millis)
