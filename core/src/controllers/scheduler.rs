@@ -1140,6 +1140,51 @@ mod tests {
     }
 
     #[test]
+    fn cached_scores_follow_the_pod_requests_and_the_chosen_node() {
+        // Node "a" is the best for a small pod and then full (one pod); for a
+        // 1000m pod "c" beats "b", while for a 100m pod "b" beats "c". A score
+        // cached for the first pod's requests would send the second pod to "b".
+        let store = crate::store::Store::new();
+        let view = StoreView::new(&store);
+        let mut a = node("a", 100_000, 1 << 40);
+        a.status.allocatable.pods = 1;
+        let owned = vec![a, node("b", 1000, 1 << 40), node("c", 10_000, 1 << 40)];
+        let nodes: Vec<&Node> = owned.iter().collect();
+        let mut usage = vec![NodeUsage::default(); 3];
+        usage[2].add(&spec(8000, 0));
+        let pod = |name: &str, cpu: i64| {
+            Arc::new(Object::from(Pod {
+                meta: ObjectMeta::named("default", name),
+                spec: Arc::new(spec(cpu, 0)),
+                node_name: None,
+                status: Default::default(),
+            }))
+        };
+        let pods = vec![pod("small", 100), pod("big", 1000)];
+        let mut next = 0;
+        let placed = Scheduler::place_all(view, &pods, &nodes, &mut usage, &mut next, |_| 0);
+        assert_eq!(
+            placed,
+            vec![Placement::Node(intern("a")), Placement::Node(intern("c"))]
+        );
+        // Same requests: the node a pod landed on is scored again with its new usage
+        // (two equal nodes take turns).
+        let owned = vec![node("x", 1000, 1 << 40), node("y", 1000, 1 << 40)];
+        let nodes: Vec<&Node> = owned.iter().collect();
+        let mut usage = vec![NodeUsage::default(); 2];
+        let pods: Vec<_> = (0..4).map(|i| pod(&format!("p{i}"), 100)).collect();
+        let placed = Scheduler::place_all(view, &pods, &nodes, &mut usage, &mut next, |_| 0);
+        let names: Vec<_> = placed
+            .iter()
+            .map(|p| match p {
+                Placement::Node(n) => n.to_string(),
+                Placement::Unschedulable(m) => m.clone(),
+            })
+            .collect();
+        assert_eq!(names, vec!["x", "y", "x", "y"]);
+    }
+
+    #[test]
     fn fits_agrees_with_filter() {
         let mut nodes = vec![node("a", 1000, 1 << 30), node("b", 1000, 1 << 30)];
         nodes[1].spec.taints = vec![taint("dedicated", TaintEffect::NoSchedule)];
