@@ -1148,7 +1148,7 @@ mod tests {
         let view = StoreView::new(&store);
         let mut a = node("a", 100_000, 1 << 40);
         a.status.allocatable.pods = 1;
-        let owned = vec![a, node("b", 1000, 1 << 40), node("c", 10_000, 1 << 40)];
+        let owned = [a, node("b", 1000, 1 << 40), node("c", 10_000, 1 << 40)];
         let nodes: Vec<&Node> = owned.iter().collect();
         let mut usage = vec![NodeUsage::default(); 3];
         usage[2].add(&spec(8000, 0));
@@ -1169,7 +1169,7 @@ mod tests {
         );
         // Same requests: the node a pod landed on is scored again with its new usage
         // (two equal nodes take turns).
-        let owned = vec![node("x", 1000, 1 << 40), node("y", 1000, 1 << 40)];
+        let owned = [node("x", 1000, 1 << 40), node("y", 1000, 1 << 40)];
         let nodes: Vec<&Node> = owned.iter().collect();
         let mut usage = vec![NodeUsage::default(); 2];
         let pods: Vec<_> = (0..4).map(|i| pod(&format!("p{i}"), 100)).collect();
