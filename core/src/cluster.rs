@@ -214,6 +214,8 @@ impl ClusterConfig {
             strategy: self.strategy,
             workers: self.workers,
             record_history: self.record_history,
+            // kubesim's controllers share no state between their `map_event`s.
+            parallel_map: true,
             ..SimConfig::new(self.seed)
         }
     }

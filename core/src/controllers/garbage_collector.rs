@@ -47,20 +47,47 @@
 //!
 //!   Deletes carry a uid precondition; updates a resourceVersion precondition.
 //!
-//! `map_event`: an event of an object → its own key when it has ownerReferences or
-//! is being deleted with a GC finalizer; on `Deleted`, or when the object is being
-//! deleted, the keys of its dependents (`dependents_of(uid)`; a `Deleted` event
-//! carries the last state, hence the uid); and the keys of its owners that exist with
-//! the referenced uid and are being deleted (a foreground owner waits for this
-//! dependent's deletion or its `blockOwnerDeletion` flip). No timers are needed:
-//! every state change that can unblock a key is an event that maps to it.
+//! `map_event` keeps a small view of every object it has seen, keyed by uid (upstream:
+//! the nodes of the collector's dependency graph): its ownerReferences, whether it is
+//! being deleted, and its `foregroundDeletion`/`orphan` finalizers. A `Modified` event
+//! that changes none of those maps to nothing — status updates, bindings and label
+//! changes are most of the watch traffic and never change a collection decision.
+//! Any other event maps to:
+//!
+//! - its own key when the object is being deleted with a GC finalizer, or is not being
+//!   deleted and has an ownerReference that is not *solid* (classified as above, from
+//!   the store at mapping time): an object whose owners all exist and are not waiting
+//!   for it needs nothing (upstream likewise only queues a dependent whose owner is
+//!   absent from its graph or being deleted). If an owner later goes or starts
+//!   waiting, that owner's own event maps to its dependents (next point);
+//! - on `Deleted`, or when the object is being deleted, the keys of its dependents
+//!   (`dependents_of(uid)`; a `Deleted` event carries the last state, hence the uid);
+//! - the keys of its owners — the current ones and, from the view, those whose
+//!   reference it just dropped — that exist with the referenced uid and are being
+//!   deleted (a foreground owner waits for this dependent's deletion or its
+//!   `blockOwnerDeletion` flip).
+//!
+//! No timers are needed: every state change that can unblock a key is an event that
+//! maps to it. A write of the collector that failed (a conflict: someone else wrote
+//! the object first) is retried with backoff, and also at the object's next event,
+//! which passes the filter once (`applied` remembers the object).
+//!
+//! **Concurrency:** the view is one `parking_lot::Mutex`ed map per kind. In real time
+//! each kind's events come from one pump thread, so the locks are uncontended (and
+//! `map_event` of one kind never runs concurrently with itself); in virtual time
+//! every `map_event` runs on the driver thread. `reconcile` does not read the view:
+//! it decides from the store alone.
 //!
 //! # [`PodGc`]
 //!
 //! Keys are Pods; it watches Pods and Nodes. A pod bound to a node (`spec.nodeName`
 //! set) whose Node does not exist is force-deleted (grace 0, uid precondition;
 //! upstream `gcOrphaned`). A Node's `Deleted` event enqueues its pods (field
-//! selector `spec.nodeName`). When more than the threshold of terminated pods
+//! selector `spec.nodeName`). A pod event maps to the pod's key when the pod is
+//! bound to a node missing from the store, or is terminated; `map_event` keeps, by
+//! uid, each pod's node, terminal phase and "being deleted" flag, and a `Modified`
+//! event that changes none of them maps to nothing (same concurrency note as the
+//! collector's view: one mutex, taken by the Pod pump only). When more than the threshold of terminated pods
 //! (Succeeded or Failed) exist (upstream `--terminated-pod-gc-threshold`, default
 //! [`TERMINATED_POD_GC_THRESHOLD`]), the oldest excess ones (by creationTimestamp,
 //! then namespace and name) are deleted (`gcTerminated`); checked when a terminated
@@ -68,25 +95,28 @@
 //!
 //! # Simplifications (stated)
 //!
-//! - No in-memory graph and no "virtual" owner nodes: owners are read from the store
-//!   directly (the source of truth, like upstream's final live lookup).
-//! - A foreground owner is re-checked when a dependent changes or goes. A dependent
-//!   whose blocking reference is removed by someone else's update (not the GC's) is
-//!   seen with its new state only, so the owner is not enqueued by that event; the
-//!   owner is re-checked at its next event (upstream's graph sees the old state).
+//! - The view holds each object's own fields only, not upstream's graph edges nor
+//!   "virtual" owner nodes: owners and dependents are read from the store (the source
+//!   of truth, like upstream's final live lookup).
 //! - Pod GC deletes a pod of a missing node at once; upstream waits 40 s
 //!   (quarantine) and re-checks the node with a live lookup. Upstream's
 //!   `gcUnscheduledTerminating` is unnecessary: the store removes unbound pods at
 //!   once on delete. The node-lifecycle "out-of-service" taint GC is not modelled.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use fnv::FnvBuildHasher;
+use parking_lot::Mutex;
+
+use crate::intern::{SharedList, Str};
 use crate::model::{
-    Kind, Object, ObjectKey, OwnerReference, PropagationPolicy, Uid, FINALIZER_FOREGROUND,
-    FINALIZER_ORPHAN,
+    Kind, Object, ObjectKey, ObjectMeta, OwnerReference, Pod, PropagationPolicy, Uid,
+    FINALIZER_FOREGROUND, FINALIZER_ORPHAN,
 };
 use crate::runtime::{
     route_key, route_object, Controller, Ctx, ReconcileError, Requeue, Routed, StoreView,
+    WriteResult,
 };
 use crate::store::{DeleteOptions, Field, FieldSelector, Store, WatchEvent, WatchEventType};
 use std::time::Duration;
@@ -162,15 +192,69 @@ fn without_finalizer(obj: &Object, f: &str) -> Object {
     new
 }
 
+/// What the garbage collector last saw of one object: the fields its decisions read
+/// (upstream: a node of the collector's dependency graph, with its owner references
+/// and its "being deleted" / "deleting dependents" state). An object with none of
+/// them is the default node and is not stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct GraphNode {
+    owners: SharedList<OwnerReference>,
+    deleting: bool,
+    foreground: bool,
+    orphan: bool,
+}
+
+impl GraphNode {
+    fn of(m: &ObjectMeta) -> Self {
+        GraphNode {
+            owners: m.owner_references.clone(),
+            deleting: m.is_being_deleted(),
+            foreground: m.has_finalizer(FINALIZER_FOREGROUND),
+            orphan: m.has_finalizer(FINALIZER_ORPHAN),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.owners.is_empty() && !self.deleting && !self.foreground && !self.orphan
+    }
+}
+
+/// Per kind (by [`Kind::index`]): uid → the last seen [`GraphNode`].
+type Graph = Vec<Mutex<HashMap<Uid, GraphNode, FnvBuildHasher>>>;
+
 /// The garbage collector: background, foreground and orphan cascading deletion (see
 /// the [module docs](self)).
-#[derive(Debug, Default)]
-pub struct GarbageCollector;
+#[derive(Debug)]
+pub struct GarbageCollector {
+    /// The view `map_event` keeps; one lock per kind, as each kind's events come from
+    /// one pump (see the module docs' concurrency note).
+    graph: Graph,
+    /// Objects a write of the collector failed on (a conflict): their next event
+    /// passes the "nothing changed" filter, so the key is re-checked at once with the
+    /// object's new state, as before the view existed, instead of only after backoff.
+    retry: Mutex<HashSet<ObjectKey>>,
+}
+
+impl Default for GarbageCollector {
+    fn default() -> Self {
+        GarbageCollector::new()
+    }
+}
 
 impl GarbageCollector {
     /// A garbage collector.
     pub fn new() -> Self {
-        GarbageCollector
+        GarbageCollector {
+            graph: Kind::ALL.iter().map(|_| Mutex::default()).collect(),
+            retry: Mutex::default(),
+        }
+    }
+
+    /// Whether a write of the collector failed on `obj` since its last event (and
+    /// forgets it).
+    fn take_retry(&self, obj: &Object) -> bool {
+        let mut retry = self.retry.lock();
+        !retry.is_empty() && retry.remove(&ObjectKey::of(obj))
     }
 }
 
@@ -189,28 +273,77 @@ impl Controller for GarbageCollector {
 
     fn map_event(&self, ev: &WatchEvent, store: StoreView<'_>, out: &mut Vec<Routed<ObjectKey>>) {
         let obj = &ev.object;
-        if !GC_KINDS.contains(&obj.kind()) {
+        let kind = obj.kind();
+        if !GC_KINDS.contains(&kind) {
             return;
         }
         let m = obj.meta();
         let deleted = ev.type_ == WatchEventType::Deleted;
-        let gc_finalizer =
-            m.has_finalizer(FINALIZER_FOREGROUND) || m.has_finalizer(FINALIZER_ORPHAN);
-        if !deleted && (!m.owner_references.is_empty() || (m.is_being_deleted() && gc_finalizer)) {
+        let node = GraphNode::of(m);
+        let old = {
+            let mut graph = self.graph[kind.index()].lock();
+            if deleted || node.is_empty() {
+                graph.remove(&m.uid)
+            } else {
+                graph.insert(m.uid, node.clone())
+            }
+        }
+        .unwrap_or_default();
+        if ev.type_ == WatchEventType::Modified && old == node && !self.take_retry(obj) {
+            // Nothing the collector reads changed (a status update, a label, …).
+            return;
+        }
+        // The owners: classified as the reconcile would (a solid owner needs nothing
+        // done to this object), and re-checked themselves when being deleted.
+        let mut owners: Vec<ObjectKey> = Vec::new();
+        let mut all_solid = true;
+        for r in m.owner_references.iter() {
+            let key = ObjectKey::of_owner(r, obj.namespace());
+            let state = match store.get_key(&key) {
+                Some(owner) if owner.meta().uid == r.uid => {
+                    let om = owner.meta();
+                    if om.is_being_deleted() {
+                        owners.push(key);
+                    }
+                    if om.is_being_deleted() && om.has_finalizer(FINALIZER_FOREGROUND) {
+                        OwnerState::Waiting
+                    } else {
+                        OwnerState::Solid
+                    }
+                }
+                _ => OwnerState::Dangling,
+            };
+            all_solid &= state == OwnerState::Solid;
+        }
+        // Owners this object stopped referring to: a foreground owner may have been
+        // waiting for it (upstream's graph sees the old references too).
+        for r in old
+            .owners
+            .iter()
+            .filter(|r| !m.owner_references.iter().any(|n| n.uid == r.uid))
+        {
+            let key = ObjectKey::of_owner(r, obj.namespace());
+            if let Some(owner) = store.get_key(&key) {
+                if owner.meta().uid == r.uid && owner.meta().is_being_deleted() {
+                    owners.push(key);
+                }
+            }
+        }
+        let own = if node.deleting {
+            node.foreground || node.orphan
+        } else {
+            !all_solid
+        };
+        if !deleted && own {
             out.push(route_object(store, obj));
         }
-        if deleted || m.is_being_deleted() {
+        if deleted || node.deleting {
             for d in store.dependents_of(m.uid) {
                 out.push(route_object(store, &d));
             }
         }
-        for r in m.owner_references.iter() {
-            let key = ObjectKey::of_owner(r, obj.namespace());
-            if let Some(owner) = store.get_key(&key) {
-                if owner.meta().uid == r.uid && owner.meta().is_being_deleted() {
-                    out.push(route_key(store, key));
-                }
-            }
+        for key in owners {
+            out.push(route_key(store, key));
         }
     }
 
@@ -291,6 +424,14 @@ impl Controller for GarbageCollector {
         ctx.delete_key(key.clone(), options);
         Ok(Requeue::Done)
     }
+
+    fn applied(&self, _key: &ObjectKey, results: &[WriteResult]) {
+        let mut failed = results.iter().filter(|r| r.is_failure()).peekable();
+        if failed.peek().is_some() {
+            let mut retry = self.retry.lock();
+            retry.extend(failed.map(|r| r.key.clone()));
+        }
+    }
 }
 
 /// The pod garbage collector: force-deletes pods bound to nodes that no longer exist,
@@ -298,6 +439,27 @@ impl Controller for GarbageCollector {
 #[derive(Debug)]
 pub struct PodGc {
     terminated_threshold: usize,
+    /// uid → what `map_event` last saw of a pod (absent: the default, unbound and
+    /// not terminated nor being deleted).
+    seen: Mutex<HashMap<Uid, PodNode, FnvBuildHasher>>,
+}
+
+/// The fields of a pod the pod GC decides on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct PodNode {
+    node: Option<Str>,
+    terminal: bool,
+    deleting: bool,
+}
+
+impl PodNode {
+    fn of(pod: &Pod) -> Self {
+        PodNode {
+            node: pod.node_name.clone().filter(|n| !n.is_empty()),
+            terminal: pod.status.phase.is_terminal(),
+            deleting: pod.meta.is_being_deleted(),
+        }
+    }
 }
 
 impl Default for PodGc {
@@ -309,9 +471,7 @@ impl Default for PodGc {
 impl PodGc {
     /// A pod GC with upstream's default threshold ([`TERMINATED_POD_GC_THRESHOLD`]).
     pub fn new() -> Self {
-        PodGc {
-            terminated_threshold: TERMINATED_POD_GC_THRESHOLD,
-        }
+        PodGc::with_terminated_threshold(TERMINATED_POD_GC_THRESHOLD)
     }
 
     /// A pod GC keeping at most `threshold` terminated pods (0 disables terminated-pod
@@ -319,6 +479,7 @@ impl PodGc {
     pub fn with_terminated_threshold(threshold: usize) -> Self {
         PodGc {
             terminated_threshold: threshold,
+            seen: Mutex::default(),
         }
     }
 
@@ -373,9 +534,25 @@ impl Controller for PodGc {
     fn map_event(&self, ev: &WatchEvent, store: StoreView<'_>, out: &mut Vec<Routed<ObjectKey>>) {
         match ev.object.as_ref() {
             Object::Pod(pod) => {
-                let bound = pod.node_name.as_ref().is_some_and(|n| !n.is_empty());
-                if ev.type_ != WatchEventType::Deleted && (bound || pod.status.phase.is_terminal())
-                {
+                let deleted = ev.type_ == WatchEventType::Deleted;
+                let node = PodNode::of(pod);
+                let old = {
+                    let mut seen = self.seen.lock();
+                    if deleted || node == PodNode::default() {
+                        seen.remove(&pod.meta.uid)
+                    } else {
+                        seen.insert(pod.meta.uid, node.clone())
+                    }
+                }
+                .unwrap_or_default();
+                if deleted || (ev.type_ == WatchEventType::Modified && old == node) {
+                    return;
+                }
+                let orphaned = node
+                    .node
+                    .as_ref()
+                    .is_some_and(|n| store.try_get(Kind::Node, "", n).is_none());
+                if orphaned || node.terminal {
                     out.push(route_object(store, &ev.object));
                 }
             }
@@ -606,5 +783,189 @@ mod tests {
         let events = w.poll(100).unwrap();
         let v = check_foreground_order(events);
         assert_eq!(v.len(), 1, "{v:?}");
+    }
+
+    /// The keys `c` maps `obj`'s event of type `t` to, as "Kind/ns/name" strings.
+    fn mapped(
+        c: &dyn Controller,
+        store: &Store,
+        t: WatchEventType,
+        obj: &Arc<Object>,
+    ) -> Vec<String> {
+        let ev = WatchEvent {
+            type_: t,
+            object: Arc::clone(obj),
+            resource_version: obj.meta().resource_version,
+        };
+        let mut out = Vec::new();
+        c.map_event(&ev, StoreView::new(store), &mut out);
+        out.iter().map(|r| r.key.to_string()).collect()
+    }
+
+    fn relabel(store: &Store, name: &str) -> Arc<Object> {
+        let mut o = (*store.get(Kind::ConfigMap, "default", name).unwrap()).clone();
+        o.meta_mut().labels = o.labels().with("touched", "yes");
+        store.update(o).unwrap()
+    }
+
+    #[test]
+    fn gc_maps_only_what_changes_a_decision() {
+        let store = Store::new();
+        let gc = GarbageCollector::new();
+        let owner = store.create(cm("owner", vec![])).unwrap();
+        let dep = store
+            .create(cm("dep", vec![owner_ref(&owner, true)]))
+            .unwrap();
+        let own_key = ObjectKey::of(&dep).to_string();
+        // Every owner is solid: nothing to do for the dependent.
+        assert!(mapped(&gc, &store, WatchEventType::Added, &dep).is_empty());
+        // A dangling reference: the dependent's key.
+        let ghost = cm("ghost", vec![]);
+        let mut r = owner_ref(&ghost, false);
+        r.uid = Uid(owner.meta().uid.0 + 1000);
+        let dangling = store.create(cm("dangling", vec![r])).unwrap();
+        assert_eq!(
+            mapped(&gc, &store, WatchEventType::Added, &dangling),
+            vec![ObjectKey::of(&dangling).to_string()]
+        );
+        // Its label change alters nothing the collector reads: no key, though the
+        // reference still dangles (the first event's reconcile deals with it).
+        let relabelled = relabel(&store, "dangling");
+        assert!(mapped(&gc, &store, WatchEventType::Modified, &relabelled).is_empty());
+        // An ownerReferences change is seen again.
+        let mut o = (*relabelled).clone();
+        o.meta_mut().owner_references = vec![owner_ref(&owner, false)].into();
+        let fixed = store.update(o).unwrap();
+        assert!(mapped(&gc, &store, WatchEventType::Modified, &fixed).is_empty());
+        let mut o = (*fixed).clone();
+        o.meta_mut()
+            .owner_references
+            .update(|v| v.push(r_of_missing()));
+        let broken = store.update(o).unwrap();
+        assert_eq!(
+            mapped(&gc, &store, WatchEventType::Modified, &broken),
+            vec![ObjectKey::of(&broken).to_string()]
+        );
+        // The owner deleted in foreground: its own key and its dependents'.
+        assert!(mapped(&gc, &store, WatchEventType::Added, &owner).is_empty());
+        let fg = DeleteOptions::propagation(PropagationPolicy::Foreground);
+        let pending = store
+            .delete(Kind::ConfigMap, "default", "owner", &fg)
+            .unwrap();
+        let keys = mapped(&gc, &store, WatchEventType::Modified, pending.object());
+        assert!(
+            keys.contains(&ObjectKey::of(&owner).to_string()),
+            "{keys:?}"
+        );
+        assert!(keys.contains(&own_key), "{keys:?}");
+        // The dependent drops its reference: the waiting owner is re-checked (from
+        // the old references the view kept).
+        let mut o = (*store.get(Kind::ConfigMap, "default", "dep").unwrap()).clone();
+        o.meta_mut().owner_references = SharedList::new();
+        let released = store.update(o).unwrap();
+        assert_eq!(
+            mapped(&gc, &store, WatchEventType::Modified, &released),
+            vec![ObjectKey::of(&owner).to_string()]
+        );
+    }
+
+    fn r_of_missing() -> OwnerReference {
+        OwnerReference {
+            kind: Kind::ConfigMap,
+            name: "missing".into(),
+            uid: Uid(987_654_321),
+            controller: false,
+            block_owner_deletion: false,
+        }
+    }
+
+    #[test]
+    fn gc_failed_write_lets_the_next_event_through() {
+        let store = Store::new();
+        let gc = GarbageCollector::new();
+        let owner = store.create(cm("owner", vec![])).unwrap();
+        let orphan = DeleteOptions::propagation(PropagationPolicy::Orphan);
+        let pending = store
+            .delete(Kind::ConfigMap, "default", "owner", &orphan)
+            .unwrap();
+        let key = ObjectKey::of(&owner);
+        assert_eq!(
+            mapped(&gc, &store, WatchEventType::Modified, pending.object()),
+            vec![key.to_string()]
+        );
+        let relabelled = relabel(&store, "owner");
+        assert!(mapped(&gc, &store, WatchEventType::Modified, &relabelled).is_empty());
+        gc.applied(
+            &key,
+            &[WriteResult {
+                verb: crate::runtime::Verb::Update,
+                key: key.clone(),
+                outcome: crate::runtime::WriteOutcome::Failed(crate::store::Error::Conflict {
+                    kind: Kind::ConfigMap,
+                    namespace: "default".into(),
+                    name: "owner".into(),
+                    expected: 1,
+                    actual: 2,
+                }),
+            }],
+        );
+        let again = relabel(&store, "owner");
+        assert_eq!(
+            mapped(&gc, &store, WatchEventType::Modified, &again),
+            vec![key.to_string()]
+        );
+        // Once only.
+        let third = relabel(&store, "owner");
+        assert!(mapped(&gc, &store, WatchEventType::Modified, &third).is_empty());
+    }
+
+    fn pod(name: &str, node: Option<&str>) -> Object {
+        Object::from(Pod {
+            meta: ObjectMeta::named("default", name),
+            spec: Default::default(),
+            node_name: node.map(Into::into),
+            status: Default::default(),
+        })
+    }
+
+    #[test]
+    fn pod_gc_maps_node_and_phase_changes_only() {
+        use crate::model::{Node, PodPhase};
+        let store = Store::new();
+        let gc = PodGc::new();
+        store
+            .create(Object::from(Node {
+                meta: ObjectMeta::named("", "n1"),
+                spec: Default::default(),
+                status: Default::default(),
+            }))
+            .unwrap();
+        let p = store.create(pod("p", None)).unwrap();
+        assert!(mapped(&gc, &store, WatchEventType::Added, &p).is_empty());
+        // Bound to an existing node: nothing; to a missing one: the pod's key.
+        let mut o = (*p).clone();
+        o.as_pod_mut().unwrap().node_name = Some("n1".into());
+        let bound = store.update(o).unwrap();
+        assert!(mapped(&gc, &store, WatchEventType::Modified, &bound).is_empty());
+        let lost = store.create(pod("lost", Some("gone"))).unwrap();
+        let key = ObjectKey::of(&lost).to_string();
+        assert_eq!(
+            mapped(&gc, &store, WatchEventType::Added, &lost),
+            vec![key.clone()]
+        );
+        // A status change that keeps the phase non-terminal: nothing, even for the
+        // pod of the missing node (its first event was mapped).
+        let mut o = (*lost).clone();
+        o.as_pod_mut().unwrap().status.phase = PodPhase::Running;
+        let running = store.update_status(o).unwrap();
+        assert!(mapped(&gc, &store, WatchEventType::Modified, &running).is_empty());
+        // Terminated: mapped.
+        let mut o = (*running).clone();
+        o.as_pod_mut().unwrap().status.phase = PodPhase::Succeeded;
+        let done = store.update_status(o).unwrap();
+        assert_eq!(
+            mapped(&gc, &store, WatchEventType::Modified, &done),
+            vec![key]
+        );
     }
 }

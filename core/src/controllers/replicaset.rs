@@ -110,6 +110,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use fnv::FnvHashMap;
 use parking_lot::Mutex;
 
 use crate::intern::{SharedList, Str, StrMap};
@@ -165,7 +166,7 @@ impl Expectations {
 /// `ControllerExpectations`, shared by the ReplicaSet and DaemonSet controllers). One
 /// mutex guards the map; each method holds it for one map operation only.
 #[derive(Debug, Default)]
-pub struct ExpectationsCache(Mutex<HashMap<ObjectKey, Expectations>>);
+pub struct ExpectationsCache(Mutex<FnvHashMap<ObjectKey, Expectations>>);
 
 impl ExpectationsCache {
     /// The pending expectations of `key`, if any were set.
@@ -254,7 +255,7 @@ struct PodMemo {
 #[derive(Debug, Default)]
 pub struct ReplicaSetController {
     expectations: ExpectationsCache,
-    pods: Mutex<HashMap<(Str, Str), PodMemo>>,
+    pods: Mutex<FnvHashMap<(Str, Str), PodMemo>>,
 }
 
 impl ReplicaSetController {
@@ -749,7 +750,10 @@ pub fn calculate_status(
     };
     let mut next: Option<Duration> = None;
     for p in pods {
-        if p.meta.labels.contains_all(template_labels) {
+        // Pods made from the template share its label map: no lookups for those.
+        if StrMap::ptr_eq(&p.meta.labels, template_labels)
+            || p.meta.labels.contains_all(template_labels)
+        {
             status.fully_labeled_replicas += 1;
         }
         if p.is_ready() {

@@ -126,8 +126,8 @@ use rand::Rng;
 use crate::dispatch::{stable_hash, Affinity};
 use crate::intern::{intern, Str};
 use crate::model::{
-    ConditionStatus, EventType, Kind, Node, Object, ObjectKey, Pod, PodSpec, Protocol, PvcPhase,
-    Resources, Taint, TaintEffect, Toleration, VolumeSource,
+    ConditionStatus, EventType, Kind, Node, NodeCapacity, Object, ObjectKey, Pod, PodSpec,
+    Protocol, PvcPhase, Resources, Taint, TaintEffect, Toleration, VolumeSource,
 };
 use crate::runtime::{Controller, Ctx, ReconcileError, Requeue, Routed, StoreView};
 use crate::store::{Binding, Field, FieldSelector, WatchEvent, WatchEventType};
@@ -463,6 +463,12 @@ impl Scheduler {
         let mut feasible: Vec<usize> = Vec::with_capacity(num_all);
         let mut tied: Vec<usize> = Vec::new();
         let mut counts: Vec<i64> = Vec::with_capacity(num_all);
+        // Each node's LeastAllocated score for the non-zero requests `scored_for`
+        // (None: not computed since its usage last changed). Pods of one template
+        // ask the same, so a node's score is recomputed only after a pod lands on it.
+        let mut least_alloc: Vec<Option<i64>> = vec![None; num_all];
+        let mut scored_for: Option<Resources> = None;
+        let any_prefer = infos.iter().any(|n| n.prefer_no_schedule);
         for obj in pods {
             let Some(pod) = obj.as_pod() else {
                 continue;
@@ -481,56 +487,87 @@ impl Scheduler {
             let want = PodWants::new(&pod.spec);
             failures.clear();
             feasible.clear();
+            tied.clear();
+            if scored_for != Some(want.non_zero) {
+                least_alloc.fill(None);
+                scored_for = Some(want.non_zero);
+            }
+            // Without PreferNoSchedule taints anywhere every feasible node's
+            // TaintToleration score is the maximum, so nodes are scored as they are
+            // found (same scores, same tie order as scoring the feasible list after).
+            let mut best = i64::MIN;
+            let mut found = 0;
             let mut processed = 0;
-            for step in 0..num_all {
-                let i = (*next_start + step) % num_all;
+            let mut i = *next_start % num_all;
+            while processed < num_all {
                 processed += 1;
                 if fits(&pod.spec, &want, &infos[i], &usage[i]) {
-                    feasible.push(i);
-                    if feasible.len() >= to_find {
+                    found += 1;
+                    if any_prefer {
+                        feasible.push(i);
+                    } else {
+                        let la = *least_alloc[i].get_or_insert_with(|| {
+                            least_allocated(&want.non_zero, nodes[i], &usage[i])
+                        });
+                        let score = la + TAINT_TOLERATION_WEIGHT * MAX_NODE_SCORE;
+                        if score > best {
+                            best = score;
+                            tied.clear();
+                        }
+                        if score == best {
+                            tied.push(i);
+                        }
+                    }
+                    if found >= to_find {
                         break;
                     }
                 } else if let Err(r) = filter(&pod.spec, nodes[i], &usage[i]) {
                     failures.extend(r);
                 }
+                i += 1;
+                if i == num_all {
+                    i = 0;
+                }
             }
             if sampling {
                 *next_start = (*next_start + processed) % num_all;
             }
-            if feasible.is_empty() {
+            if found == 0 {
                 out.push(Placement::Unschedulable(unschedulable_message(
                     nodes.len(),
                     &failures,
                 )));
                 continue;
             }
-            // TaintToleration score: counts of untolerated PreferNoSchedule taints,
-            // normalised (reversed) over the feasible nodes.
-            counts.clear();
-            counts.extend(feasible.iter().map(|&i| {
-                if infos[i].prefer_no_schedule {
-                    untolerated_prefer_no_schedule(&pod.spec, nodes[i])
-                } else {
-                    0
-                }
-            }));
-            let max_count = counts.iter().copied().max().unwrap_or(0);
-            let mut best = i64::MIN;
-            tied.clear();
-            for (&i, &c) in feasible.iter().zip(&counts) {
-                let taint_score = if max_count == 0 {
-                    MAX_NODE_SCORE
-                } else {
-                    MAX_NODE_SCORE - c * MAX_NODE_SCORE / max_count
-                };
-                let score = least_allocated(&want.non_zero, nodes[i], &usage[i])
-                    + TAINT_TOLERATION_WEIGHT * taint_score;
-                if score > best {
-                    best = score;
-                    tied.clear();
-                }
-                if score == best {
-                    tied.push(i);
+            if any_prefer {
+                // TaintToleration score: counts of untolerated PreferNoSchedule
+                // taints, normalised (reversed) over the feasible nodes.
+                counts.clear();
+                counts.extend(feasible.iter().map(|&i| {
+                    if infos[i].prefer_no_schedule {
+                        untolerated_prefer_no_schedule(&pod.spec, nodes[i])
+                    } else {
+                        0
+                    }
+                }));
+                let max_count = counts.iter().copied().max().unwrap_or(0);
+                for (&i, &c) in feasible.iter().zip(&counts) {
+                    let taint_score = if max_count == 0 {
+                        MAX_NODE_SCORE
+                    } else {
+                        MAX_NODE_SCORE - c * MAX_NODE_SCORE / max_count
+                    };
+                    let la = *least_alloc[i].get_or_insert_with(|| {
+                        least_allocated(&want.non_zero, nodes[i], &usage[i])
+                    });
+                    let score = la + TAINT_TOLERATION_WEIGHT * taint_score;
+                    if score > best {
+                        best = score;
+                        tied.clear();
+                    }
+                    if score == best {
+                        tied.push(i);
+                    }
                 }
             }
             let chosen = if tied.len() == 1 {
@@ -539,6 +576,7 @@ impl Scheduler {
                 tied[pick(tied.len()).min(tied.len() - 1)]
             };
             usage[chosen].add(&pod.spec);
+            least_alloc[chosen] = None;
             out.push(Placement::Node(nodes[chosen].meta.name.clone()));
         }
         out
@@ -573,6 +611,8 @@ struct PodWants {
     host_ports: bool,
     /// Whether it tolerates the cordon taint.
     tolerates_cordon: bool,
+    /// Whether it has a `nodeSelector`.
+    node_selector: bool,
 }
 
 impl PodWants {
@@ -588,6 +628,7 @@ impl PodWants {
             non_zero: non_zero_requests(spec),
             host_ports: spec.host_ports().next().is_some(),
             tolerates_cordon: tolerated(&spec.tolerations, &cordon),
+            node_selector: !spec.node_selector.is_empty(),
         }
     }
 }
@@ -602,23 +643,32 @@ struct NodeInfo<'a> {
     hard_taints: bool,
     /// Whether it has `PreferNoSchedule` taints.
     prefer_no_schedule: bool,
+    /// Whether any of the cordon, taint or condition-taint checks applies (else
+    /// [`fits`] skips them).
+    restricted: bool,
+    /// `status.allocatable`, copied (read for every pod).
+    alloc: NodeCapacity,
 }
 
 impl<'a> NodeInfo<'a> {
     fn new(node: &'a Node) -> Self {
+        let condition_taint = condition_taint(node);
+        let hard_taints = node
+            .spec
+            .taints
+            .iter()
+            .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute));
         NodeInfo {
             node,
-            condition_taint: condition_taint(node),
-            hard_taints: node
-                .spec
-                .taints
-                .iter()
-                .any(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute)),
+            restricted: node.spec.unschedulable || hard_taints || condition_taint.is_some(),
+            condition_taint,
+            hard_taints,
             prefer_no_schedule: node
                 .spec
                 .taints
                 .iter()
                 .any(|t| t.effect == TaintEffect::PreferNoSchedule),
+            alloc: node.status.allocatable,
         }
     }
 }
@@ -628,31 +678,33 @@ impl<'a> NodeInfo<'a> {
 /// no).
 fn fits(spec: &PodSpec, want: &PodWants, info: &NodeInfo<'_>, usage: &NodeUsage) -> bool {
     let node = info.node;
-    if node.spec.unschedulable && !want.tolerates_cordon {
-        return false;
-    }
-    if info.hard_taints
-        && node
-            .spec
-            .taints
-            .iter()
-            .filter(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
-            .any(|t| !tolerated(&spec.tolerations, t))
-    {
-        return false;
-    }
-    if let Some(t) = &info.condition_taint {
-        if !tolerated(&spec.tolerations, t) {
+    if info.restricted {
+        if node.spec.unschedulable && !want.tolerates_cordon {
             return false;
         }
+        if info.hard_taints
+            && node
+                .spec
+                .taints
+                .iter()
+                .filter(|t| matches!(t.effect, TaintEffect::NoSchedule | TaintEffect::NoExecute))
+                .any(|t| !tolerated(&spec.tolerations, t))
+        {
+            return false;
+        }
+        if let Some(t) = &info.condition_taint {
+            if !tolerated(&spec.tolerations, t) {
+                return false;
+            }
+        }
     }
-    if !spec.node_selector.is_empty() && !node.meta.labels.contains_all(&spec.node_selector) {
+    if want.node_selector && !node.meta.labels.contains_all(&spec.node_selector) {
         return false;
     }
     if want.host_ports && spec.host_ports().any(|p| usage.host_ports.contains(&p)) {
         return false;
     }
-    let alloc = node.status.allocatable;
+    let alloc = &info.alloc;
     !(usage.pods + 1 > alloc.pods
         || (want.requests.cpu_millis > 0
             && alloc.resources.cpu_millis < want.requests.cpu_millis + usage.requested.cpu_millis)
@@ -1085,6 +1137,51 @@ mod tests {
             });
         assert_eq!(placed, vec![Placement::Node(intern("n0009"))]);
         assert_eq!(next, 0);
+    }
+
+    #[test]
+    fn cached_scores_follow_the_pod_requests_and_the_chosen_node() {
+        // Node "a" is the best for a small pod and then full (one pod); for a
+        // 1000m pod "c" beats "b", while for a 100m pod "b" beats "c". A score
+        // cached for the first pod's requests would send the second pod to "b".
+        let store = crate::store::Store::new();
+        let view = StoreView::new(&store);
+        let mut a = node("a", 100_000, 1 << 40);
+        a.status.allocatable.pods = 1;
+        let owned = [a, node("b", 1000, 1 << 40), node("c", 10_000, 1 << 40)];
+        let nodes: Vec<&Node> = owned.iter().collect();
+        let mut usage = vec![NodeUsage::default(); 3];
+        usage[2].add(&spec(8000, 0));
+        let pod = |name: &str, cpu: i64| {
+            Arc::new(Object::from(Pod {
+                meta: ObjectMeta::named("default", name),
+                spec: Arc::new(spec(cpu, 0)),
+                node_name: None,
+                status: Default::default(),
+            }))
+        };
+        let pods = vec![pod("small", 100), pod("big", 1000)];
+        let mut next = 0;
+        let placed = Scheduler::place_all(view, &pods, &nodes, &mut usage, &mut next, |_| 0);
+        assert_eq!(
+            placed,
+            vec![Placement::Node(intern("a")), Placement::Node(intern("c"))]
+        );
+        // Same requests: the node a pod landed on is scored again with its new usage
+        // (two equal nodes take turns).
+        let owned = [node("x", 1000, 1 << 40), node("y", 1000, 1 << 40)];
+        let nodes: Vec<&Node> = owned.iter().collect();
+        let mut usage = vec![NodeUsage::default(); 2];
+        let pods: Vec<_> = (0..4).map(|i| pod(&format!("p{i}"), 100)).collect();
+        let placed = Scheduler::place_all(view, &pods, &nodes, &mut usage, &mut next, |_| 0);
+        let names: Vec<_> = placed
+            .iter()
+            .map(|p| match p {
+                Placement::Node(n) => n.to_string(),
+                Placement::Unschedulable(m) => m.clone(),
+            })
+            .collect();
+        assert_eq!(names, vec!["x", "y", "x", "y"]);
     }
 
     #[test]

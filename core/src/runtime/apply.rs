@@ -200,13 +200,13 @@ impl Effects {
                     WriteOutcome::Written(_) | WriteOutcome::Deleted(_) => {
                         if let Some(spec) = &on_success {
                             let name = r.object().map_or(&r.key.name, |o| o.name());
-                            events.push((spec.clone(), spec.message.replace("{name}", name)));
+                            events.push((header(spec), spec.message.replace("{name}", name)));
                         }
                     }
                     WriteOutcome::Failed(e) => {
                         if let Some(spec) = &on_failure {
                             let msg = spec.message.replace("{name}", &r.key.name);
-                            events.push((spec.clone(), format!("{msg}: {e}")));
+                            events.push((header(spec), format!("{msg}: {e}")));
                         }
                     }
                     WriteOutcome::Skipped => {}
@@ -214,14 +214,16 @@ impl Effects {
             }
         }
         report.failures = report.results.iter().filter(|r| r.is_failure()).count();
-        events.extend(self.events.into_iter().map(|spec| {
-            let message = spec.message.clone();
+        events.extend(self.events.into_iter().map(|mut spec| {
+            let message = std::mem::take(&mut spec.message);
             (spec, message)
         }));
         if !events.is_empty() {
             let now = store.clock().now();
+            // Interned once per reconcile, not once per Event.
+            let source = intern(source);
             for (spec, message) in events {
-                if record_event(store, source, &spec, message, now).is_ok() {
+                if record_event(store, &source, &spec, message, now).is_ok() {
                     report.events_recorded += 1;
                 } else {
                     report.event_errors += 1;
@@ -289,23 +291,36 @@ fn event_name(source: &str, spec: &EventSpec, message: &str) -> String {
     format!("{prefix}.{h:016x}")
 }
 
-/// Writes one Event: creates it, or counts it into its identical twin.
+/// `spec` without its message (the caller supplies the final one), without copying
+/// the message.
+fn header(spec: &EventSpec) -> EventSpec {
+    EventSpec {
+        involved: spec.involved.clone(),
+        type_: spec.type_,
+        reason: spec.reason.clone(),
+        message: String::new(),
+    }
+}
+
+/// Writes one Event: creates it, or counts it into its identical twin. `spec`'s own
+/// message is ignored: `message` is the Event's.
 fn record_event(
     store: &Store,
-    source: &str,
+    source: &Str,
     spec: &EventSpec,
     message: String,
     now: Timestamp,
 ) -> store::Result<()> {
+    // The involved object's namespace is already a shared string: no interning.
     let namespace = if spec.involved.namespace.is_empty() {
-        "default"
+        intern("default")
     } else {
-        spec.involved.namespace.as_str()
+        spec.involved.namespace.clone()
     };
     let name = event_name(source, spec, &message);
     let mut last = None;
     for _ in 0..EVENT_ATTEMPTS {
-        let result = match store.try_get(Kind::Event, namespace, &name) {
+        let result = match store.try_get(Kind::Event, &namespace, &name) {
             Some(existing) => {
                 let mut obj = (*existing).clone();
                 let Some(ev) = obj.as_event_mut() else {
@@ -317,7 +332,11 @@ fn record_event(
             }
             None => store
                 .create(Object::from(Event {
-                    meta: ObjectMeta::named(namespace, &name),
+                    meta: ObjectMeta {
+                        name: Str::new(&name),
+                        namespace: namespace.clone(),
+                        ..ObjectMeta::default()
+                    },
                     involved_object: spec.involved.clone(),
                     reason: spec.reason.clone(),
                     message: Str::from(message.as_str()),
@@ -325,7 +344,7 @@ fn record_event(
                     count: 1,
                     first_timestamp: now,
                     last_timestamp: now,
-                    source: intern(source),
+                    source: source.clone(),
                 }))
                 .map(drop),
         };

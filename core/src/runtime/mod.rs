@@ -45,7 +45,10 @@
 //!   but should be *changed* only per key there, or in `map_event` and `applied`:
 //!   reconciles of different keys run in parallel in both modes, while in virtual time
 //!   `map_event` and `applied` run on the single driver thread in a fixed order —
-//!   that is what keeps a virtual-time run deterministic. (A controller that sets
+//!   that is what keeps a virtual-time run deterministic (with
+//!   [`SimConfig::parallel_map`], different controllers' `map_event`s run in
+//!   parallel, each controller's still in order on one thread at a time, so state
+//!   must not be shared *between* controllers' mappings). (A controller that sets
 //!   expectations before its creates, as upstream's ReplicaSet controller does, sets
 //!   them for its own key in `reconcile` and lowers them for failed or skipped
 //!   creates in `applied`.)
@@ -108,13 +111,16 @@
 //! # Concurrency protocol and determinism (virtual time, [`Simulation`])
 //!
 //! One driver thread runs **rounds**; a pool of `threads` threads only ever runs
-//! reconciles, inside phase 3:
+//! reconciles, inside phase 3 (and, with [`SimConfig::parallel_map`], the
+//! controllers' mappings of phase 1):
 //!
-//! 1. **pump**: every watcher, kinds in [`Kind::ALL`] order; for each kind, each
-//!    watching controller in controller order runs `map_event` over the kind's new
-//!    events in resourceVersion order → dispatcher adds (each controller sees the
-//!    same events in the same order as if they were handed out event by event:
-//!    controllers share no mapping state);
+//! 1. **pump**: every watcher, kinds in [`Kind::ALL`] order; each controller, over
+//!    the kinds it watches in that order, runs `map_event` over each kind's new
+//!    events in resourceVersion order → its dispatcher's adds (each controller sees
+//!    the same events in the same order as if they were handed out event by event:
+//!    controllers share no mapping state, and each adds only to its own dispatcher,
+//!    so controllers may be mapped one after the other or in parallel with the
+//!    same result; the store is not written meanwhile);
 //! 2. **take**: every ready key of every controller (`try_next` for each worker
 //!    until empty); the batch is sorted by (controller index, key). If it is empty the
 //!    round does nothing: `run_until_idle` returns, and `advance`/`run_until` move the

@@ -58,6 +58,14 @@ pub struct SimConfig {
     /// Rounds at one instant after which `run_until_idle` gives up (a controller that
     /// requeues itself at once forever), logging [`LogKind::RoundLimit`].
     pub max_rounds_per_instant: u64,
+    /// Run the pump's `map_event` calls of different controllers in parallel on the
+    /// round threads (with `threads > 1`). Each controller still sees every event, in
+    /// the same order, on one thread at a time, and adds its keys to its own
+    /// dispatcher, so the run is the same; only controllers that share state between
+    /// their `map_event`s (none of kubesim's) need this off. Off by default (the
+    /// contract in the [module docs](super) promises one driver thread); a
+    /// [`Cluster`](crate::cluster::Cluster) turns it on.
+    pub parallel_map: bool,
 }
 
 impl SimConfig {
@@ -76,6 +84,7 @@ impl SimConfig {
             verbose: false,
             log_capacity: 1000,
             max_rounds_per_instant: 100_000,
+            parallel_map: false,
         }
     }
 }
@@ -448,14 +457,14 @@ impl Simulation {
     fn pump(&mut self) -> u64 {
         let mut delivered = 0;
         let now = self.clock.now();
-        let mut events = std::mem::take(&mut self.events);
+        // Every kind's new events, kinds in order.
+        let mut batches: Vec<(usize, Vec<WatchEvent>)> = Vec::new();
         for p in 0..self.pumps.len() {
             self.poll(p);
             if self.pumps[p].pending.is_empty() {
                 continue;
             }
-            events.clear();
-            events.extend(self.pumps[p].pending.drain(..));
+            let events: Vec<WatchEvent> = self.pumps[p].pending.drain(..).collect();
             delivered += events.len() as u64;
             if self.config.record_history {
                 for ev in &events {
@@ -471,25 +480,51 @@ impl Simulation {
                     });
                 }
             }
-            // Controller by controller, each over the kind's events in order: the
-            // same calls and dispatcher adds per controller as event by event
-            // (controllers share no mapping state), timed once per controller.
-            let targets = std::mem::take(&mut self.pumps[p].targets);
-            for &ci in &targets {
-                let rt = &self.ctls[ci];
-                let t0 = Instant::now();
-                for ev in &events {
-                    exec::map_event(rt, ev, &self.store, &self.log, &mut self.keys);
-                    for k in self.keys.drain(..) {
+            if !self.pumps[p].targets.is_empty() {
+                batches.push((p, events));
+            }
+        }
+        if batches.is_empty() {
+            return delivered;
+        }
+        // Controller by controller, each over the kinds in order and each kind's
+        // events in order: the same calls and dispatcher adds per controller as event
+        // by event (controllers share no mapping state), timed once per controller.
+        // Controllers are independent here, so they may run in parallel.
+        let (store, log, pumps, ctls) = (&self.store, &self.log, &self.pumps, &self.ctls);
+        let map_one = |ci: usize, keys: &mut Vec<Routed<ObjectKey>>| -> Duration {
+            let rt = &ctls[ci];
+            let t0 = Instant::now();
+            for (p, events) in &batches {
+                if !pumps[*p].targets.contains(&ci) {
+                    continue;
+                }
+                for ev in events {
+                    exec::map_event(rt, ev, store, log, keys);
+                    for k in keys.drain(..) {
                         rt.dispatcher.add(k);
                     }
                 }
-                self.timings[ci].map += t0.elapsed();
             }
-            self.pumps[p].targets = targets;
+            t0.elapsed()
+        };
+        let took: Vec<Duration> = match &self.pool {
+            Some(pool) if self.config.parallel_map && delivered > 1 => pool.install(|| {
+                (0..ctls.len())
+                    .into_par_iter()
+                    .map_init(Vec::new, |keys, ci| map_one(ci, keys))
+                    .collect()
+            }),
+            _ => {
+                let mut keys = std::mem::take(&mut self.keys);
+                let took = (0..ctls.len()).map(|ci| map_one(ci, &mut keys)).collect();
+                self.keys = keys;
+                took
+            }
+        };
+        for (t, d) in self.timings.iter_mut().zip(took) {
+            t.map += d;
         }
-        events.clear();
-        self.events = events;
         delivered
     }
 
