@@ -12,6 +12,7 @@
 //! template hashes) do not accumulate.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use fnv::FnvBuildHasher;
@@ -47,6 +48,10 @@ pub(crate) struct KindIndex {
     labels: DashMap<Str, LabelPostings, FnvBuildHasher>,
     namespaces: DashMap<Str, RoaringBitmap, FnvBuildHasher>,
     owners: DashMap<Uid, RoaringBitmap, FnvBuildHasher>,
+    /// Posting lists in `owners`: changed under the map shard's write lock where a
+    /// list is created or removed, so a write's increment is sequenced before the
+    /// resourceVersion it draws (see [`KindIndex::has_owners`]).
+    owner_lists: AtomicUsize,
     nodes: Option<DashMap<Str, RoaringBitmap, FnvBuildHasher>>,
 }
 
@@ -54,11 +59,14 @@ fn node_key(obj: &Object) -> &str {
     obj.node_name().map(|n| n.as_str()).unwrap_or("")
 }
 
+/// Adds `id` to `key`'s posting list; `created` runs (under the map shard's write
+/// lock) when the list is new.
 fn add_posting<K, Q>(
     map: &DashMap<K, RoaringBitmap, FnvBuildHasher>,
     key: &Q,
     id: u32,
     owned: impl FnOnce() -> K,
+    created: impl FnOnce(),
 ) where
     K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
     Q: Eq + std::hash::Hash + ?Sized,
@@ -67,11 +75,25 @@ fn add_posting<K, Q>(
         p.insert(id);
         return;
     }
-    map.entry(owned()).or_default().insert(id);
+    match map.entry(owned()) {
+        dashmap::Entry::Occupied(mut e) => {
+            e.get_mut().insert(id);
+        }
+        dashmap::Entry::Vacant(e) => {
+            created();
+            e.insert(RoaringBitmap::new()).insert(id);
+        }
+    }
 }
 
-fn remove_posting<K, Q>(map: &DashMap<K, RoaringBitmap, FnvBuildHasher>, key: &Q, id: u32)
-where
+/// Removes `id` from `key`'s posting list; `removed` runs (under the map shard's
+/// write lock) when the list, now empty, is removed.
+fn remove_posting<K, Q>(
+    map: &DashMap<K, RoaringBitmap, FnvBuildHasher>,
+    key: &Q,
+    id: u32,
+    removed: impl FnOnce(),
+) where
     K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
     Q: Eq + std::hash::Hash + ?Sized,
 {
@@ -82,10 +104,10 @@ where
         }
         None => false,
     };
-    if now_empty {
-        // Re-checked under the map shard's write lock: a concurrent adder may have
-        // refilled it in between.
-        map.remove_if(key, |_, p| p.is_empty());
+    // Re-checked under the map shard's write lock: a concurrent adder may have
+    // refilled it in between.
+    if now_empty && map.remove_if(key, |_, p| p.is_empty()).is_some() {
+        removed();
     }
 }
 
@@ -96,6 +118,7 @@ impl KindIndex {
             labels: DashMap::with_hasher(hasher()),
             namespaces: DashMap::with_hasher(hasher()),
             owners: DashMap::with_hasher(hasher()),
+            owner_lists: AtomicUsize::new(0),
             nodes: with_nodes.then(|| DashMap::with_hasher(hasher())),
         }
     }
@@ -154,18 +177,26 @@ impl KindIndex {
         }
         if old.is_none() {
             let ns = new.namespace();
-            add_posting(&self.namespaces, ns.as_str(), id, || ns.clone());
+            add_posting(&self.namespaces, ns.as_str(), id, || ns.clone(), || {});
         }
         for r in &new.meta().owner_references {
             let had = old.is_some_and(|o| o.meta().owner_references.iter().any(|x| x.uid == r.uid));
             if !had {
-                add_posting(&self.owners, &r.uid, id, || r.uid);
+                add_posting(
+                    &self.owners,
+                    &r.uid,
+                    id,
+                    || r.uid,
+                    || {
+                        self.owner_lists.fetch_add(1, Ordering::Relaxed);
+                    },
+                );
             }
         }
         if let Some(nodes) = &self.nodes {
             let key = node_key(new);
             if old.is_none_or(|o| node_key(o) != key) {
-                add_posting(nodes, key, id, || intern(key));
+                add_posting(nodes, key, id, || intern(key), || {});
             }
         }
     }
@@ -184,19 +215,21 @@ impl KindIndex {
             }
         }
         if new.is_none() {
-            remove_posting(&self.namespaces, old.namespace().as_str(), id);
+            remove_posting(&self.namespaces, old.namespace().as_str(), id, || {});
         }
         for r in &old.meta().owner_references {
             let keeps =
                 new.is_some_and(|o| o.meta().owner_references.iter().any(|x| x.uid == r.uid));
             if !keeps {
-                remove_posting(&self.owners, &r.uid, id);
+                remove_posting(&self.owners, &r.uid, id, || {
+                    self.owner_lists.fetch_sub(1, Ordering::Relaxed);
+                });
             }
         }
         if let Some(nodes) = &self.nodes {
             let key = node_key(old);
             if new.is_none_or(|o| node_key(o) != key) {
-                remove_posting(nodes, key, id);
+                remove_posting(nodes, key, id, || {});
             }
         }
     }
@@ -271,12 +304,33 @@ impl KindIndex {
         u
     }
 
-    /// Ids of the dependents of `owner`.
-    pub(crate) fn owned_by(&self, owner: Uid) -> RoaringBitmap {
-        self.owners
-            .get(&owner)
-            .map(|p| p.clone())
-            .unwrap_or_default()
+    /// Whether any object of the kind has an ownerReference. Exact with no write in
+    /// flight, and never `false` for an owner posting list added by a write whose
+    /// resourceVersion the reader has seen: the count changes before the write draws
+    /// its resourceVersion (a `SeqCst` read-modify-write), and
+    /// [`Store::resource_version`](super::Store::resource_version) is a `SeqCst` load.
+    /// So skipping a kind on `false` keeps the list-then-watch guarantee.
+    pub(crate) fn has_owners(&self) -> bool {
+        self.owner_lists.load(Ordering::Relaxed) > 0
+    }
+
+    /// Checks the counters kept beside the maps (exact with no write in flight).
+    pub(crate) fn check_counts(&self) -> Result<(), String> {
+        let (counted, lists) = (self.owner_lists.load(Ordering::SeqCst), self.owners.len());
+        if counted != lists {
+            return Err(format!(
+                "{counted} owner posting lists counted, {lists} in the index"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends the ids of the dependents of `owner` (ascending) to `out`.
+    pub(crate) fn owned_ids(&self, owner: Uid, out: &mut Vec<u32>) {
+        if let Some(p) = self.owners.get(&owner) {
+            out.reserve(p.len() as usize);
+            out.extend(p.iter());
+        }
     }
 
     /// The indexes as plain maps (for checks).

@@ -370,6 +370,8 @@ const GENERATE_NAME_ATTEMPTS: usize = 8;
 const MAX_GENERATE_PREFIX: usize = 58;
 /// The alphabet of generated suffixes (apimachinery's `utilrand.String`).
 const SUFFIX_ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
+/// The length of a generated suffix.
+const SUFFIX_LEN: usize = 5;
 
 const STREAM_UID: u64 = 0x7569_6473;
 const STREAM_NAME: u64 = 0x6e61_6d65;
@@ -380,6 +382,24 @@ fn draw(seed: u64, stream: u64, n: u64) -> u64 {
         seed.wrapping_add(stream.wrapping_mul(0xd6e8_feb8_6659_fd93))
             .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
     )
+}
+
+/// Up to this many ids, [`Store::resolve_ids`] takes one shard lock per id rather
+/// than grouping them by shard.
+const RESOLVE_DIRECT: usize = 32;
+
+/// Sorts objects by (namespace, name). Namespaces are the stored namespace's own
+/// `Str`, so equal ones are usually one allocation: compared by pointer first.
+fn sort_by_namespace_name(objs: &mut [Arc<Object>]) {
+    objs.sort_unstable_by(|a, b| {
+        let (an, bn) = (a.namespace(), b.namespace());
+        let ns = if Str::ptr_eq(an, bn) {
+            std::cmp::Ordering::Equal
+        } else {
+            an.as_str().cmp(bn.as_str())
+        };
+        ns.then_with(|| a.name().as_str().cmp(b.name().as_str()))
+    });
 }
 
 fn plus_seconds(t: Timestamp, seconds: i64) -> Timestamp {
@@ -652,12 +672,7 @@ impl Store {
                 Self::resolve(ks, &ids, &mut out, |o| matches(o));
             }
         }
-        out.sort_unstable_by(|a, b| {
-            a.namespace()
-                .as_str()
-                .cmp(b.namespace().as_str())
-                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
-        });
+        sort_by_namespace_name(&mut out);
         Ok(out)
     }
 
@@ -719,6 +734,12 @@ impl Store {
     ) {
         let n = ids.len() as usize;
         out.reserve(n);
+        if n <= RESOLVE_DIRECT {
+            for id in ids {
+                Self::resolve_one(ks, id, out, &keep);
+            }
+            return;
+        }
         let mut start = [0usize; SHARDS + 1];
         for id in ids {
             start[split_id(id).0 + 1] += 1;
@@ -751,22 +772,16 @@ impl Store {
 
     /// Objects of every kind with an ownerReference to `owner`, sorted by (kind,
     /// namespace, name).
+    ///
+    /// Kinds none of whose objects has an ownerReference are skipped without an index
+    /// lookup, and each kind's dependents are sorted apart (kinds are visited in
+    /// [`Kind`] order).
     pub fn dependents_of(&self, owner: Uid) -> Vec<Arc<Object>> {
         let mut out = Vec::new();
+        let mut ids = Vec::new();
         for ks in self.inner.kinds.iter() {
-            let ids = ks.index.owned_by(owner);
-            if !ids.is_empty() {
-                Self::resolve(ks, &ids, &mut out, |o| {
-                    o.meta().owner_references.iter().any(|r| r.uid == owner)
-                });
-            }
+            Self::dependents_in(ks, owner, &mut ids, &mut out);
         }
-        out.sort_unstable_by(|a, b| {
-            a.kind()
-                .cmp(&b.kind())
-                .then_with(|| a.namespace().as_str().cmp(b.namespace().as_str()))
-                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
-        });
         out
     }
 
@@ -775,20 +790,61 @@ impl Store {
     /// instead of one per kind).
     pub fn dependents_of_kind(&self, kind: Kind, owner: Uid) -> Vec<Arc<Object>> {
         let mut out = Vec::new();
-        let ks = self.ks(kind);
-        let ids = ks.index.owned_by(owner);
-        if !ids.is_empty() {
-            Self::resolve(ks, &ids, &mut out, |o| {
-                o.meta().owner_references.iter().any(|r| r.uid == owner)
-            });
-        }
-        out.sort_unstable_by(|a, b| {
-            a.namespace()
-                .as_str()
-                .cmp(b.namespace().as_str())
-                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
-        });
+        Self::dependents_in(self.ks(kind), owner, &mut Vec::new(), &mut out);
         out
+    }
+
+    /// Appends `ks`'s dependents of `owner`, sorted by (namespace, name), to `out`
+    /// (`ids`: scratch space).
+    fn dependents_in(ks: &KindStore, owner: Uid, ids: &mut Vec<u32>, out: &mut Vec<Arc<Object>>) {
+        if !ks.index.has_owners() {
+            return;
+        }
+        ids.clear();
+        ks.index.owned_ids(owner, ids);
+        if ids.is_empty() {
+            return;
+        }
+        let start = out.len();
+        Self::resolve_ids(ks, ids, out, |o| {
+            o.meta().owner_references.iter().any(|r| r.uid == owner)
+        });
+        sort_by_namespace_name(&mut out[start..]);
+    }
+
+    /// [`Store::resolve`] for a few ids (ascending): one shard read lock per id, no
+    /// grouping; more than [`RESOLVE_DIRECT`] ids are grouped by shard.
+    fn resolve_ids(
+        ks: &KindStore,
+        ids: &[u32],
+        out: &mut Vec<Arc<Object>>,
+        keep: impl Fn(&Object) -> bool,
+    ) {
+        if ids.len() > RESOLVE_DIRECT {
+            let bitmap = RoaringBitmap::from_sorted_iter(ids.iter().copied())
+                .unwrap_or_else(|_| ids.iter().copied().collect());
+            return Self::resolve(ks, &bitmap, out, keep);
+        }
+        out.reserve(ids.len());
+        for &id in ids {
+            Self::resolve_one(ks, id, out, &keep);
+        }
+    }
+
+    /// Appends the object with id `id`, if any and if it satisfies `keep`.
+    fn resolve_one(
+        ks: &KindStore,
+        id: u32,
+        out: &mut Vec<Arc<Object>>,
+        keep: &impl Fn(&Object) -> bool,
+    ) {
+        let (si, local) = split_id(id);
+        let shard = ks.shards[si].read();
+        if let Some(o) = shard.slot(local) {
+            if keep(o) {
+                out.push(Arc::clone(o));
+            }
+        }
     }
 
     /// A watcher of `kind`'s events with resourceVersion > `from_resource_version`
@@ -813,16 +869,16 @@ impl Store {
         }
     }
 
-    fn random_suffix(&self) -> String {
+    /// The next generated-name suffix: 5 characters of [`SUFFIX_ALPHABET`].
+    fn random_suffix(&self) -> [u8; SUFFIX_LEN] {
         let n = self.inner.names.fetch_add(1, Ordering::Relaxed);
         let mut x = draw(self.inner.config.seed, STREAM_NAME, n);
-        (0..5)
-            .map(|_| {
-                let c = SUFFIX_ALPHABET[(x % 27) as usize] as char;
-                x /= 27;
-                c
-            })
-            .collect()
+        let mut out = [0u8; SUFFIX_LEN];
+        for c in &mut out {
+            *c = SUFFIX_ALPHABET[(x % 27) as usize];
+            x /= 27;
+        }
+        out
     }
 
     /// Creates the object (see the module docs for the rules).
@@ -881,11 +937,18 @@ impl Store {
             cut -= 1;
         }
         let base = &prefix[..cut];
+        // The name is built in a stack buffer (prefix ≤ 58 bytes + 5), then copied once
+        // into its `Str`.
+        let mut buf = [0u8; MAX_GENERATE_PREFIX + SUFFIX_LEN];
+        buf[..cut].copy_from_slice(base.as_bytes());
         let mut last = None;
         for _ in 0..GENERATE_NAME_ATTEMPTS {
-            let name = format!("{base}{}", self.random_suffix());
-            validate_name(kind, &name)?;
-            obj.meta_mut().name = Str::from(name);
+            buf[cut..cut + SUFFIX_LEN].copy_from_slice(&self.random_suffix());
+            // A char-boundary prefix followed by ASCII is UTF-8.
+            let name = std::str::from_utf8(&buf[..cut + SUFFIX_LEN])
+                .map_err(|_| invalid(kind, base, "generated name is not UTF-8"))?;
+            validate_name(kind, name)?;
+            obj.meta_mut().name = Str::new(name);
             match self.insert(obj) {
                 Ok(o) => return Ok(o),
                 Err(b) => {
@@ -1303,6 +1366,9 @@ impl Store {
                 if let Some(d) = actual.diff(&expected) {
                     return Err(format!("{}: {d}", ks.kind));
                 }
+                ks.index
+                    .check_counts()
+                    .map_err(|e| format!("{}: {e}", ks.kind))?;
             }
             ks.log.check()?;
         }
