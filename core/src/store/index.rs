@@ -1,6 +1,9 @@
 //! One kind's secondary indexes: posting lists of object ids (`roaring` bitmaps).
 //!
-//! - label key → { `any`: ids carrying the key, value → ids carrying `key=value` }
+//! - label key → { `any`: ids carrying the key, value → ids carrying `key=value` }.
+//!   `any` (the union of the key's value lists) is built by the first query that
+//!   needs it (an `exists` requirement) and kept up to date from then on: until a
+//!   key is queried that way, a write changes one posting list per label, not two.
 //! - namespace → ids
 //! - owner uid → ids of dependents (every ownerReference, controller or not)
 //! - node name → pod ids (pods only; unscheduled pods are under `""`)
@@ -15,19 +18,20 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
-use fnv::FnvBuildHasher;
 use roaring::RoaringBitmap;
 
-use crate::intern::{intern, Str};
+use crate::intern::{intern, FastBuildHasher, Str};
 use crate::model::{Object, Uid};
 
 /// Postings of one label key.
 #[derive(Default)]
 struct LabelPostings {
-    /// Ids carrying the key (= the union of `values`).
-    any: RoaringBitmap,
+    /// Ids carrying the key (= the union of `values`), once a query asked for it
+    /// (`None` before: built then under the entry's write lock, see
+    /// [`KindIndex::with_posting`]).
+    any: Option<RoaringBitmap>,
     /// Ids per value.
-    values: HashMap<Str, RoaringBitmap, FnvBuildHasher>,
+    values: HashMap<Str, RoaringBitmap, FastBuildHasher>,
 }
 
 /// A posting list a list query can use.
@@ -45,14 +49,14 @@ pub(crate) enum Source<'a> {
 
 /// One kind's indexes.
 pub(crate) struct KindIndex {
-    labels: DashMap<Str, LabelPostings, FnvBuildHasher>,
-    namespaces: DashMap<Str, RoaringBitmap, FnvBuildHasher>,
-    owners: DashMap<Uid, RoaringBitmap, FnvBuildHasher>,
+    labels: DashMap<Str, LabelPostings, FastBuildHasher>,
+    namespaces: DashMap<Str, RoaringBitmap, FastBuildHasher>,
+    owners: DashMap<Uid, RoaringBitmap, FastBuildHasher>,
     /// Posting lists in `owners`: changed under the map shard's write lock where a
     /// list is created or removed, so a write's increment is sequenced before the
     /// resourceVersion it draws (see [`KindIndex::has_owners`]).
     owner_lists: AtomicUsize,
-    nodes: Option<DashMap<Str, RoaringBitmap, FnvBuildHasher>>,
+    nodes: Option<DashMap<Str, RoaringBitmap, FastBuildHasher>>,
 }
 
 fn node_key(obj: &Object) -> &str {
@@ -62,7 +66,7 @@ fn node_key(obj: &Object) -> &str {
 /// Adds `id` to `key`'s posting list; `created` runs (under the map shard's write
 /// lock) when the list is new.
 fn add_posting<K, Q>(
-    map: &DashMap<K, RoaringBitmap, FnvBuildHasher>,
+    map: &DashMap<K, RoaringBitmap, FastBuildHasher>,
     key: &Q,
     id: u32,
     owned: impl FnOnce() -> K,
@@ -89,7 +93,7 @@ fn add_posting<K, Q>(
 /// Removes `id` from `key`'s posting list; `removed` runs (under the map shard's
 /// write lock) when the list, now empty, is removed.
 fn remove_posting<K, Q>(
-    map: &DashMap<K, RoaringBitmap, FnvBuildHasher>,
+    map: &DashMap<K, RoaringBitmap, FastBuildHasher>,
     key: &Q,
     id: u32,
     removed: impl FnOnce(),
@@ -113,7 +117,7 @@ fn remove_posting<K, Q>(
 
 impl KindIndex {
     pub(crate) fn new(with_nodes: bool) -> Self {
-        let hasher = FnvBuildHasher::default;
+        let hasher = FastBuildHasher::default;
         KindIndex {
             labels: DashMap::with_hasher(hasher()),
             namespaces: DashMap::with_hasher(hasher()),
@@ -129,7 +133,9 @@ impl KindIndex {
             None => self.labels.entry(key.clone()).or_default(),
         };
         if new_key {
-            e.any.insert(id);
+            if let Some(any) = e.any.as_mut() {
+                any.insert(id);
+            }
         }
         match e.values.get_mut(value.as_str()) {
             Some(p) => {
@@ -151,14 +157,16 @@ impl KindIndex {
                     }
                 }
                 if key_gone {
-                    e.any.remove(id);
+                    if let Some(any) = e.any.as_mut() {
+                        any.remove(id);
+                    }
                 }
-                e.any.is_empty()
+                e.values.is_empty()
             }
             None => false,
         };
         if now_empty {
-            self.labels.remove_if(key, |_, e| e.any.is_empty());
+            self.labels.remove_if(key, |_, e| e.values.is_empty());
         }
     }
 
@@ -246,7 +254,34 @@ impl KindIndex {
                 Some(e) => f(e.values.get(v)),
                 None => f(None),
             },
-            Source::LabelKey(k) => f(self.labels.get(k).as_ref().map(|e| &e.any)),
+            Source::LabelKey(k) => {
+                match self.labels.get(k) {
+                    None => return f(None),
+                    Some(e) => {
+                        if let Some(any) = &e.any {
+                            return f(Some(any));
+                        }
+                    }
+                }
+                // The key's first `exists` query: build `any` under the entry's write
+                // lock (writers change `values` and `any` under that same lock, so it
+                // is exact from here on).
+                match self.labels.get_mut(k) {
+                    None => f(None),
+                    Some(mut e) => {
+                        let e = &mut *e;
+                        let values = &e.values;
+                        let any = e.any.get_or_insert_with(|| {
+                            let mut u = RoaringBitmap::new();
+                            for p in values.values() {
+                                u |= p;
+                            }
+                            u
+                        });
+                        f(Some(any))
+                    }
+                }
+            }
             Source::Node(n) => match &self.nodes {
                 Some(nodes) => f(nodes.get(n).as_deref()),
                 None => f(None),
@@ -337,7 +372,11 @@ impl KindIndex {
     pub(crate) fn snapshot(&self) -> IndexSnapshot {
         let mut s = IndexSnapshot::default();
         for e in self.labels.iter() {
-            s.label_keys.insert(e.key().to_string(), e.any.clone());
+            let any = match &e.any {
+                Some(any) => any.clone(),
+                None => e.values.values().fold(RoaringBitmap::new(), |u, p| u | p),
+            };
+            s.label_keys.insert(e.key().to_string(), any);
             for (v, p) in &e.values {
                 s.labels
                     .insert((e.key().to_string(), v.to_string()), p.clone());
@@ -360,7 +399,7 @@ impl KindIndex {
     /// Approximate bytes held by the posting lists and their maps.
     pub(crate) fn memory_bytes(&self) -> usize {
         const ENTRY: usize = 64; // map entry + bitmap header, roughly
-        let bitmaps = |m: &DashMap<_, RoaringBitmap, FnvBuildHasher>| -> usize {
+        let bitmaps = |m: &DashMap<_, RoaringBitmap, FastBuildHasher>| -> usize {
             m.iter().map(|e| ENTRY + e.value().serialized_size()).sum()
         };
         let labels: usize = self
@@ -368,7 +407,7 @@ impl KindIndex {
             .iter()
             .map(|e| {
                 ENTRY
-                    + e.any.serialized_size()
+                    + e.any.as_ref().map_or(0, |a| a.serialized_size())
                     + e.values
                         .values()
                         .map(|p| ENTRY + p.serialized_size())
