@@ -167,14 +167,21 @@ impl std::hash::Hasher for FastHasher {
             w.copy_from_slice(c);
             self.add(u64::from_le_bytes(w));
         }
+        // The 1–7 byte tail in one word without a variable-length copy: two
+        // (possibly overlapping) 4-byte reads, or the first, middle and last bytes;
+        // its length goes in the top byte so that "a" and "a\0" differ.
         let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut w = [0u8; 8];
-            w[..rest.len()].copy_from_slice(rest);
-            // The tail's length in its free top byte: "a" and "a\0" differ.
-            w[7] = rest.len() as u8;
-            self.add(u64::from_le_bytes(w));
-        }
+        let n = rest.len();
+        let tail = if n >= 4 {
+            let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
+            u64::from(lo) | (u64::from(hi) << 32)
+        } else if n > 0 {
+            u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+        } else {
+            return;
+        };
+        self.add(tail ^ ((n as u64) << 56));
     }
 
     #[inline]

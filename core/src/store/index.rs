@@ -1,4 +1,5 @@
-//! One kind's secondary indexes: posting lists of object ids (`roaring` bitmaps).
+//! One kind's secondary indexes: posting lists of object ids ([`Posting`]: a sorted
+//! vector while small, a `roaring` bitmap past that).
 //!
 //! - label key → { `any`: ids carrying the key, value → ids carrying `key=value` }.
 //!   `any` (the union of the key's value lists) is built by the first query that
@@ -23,15 +24,17 @@ use roaring::RoaringBitmap;
 use crate::intern::{intern, FastBuildHasher, Str};
 use crate::model::{Object, Uid};
 
+use super::posting::Posting;
+
 /// Postings of one label key.
 #[derive(Default)]
 struct LabelPostings {
     /// Ids carrying the key (= the union of `values`), once a query asked for it
     /// (`None` before: built then under the entry's write lock, see
     /// [`KindIndex::with_posting`]).
-    any: Option<RoaringBitmap>,
+    any: Option<Posting>,
     /// Ids per value.
-    values: HashMap<Str, RoaringBitmap, FastBuildHasher>,
+    values: HashMap<Str, Posting, FastBuildHasher>,
 }
 
 /// A posting list a list query can use.
@@ -50,13 +53,13 @@ pub(crate) enum Source<'a> {
 /// One kind's indexes.
 pub(crate) struct KindIndex {
     labels: DashMap<Str, LabelPostings, FastBuildHasher>,
-    namespaces: DashMap<Str, RoaringBitmap, FastBuildHasher>,
-    owners: DashMap<Uid, RoaringBitmap, FastBuildHasher>,
+    namespaces: DashMap<Str, Posting, FastBuildHasher>,
+    owners: DashMap<Uid, Posting, FastBuildHasher>,
     /// Posting lists in `owners`: changed under the map shard's write lock where a
     /// list is created or removed, so a write's increment is sequenced before the
     /// resourceVersion it draws (see [`KindIndex::has_owners`]).
     owner_lists: AtomicUsize,
-    nodes: Option<DashMap<Str, RoaringBitmap, FastBuildHasher>>,
+    nodes: Option<DashMap<Str, Posting, FastBuildHasher>>,
 }
 
 fn node_key(obj: &Object) -> &str {
@@ -66,7 +69,7 @@ fn node_key(obj: &Object) -> &str {
 /// Adds `id` to `key`'s posting list; `created` runs (under the map shard's write
 /// lock) when the list is new.
 fn add_posting<K, Q>(
-    map: &DashMap<K, RoaringBitmap, FastBuildHasher>,
+    map: &DashMap<K, Posting, FastBuildHasher>,
     key: &Q,
     id: u32,
     owned: impl FnOnce() -> K,
@@ -85,7 +88,7 @@ fn add_posting<K, Q>(
         }
         dashmap::Entry::Vacant(e) => {
             created();
-            e.insert(RoaringBitmap::new()).insert(id);
+            e.insert(Posting::default()).insert(id);
         }
     }
 }
@@ -93,7 +96,7 @@ fn add_posting<K, Q>(
 /// Removes `id` from `key`'s posting list; `removed` runs (under the map shard's
 /// write lock) when the list, now empty, is removed.
 fn remove_posting<K, Q>(
-    map: &DashMap<K, RoaringBitmap, FastBuildHasher>,
+    map: &DashMap<K, Posting, FastBuildHasher>,
     key: &Q,
     id: u32,
     removed: impl FnOnce(),
@@ -246,7 +249,7 @@ impl KindIndex {
     pub(crate) fn with_posting<R>(
         &self,
         s: Source<'_>,
-        f: impl FnOnce(Option<&RoaringBitmap>) -> R,
+        f: impl FnOnce(Option<&Posting>) -> R,
     ) -> R {
         match s {
             Source::Namespace(ns) => f(self.namespaces.get(ns).as_deref()),
@@ -274,9 +277,9 @@ impl KindIndex {
                         let any = e.any.get_or_insert_with(|| {
                             let mut u = RoaringBitmap::new();
                             for p in values.values() {
-                                u |= p;
+                                p.or_into(&mut u);
                             }
-                            u
+                            Posting::from_bitmap(u)
                         });
                         f(Some(any))
                     }
@@ -312,7 +315,7 @@ impl KindIndex {
             }
             if let [one] = term {
                 self.with_posting(*one, |p| match p {
-                    Some(p) => acc &= p,
+                    Some(p) => p.and_into(&mut acc),
                     None => acc.clear(),
                 });
             } else {
@@ -329,9 +332,9 @@ impl KindIndex {
             self.with_posting(s, |p| {
                 if let Some(p) = p {
                     if u.is_empty() {
-                        u = p.clone();
+                        u = p.to_bitmap();
                     } else {
-                        u |= p;
+                        p.or_into(&mut u);
                     }
                 }
             });
@@ -373,24 +376,31 @@ impl KindIndex {
         let mut s = IndexSnapshot::default();
         for e in self.labels.iter() {
             let any = match &e.any {
-                Some(any) => any.clone(),
-                None => e.values.values().fold(RoaringBitmap::new(), |u, p| u | p),
+                Some(any) => any.to_bitmap(),
+                None => {
+                    let mut u = RoaringBitmap::new();
+                    for p in e.values.values() {
+                        p.or_into(&mut u);
+                    }
+                    u
+                }
             };
             s.label_keys.insert(e.key().to_string(), any);
             for (v, p) in &e.values {
                 s.labels
-                    .insert((e.key().to_string(), v.to_string()), p.clone());
+                    .insert((e.key().to_string(), v.to_string()), p.to_bitmap());
             }
         }
         for e in self.namespaces.iter() {
-            s.namespaces.insert(e.key().to_string(), e.value().clone());
+            s.namespaces
+                .insert(e.key().to_string(), e.value().to_bitmap());
         }
         for e in self.owners.iter() {
-            s.owners.insert(e.key().0, e.value().clone());
+            s.owners.insert(e.key().0, e.value().to_bitmap());
         }
         if let Some(nodes) = &self.nodes {
             for e in nodes.iter() {
-                s.nodes.insert(e.key().to_string(), e.value().clone());
+                s.nodes.insert(e.key().to_string(), e.value().to_bitmap());
             }
         }
         s
@@ -399,7 +409,7 @@ impl KindIndex {
     /// Approximate bytes held by the posting lists and their maps.
     pub(crate) fn memory_bytes(&self) -> usize {
         const ENTRY: usize = 64; // map entry + bitmap header, roughly
-        let bitmaps = |m: &DashMap<_, RoaringBitmap, FastBuildHasher>| -> usize {
+        let bitmaps = |m: &DashMap<_, Posting, FastBuildHasher>| -> usize {
             m.iter().map(|e| ENTRY + e.value().serialized_size()).sum()
         };
         let labels: usize = self

@@ -50,7 +50,8 @@
 //! table of `(hash, slot, Arc<Object>, name)` entries plus a vector of slots holding
 //! the same `Arc`s (see `table.rs`); each object has a compact `u32` id = (slot,
 //! shard). Secondary indexes map label key/value, label key, namespace, owner uid and
-//! (pods) node name to `roaring` bitmaps of ids (see `index.rs`). A bounded per-kind
+//! (pods) node name to posting lists of ids (sorted vectors while small, `roaring`
+//! bitmaps past that; see `index.rs`, `posting.rs`). A bounded per-kind
 //! event ring serves watches (see `watch.rs`). A `get` is one hash, one shard read
 //! lock, one table probe and an `Arc` clone; a list intersects the smallest posting
 //! lists first and only scans when no namespace, `spec.nodeName`, or positive label
@@ -159,6 +160,7 @@ mod bind;
 mod error;
 mod field;
 mod index;
+mod posting;
 mod table;
 mod watch;
 
