@@ -386,13 +386,21 @@ fn draw(seed: u64, stream: u64, n: u64) -> u64 {
     )
 }
 
-/// Up to this many ids, [`Store::resolve_ids`] takes one shard lock per id rather
-/// than grouping them by shard.
+/// Up to this many ids, a resolve groups them by shard with a small sort on the
+/// stack ([`Store::resolve_few`]) rather than a counting sort over every shard.
 const RESOLVE_DIRECT: usize = 32;
 
 /// Sorts objects by (namespace, name). Namespaces are the stored namespace's own
 /// `Str`, so equal ones are usually one allocation: compared by pointer first.
 fn sort_by_namespace_name(objs: &mut [Arc<Object>]) {
+    // One namespace (a controller's dependents, a namespaced list): by name alone.
+    if let Some(first) = objs.first() {
+        let ns = first.namespace().clone();
+        if objs.iter().all(|o| Str::ptr_eq(o.namespace(), &ns)) {
+            objs.sort_unstable_by(|a, b| a.name().as_str().cmp(b.name().as_str()));
+            return;
+        }
+    }
     objs.sort_unstable_by(|a, b| {
         let (an, bn) = (a.namespace(), b.namespace());
         let ns = if Str::ptr_eq(an, bn) {
@@ -613,6 +621,16 @@ impl Store {
         shard.lookup(h, namespace, name).map(|(_, o)| Arc::clone(o))
     }
 
+    /// Namespace `name`'s stored name and whether it is being deleted, read under
+    /// its shard's read lock (no clone of the object).
+    fn namespace_state(&self, name: &str) -> Option<(Str, bool)> {
+        let h = key_hash("", name);
+        let shard = self.ks(Kind::Namespace).shards[shard_of_hash(h)].read();
+        shard
+            .lookup(h, "", name)
+            .map(|(_, o)| (o.name().clone(), o.meta().is_being_deleted()))
+    }
+
     /// The object.
     ///
     /// # Errors
@@ -737,10 +755,7 @@ impl Store {
         let n = ids.len() as usize;
         out.reserve(n);
         if n <= RESOLVE_DIRECT {
-            for id in ids {
-                Self::resolve_one(ks, id, out, &keep);
-            }
-            return;
+            return Self::resolve_few(ks, ids.iter(), out, &keep);
         }
         let mut start = [0usize; SHARDS + 1];
         for id in ids {
@@ -814,8 +829,8 @@ impl Store {
         sort_by_namespace_name(&mut out[start..]);
     }
 
-    /// [`Store::resolve`] for a few ids (ascending): one shard read lock per id, no
-    /// grouping; more than [`RESOLVE_DIRECT`] ids are grouped by shard.
+    /// [`Store::resolve`] for ids in a slice (ascending): up to [`RESOLVE_DIRECT`]
+    /// through [`Store::resolve_few`] (no bitmap, no counting sort), more as a bitmap.
     fn resolve_ids(
         ks: &KindStore,
         ids: &[u32],
@@ -827,25 +842,42 @@ impl Store {
                 .unwrap_or_else(|_| ids.iter().copied().collect());
             return Self::resolve(ks, &bitmap, out, keep);
         }
-        out.reserve(ids.len());
-        for &id in ids {
-            Self::resolve_one(ks, id, out, &keep);
-        }
+        Self::resolve_few(ks, ids.iter().copied(), out, &keep);
     }
 
-    /// Appends the object with id `id`, if any and if it satisfies `keep`.
-    fn resolve_one(
+    /// [`Store::resolve`] for at most [`RESOLVE_DIRECT`] ids (more are ignored):
+    /// sorted by shard in a stack array, each shard's read lock taken once for its
+    /// ids. One lock per shard is what keeps a key from appearing twice — its old
+    /// and its new incarnation (a delete and re-create during the resolve) live in
+    /// the same shard, which is seen before or after that pair of writes, not between.
+    fn resolve_few(
         ks: &KindStore,
-        id: u32,
+        ids: impl Iterator<Item = u32>,
         out: &mut Vec<Arc<Object>>,
         keep: &impl Fn(&Object) -> bool,
     ) {
-        let (si, local) = split_id(id);
-        let shard = ks.shards[si].read();
-        if let Some(o) = shard.slot(local) {
-            if keep(o) {
-                out.push(Arc::clone(o));
+        let mut buf = [0u32; RESOLVE_DIRECT];
+        let mut n = 0;
+        for id in ids.take(RESOLVE_DIRECT) {
+            buf[n] = id;
+            n += 1;
+        }
+        let ids = &mut buf[..n];
+        ids.sort_unstable_by_key(|&id| split_id(id));
+        out.reserve(n);
+        let mut rest = &ids[..];
+        while let Some(&first) = rest.first() {
+            let si = split_id(first).0;
+            let run = rest.iter().take_while(|&&id| split_id(id).0 == si).count();
+            let shard = ks.shards[si].read();
+            for &id in &rest[..run] {
+                if let Some(o) = shard.slot(split_id(id).1) {
+                    if keep(o) {
+                        out.push(Arc::clone(o));
+                    }
+                }
             }
+            rest = &rest[run..];
         }
     }
 
@@ -892,24 +924,24 @@ impl Store {
         let kind = obj.kind();
         let now = self.clock().now();
         if kind.namespaced() {
-            let ns = obj.namespace().clone();
-            if ns.is_empty() {
+            if obj.namespace().is_empty() {
                 return Err(invalid(
                     kind,
                     obj.name(),
                     "metadata.namespace: Required value",
                 ));
             }
-            match self.try_get(Kind::Namespace, "", &ns) {
-                None => return Err(Error::NamespaceNotFound(ns.to_string())),
-                Some(n) if n.meta().is_being_deleted() => {
+            match self.namespace_state(obj.namespace()) {
+                None => return Err(Error::NamespaceNotFound(obj.namespace().to_string())),
+                Some((_, true)) => {
+                    let ns = obj.namespace();
                     return Err(invalid(
                         kind,
                         obj.name(),
                         format!("unable to create new content in namespace {ns} because it is being terminated"),
-                    ))
+                    ));
                 }
-                Some(n) => obj.meta_mut().namespace = n.name().clone(),
+                Some((name, false)) => obj.meta_mut().namespace = name,
             }
         } else {
             obj.meta_mut().namespace = Str::default();
