@@ -137,6 +137,87 @@ pub fn intern(s: &str) -> Str {
     set.get(s).map(|r| r.clone()).unwrap_or(new)
 }
 
+/// A fast hasher for the short keys of in-process maps (label keys and values,
+/// namespaces, uids): FxHash's rotate-xor-multiply over 8 bytes per step, finished
+/// with murmur3's `fmix64` so that every bit of the result depends on every input
+/// bit (hashbrown reads the top bits, DashMap picks shards from the high ones). Three
+/// to four times fewer instructions than FNV-1a on a 17-byte label key, which goes a
+/// byte per step. Like FNV it is not DoS-resistant: kubesim's maps hold what the
+/// simulation itself creates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FastHasher {
+    h: u64,
+}
+
+impl FastHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    #[inline]
+    fn add(&mut self, word: u64) {
+        self.h = (self.h.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for FastHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        // The 1–7 byte tail in one word without a variable-length copy: two
+        // (possibly overlapping) 4-byte reads, or the first, middle and last bytes;
+        // its length goes in the top byte so that "a" and "a\0" differ.
+        let rest = chunks.remainder();
+        let n = rest.len();
+        let tail = if n >= 4 {
+            let lo = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]);
+            let hi = u32::from_le_bytes([rest[n - 4], rest[n - 3], rest[n - 2], rest[n - 1]]);
+            u64::from(lo) | (u64::from(hi) << 32)
+        } else if n > 0 {
+            u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+        } else {
+            return;
+        };
+        self.add(tail ^ ((n as u64) << 56));
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        let mut x = self.h;
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^= x >> 33;
+        x = x.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        x ^ (x >> 33)
+    }
+}
+
+/// Builds [`FastHasher`]s (for `HashMap::with_hasher` and `DashMap::with_hasher`).
+pub type FastBuildHasher = std::hash::BuildHasherDefault<FastHasher>;
+
 /// An immutable sorted map of strings (labels, annotations, node selectors).
 ///
 /// Keys are unique and sorted; lookups are binary searches. Cloning shares the map.
@@ -388,6 +469,34 @@ impl<T: Serialize> Serialize for SharedList<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_hasher_separates_nearby_keys_and_spreads_bits() {
+        use std::hash::BuildHasher;
+        let b = FastBuildHasher::default();
+        let mut seen = std::collections::HashSet::new();
+        // Keys differing in one byte, in the tail, or only in length.
+        let mut keys: Vec<String> = (0..2000)
+            .map(|i| format!("pod-template-hash-{i}"))
+            .collect();
+        keys.extend((0..16).map(|n| "a".repeat(n)));
+        keys.extend((0..16).map(|n| format!("{}\0", "a".repeat(n))));
+        for k in &keys {
+            assert!(seen.insert(b.hash_one(k.as_str())), "collision on {k:?}");
+        }
+        // The top 7 bits (hashbrown's tags) and the low bits both vary.
+        let top: std::collections::HashSet<u64> =
+            keys.iter().map(|k| b.hash_one(k.as_str()) >> 57).collect();
+        let low: std::collections::HashSet<u64> =
+            keys.iter().map(|k| b.hash_one(k.as_str()) & 127).collect();
+        assert!(
+            top.len() > 100 && low.len() > 100,
+            "{} {}",
+            top.len(),
+            low.len()
+        );
+        assert_eq!(b.hash_one("app"), b.hash_one(&*intern("app")));
+    }
 
     #[test]
     fn intern_shares_allocations() {

@@ -16,8 +16,58 @@ fn is_alnum_lower(b: u8) -> bool {
     b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
+/// Whether `b` is a valid DNS-1123 label, in one pass without allocating (the fast
+/// path of [`dns1123_label`], which explains a failure).
+fn is_dns1123_label(b: &[u8]) -> bool {
+    match (b.first(), b.last()) {
+        (Some(&first), Some(&last)) => {
+            b.len() <= DNS1123_LABEL_MAX
+                && is_alnum_lower(first)
+                && is_alnum_lower(last)
+                && b.iter().all(|&c| is_alnum_lower(c) || c == b'-')
+        }
+        _ => false,
+    }
+}
+
+/// Whether `b` is a valid DNS-1123 subdomain, in one pass without allocating (the
+/// fast path of [`dns1123_subdomain`], which explains a failure): every byte is
+/// `[a-z0-9.-]`, a `.` follows an alphanumeric (so no part is empty or ends with `-`),
+/// a `-` does not start a part, and the last byte is alphanumeric.
+fn is_dns1123_subdomain(b: &[u8]) -> bool {
+    if b.is_empty() || b.len() > DNS1123_SUBDOMAIN_MAX {
+        return false;
+    }
+    // The byte before the current one; `.` at the start (no part yet).
+    let mut prev = b'.';
+    for &c in b {
+        let ok = if is_alnum_lower(c) {
+            true
+        } else if c == b'.' {
+            is_alnum_lower(prev)
+        } else if c == b'-' {
+            prev != b'.'
+        } else {
+            false
+        };
+        if !ok {
+            return false;
+        }
+        prev = c;
+    }
+    is_alnum_lower(prev)
+}
+
 /// A DNS-1123 label: ≤ 63 chars of `[a-z0-9-]`, starting and ending alphanumeric.
 pub fn dns1123_label(s: &str) -> Result<(), String> {
+    if is_dns1123_label(s.as_bytes()) {
+        return Ok(());
+    }
+    label_reason(s)
+}
+
+/// [`dns1123_label`]'s full check, with the API server's reason on failure.
+fn label_reason(s: &str) -> Result<(), String> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err("must not be empty".into());
@@ -41,6 +91,14 @@ pub fn dns1123_label(s: &str) -> Result<(), String> {
 
 /// A DNS-1123 subdomain (object names): ≤ 253 chars, dot-separated DNS-1123 labels.
 pub fn dns1123_subdomain(s: &str) -> Result<(), String> {
+    if is_dns1123_subdomain(s.as_bytes()) {
+        return Ok(());
+    }
+    subdomain_reason(s)
+}
+
+/// [`dns1123_subdomain`]'s full check, with the API server's reason on failure.
+fn subdomain_reason(s: &str) -> Result<(), String> {
     if s.is_empty() {
         return Err("must not be empty".into());
     }
@@ -137,6 +195,43 @@ mod tests {
         assert!(dns1123_subdomain(&"a".repeat(254)).is_err());
         assert!(dns1123_subdomain(&"a".repeat(253)).is_ok());
         assert!(dns1123_label("a.b").is_err());
+    }
+
+    /// The one-pass fast paths agree with the full checks on every string of up to
+    /// 6 bytes over an alphabet with each character class (and the length limits).
+    #[test]
+    fn fast_paths_agree_with_the_full_checks() {
+        const ALPHABET: &[u8] = b"a0-.A_";
+        let mut s = Vec::new();
+        fn walk(s: &mut Vec<u8>, depth: usize) {
+            let text = std::str::from_utf8(s).unwrap();
+            assert_eq!(
+                is_dns1123_subdomain(s),
+                subdomain_reason(text).is_ok(),
+                "subdomain {text:?}"
+            );
+            assert_eq!(
+                is_dns1123_label(s),
+                label_reason(text).is_ok(),
+                "label {text:?}"
+            );
+            if depth == 0 {
+                return;
+            }
+            for &c in ALPHABET {
+                s.push(c);
+                walk(s, depth - 1);
+                s.pop();
+            }
+        }
+        walk(&mut s, 6);
+        for n in [62, 63, 64, 252, 253, 254] {
+            let long = "a".repeat(n);
+            assert_eq!(is_dns1123_subdomain(long.as_bytes()), n <= 253);
+            assert_eq!(is_dns1123_label(long.as_bytes()), n <= 63);
+            assert_eq!(dns1123_subdomain(&long).is_ok(), n <= 253);
+            assert_eq!(dns1123_label(&long).is_ok(), n <= 63);
+        }
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl ReplicaSetApi for KubesimApi<'_, '_, '_> {
         let uid = self.rs.meta.uid;
         self.ctx
             .store()
-            .dependents_of(uid)
+            .dependents_of_kind(Kind::Pod, uid)
             .iter()
             .filter_map(|o| o.as_pod())
             .filter(|p| p.is_active() && p.meta.controller_ref().is_some_and(|r| r.uid == uid))

@@ -34,6 +34,7 @@ use std::hash::{BuildHasher, Hash};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
+use kubesim_core::intern::FastBuildHasher;
 use parking_lot::Mutex;
 
 /// What [`reconcile`] needs from a side, for one ReplicaSet.
@@ -140,24 +141,28 @@ where
 
 const SHARDS: usize = 32;
 
-/// A hash map split over 32 mutexes (`SHARDS`) by the key's hash.
+/// A hash map split over 32 mutexes (`SHARDS`) by the key's hash. Keys are hashed
+/// with kubesim's [`FastBuildHasher`] (on both sides: these maps are the bench's own,
+/// not part of either runtime).
 pub struct ShardedMap<K, V> {
-    hasher: std::collections::hash_map::RandomState,
-    shards: Vec<Mutex<HashMap<K, V>>>,
+    hasher: FastBuildHasher,
+    shards: Vec<Mutex<HashMap<K, V, FastBuildHasher>>>,
 }
 
 impl<K: Hash + Eq, V> Default for ShardedMap<K, V> {
     fn default() -> Self {
         ShardedMap {
-            hasher: std::collections::hash_map::RandomState::new(),
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            hasher: FastBuildHasher::default(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
         }
     }
 }
 
 impl<K: Hash + Eq, V> ShardedMap<K, V> {
     /// Runs `f` on the shard holding `key` (its lock held for the call only).
-    pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(&mut HashMap<K, V>) -> R) -> R
+    pub fn with<Q, R>(&self, key: &Q, f: impl FnOnce(&mut HashMap<K, V, FastBuildHasher>) -> R) -> R
     where
         K: Borrow<Q>,
         Q: Hash + ?Sized,

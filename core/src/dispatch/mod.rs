@@ -177,6 +177,16 @@ impl Strategy {
             Strategy::Shared | Strategy::Consistent | Strategy::Steal
         )
     }
+
+    /// Whether the strategy's dispatcher reads a key's [`Affinity`] (`namespace`,
+    /// `owner`, `consistent`); the others route on the key alone, so a driver can skip
+    /// computing affinities (the owner lookups of `route_key`) for them.
+    pub fn uses_affinity(self) -> bool {
+        matches!(
+            self,
+            Strategy::Namespace | Strategy::Owner | Strategy::Consistent
+        )
+    }
 }
 
 impl fmt::Display for Strategy {

@@ -829,3 +829,23 @@ fn shutdown_flag_is_visible_to_late_workers() {
         assert_eq!(h.join().unwrap(), None, "{s}");
     }
 }
+
+/// `uses_affinity` is true exactly for the strategies whose routing reads the
+/// affinity (a driver skips computing it for the others).
+#[test]
+fn uses_affinity_names_the_strategies_that_route_on_it() {
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::default());
+    for s in [Strategy::Namespace, Strategy::Owner, Strategy::Consistent] {
+        assert!(s.uses_affinity(), "{s}");
+        let d = Sharded::<u64>::new(s, DispatchConfig::new(4), clock.clone()).unwrap();
+        let base = d.owner_of(&1, Affinity::NONE);
+        let moved = (0..64).any(|a| {
+            let aff = Affinity::new(&format!("ns-{a}"), Some(&format!("root-{a}")));
+            d.owner_of(&1, aff) != base
+        });
+        assert!(moved, "{s} routes on affinities");
+    }
+    for s in [Strategy::Shared, Strategy::Hash, Strategy::Steal] {
+        assert!(!s.uses_affinity(), "{s}");
+    }
+}

@@ -323,8 +323,11 @@ impl Runtime {
         let mut ctls = Vec::with_capacity(controllers.len());
         for ctl in controllers {
             let d = dispatch::build(config.strategy, dc.clone(), clock.clone())?;
+            let mut rt = ControllerRt::new(ctl, d);
+            // No affinity lookups for a dispatcher that does not read them.
+            rt.routing = config.strategy.uses_affinity();
             ctls.push(CtlState {
-                rt: ControllerRt::new(ctl, d),
+                rt,
                 pending: DashMap::with_hasher(FnvBuildHasher::default()),
                 latency: Latency::new(config.max_workers),
                 seq: AtomicU64::new(0),

@@ -1,6 +1,10 @@
-//! One kind's secondary indexes: posting lists of object ids (`roaring` bitmaps).
+//! One kind's secondary indexes: posting lists of object ids ([`Posting`]: a sorted
+//! vector while small, a `roaring` bitmap past that).
 //!
-//! - label key → { `any`: ids carrying the key, value → ids carrying `key=value` }
+//! - label key → { `any`: ids carrying the key, value → ids carrying `key=value` }.
+//!   `any` (the union of the key's value lists) is built by the first query that
+//!   needs it (an `exists` requirement) and kept up to date from then on: until a
+//!   key is queried that way, a write changes one posting list per label, not two.
 //! - namespace → ids
 //! - owner uid → ids of dependents (every ownerReference, controller or not)
 //! - node name → pod ids (pods only; unscheduled pods are under `""`)
@@ -12,21 +16,25 @@
 //! template hashes) do not accumulate.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use dashmap::DashMap;
-use fnv::FnvBuildHasher;
 use roaring::RoaringBitmap;
 
-use crate::intern::{intern, Str};
+use crate::intern::{intern, FastBuildHasher, Str};
 use crate::model::{Object, Uid};
+
+use super::posting::Posting;
 
 /// Postings of one label key.
 #[derive(Default)]
 struct LabelPostings {
-    /// Ids carrying the key (= the union of `values`).
-    any: RoaringBitmap,
+    /// Ids carrying the key (= the union of `values`), once a query asked for it
+    /// (`None` before: built then under the entry's write lock, see
+    /// [`KindIndex::with_posting`]).
+    any: Option<Posting>,
     /// Ids per value.
-    values: HashMap<Str, RoaringBitmap, FnvBuildHasher>,
+    values: HashMap<Str, Posting, FastBuildHasher>,
 }
 
 /// A posting list a list query can use.
@@ -44,21 +52,28 @@ pub(crate) enum Source<'a> {
 
 /// One kind's indexes.
 pub(crate) struct KindIndex {
-    labels: DashMap<Str, LabelPostings, FnvBuildHasher>,
-    namespaces: DashMap<Str, RoaringBitmap, FnvBuildHasher>,
-    owners: DashMap<Uid, RoaringBitmap, FnvBuildHasher>,
-    nodes: Option<DashMap<Str, RoaringBitmap, FnvBuildHasher>>,
+    labels: DashMap<Str, LabelPostings, FastBuildHasher>,
+    namespaces: DashMap<Str, Posting, FastBuildHasher>,
+    owners: DashMap<Uid, Posting, FastBuildHasher>,
+    /// Posting lists in `owners`: changed under the map shard's write lock where a
+    /// list is created or removed, so a write's increment is sequenced before the
+    /// resourceVersion it draws (see [`KindIndex::has_owners`]).
+    owner_lists: AtomicUsize,
+    nodes: Option<DashMap<Str, Posting, FastBuildHasher>>,
 }
 
 fn node_key(obj: &Object) -> &str {
     obj.node_name().map(|n| n.as_str()).unwrap_or("")
 }
 
+/// Adds `id` to `key`'s posting list; `created` runs (under the map shard's write
+/// lock) when the list is new.
 fn add_posting<K, Q>(
-    map: &DashMap<K, RoaringBitmap, FnvBuildHasher>,
+    map: &DashMap<K, Posting, FastBuildHasher>,
     key: &Q,
     id: u32,
     owned: impl FnOnce() -> K,
+    created: impl FnOnce(),
 ) where
     K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
     Q: Eq + std::hash::Hash + ?Sized,
@@ -67,11 +82,25 @@ fn add_posting<K, Q>(
         p.insert(id);
         return;
     }
-    map.entry(owned()).or_default().insert(id);
+    match map.entry(owned()) {
+        dashmap::Entry::Occupied(mut e) => {
+            e.get_mut().insert(id);
+        }
+        dashmap::Entry::Vacant(e) => {
+            created();
+            e.insert(Posting::default()).insert(id);
+        }
+    }
 }
 
-fn remove_posting<K, Q>(map: &DashMap<K, RoaringBitmap, FnvBuildHasher>, key: &Q, id: u32)
-where
+/// Removes `id` from `key`'s posting list; `removed` runs (under the map shard's
+/// write lock) when the list, now empty, is removed.
+fn remove_posting<K, Q>(
+    map: &DashMap<K, Posting, FastBuildHasher>,
+    key: &Q,
+    id: u32,
+    removed: impl FnOnce(),
+) where
     K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
     Q: Eq + std::hash::Hash + ?Sized,
 {
@@ -82,20 +111,21 @@ where
         }
         None => false,
     };
-    if now_empty {
-        // Re-checked under the map shard's write lock: a concurrent adder may have
-        // refilled it in between.
-        map.remove_if(key, |_, p| p.is_empty());
+    // Re-checked under the map shard's write lock: a concurrent adder may have
+    // refilled it in between.
+    if now_empty && map.remove_if(key, |_, p| p.is_empty()).is_some() {
+        removed();
     }
 }
 
 impl KindIndex {
     pub(crate) fn new(with_nodes: bool) -> Self {
-        let hasher = FnvBuildHasher::default;
+        let hasher = FastBuildHasher::default;
         KindIndex {
             labels: DashMap::with_hasher(hasher()),
             namespaces: DashMap::with_hasher(hasher()),
             owners: DashMap::with_hasher(hasher()),
+            owner_lists: AtomicUsize::new(0),
             nodes: with_nodes.then(|| DashMap::with_hasher(hasher())),
         }
     }
@@ -106,7 +136,9 @@ impl KindIndex {
             None => self.labels.entry(key.clone()).or_default(),
         };
         if new_key {
-            e.any.insert(id);
+            if let Some(any) = e.any.as_mut() {
+                any.insert(id);
+            }
         }
         match e.values.get_mut(value.as_str()) {
             Some(p) => {
@@ -128,14 +160,16 @@ impl KindIndex {
                     }
                 }
                 if key_gone {
-                    e.any.remove(id);
+                    if let Some(any) = e.any.as_mut() {
+                        any.remove(id);
+                    }
                 }
-                e.any.is_empty()
+                e.values.is_empty()
             }
             None => false,
         };
         if now_empty {
-            self.labels.remove_if(key, |_, e| e.any.is_empty());
+            self.labels.remove_if(key, |_, e| e.values.is_empty());
         }
     }
 
@@ -154,18 +188,26 @@ impl KindIndex {
         }
         if old.is_none() {
             let ns = new.namespace();
-            add_posting(&self.namespaces, ns.as_str(), id, || ns.clone());
+            add_posting(&self.namespaces, ns.as_str(), id, || ns.clone(), || {});
         }
         for r in &new.meta().owner_references {
             let had = old.is_some_and(|o| o.meta().owner_references.iter().any(|x| x.uid == r.uid));
             if !had {
-                add_posting(&self.owners, &r.uid, id, || r.uid);
+                add_posting(
+                    &self.owners,
+                    &r.uid,
+                    id,
+                    || r.uid,
+                    || {
+                        self.owner_lists.fetch_add(1, Ordering::Relaxed);
+                    },
+                );
             }
         }
         if let Some(nodes) = &self.nodes {
             let key = node_key(new);
             if old.is_none_or(|o| node_key(o) != key) {
-                add_posting(nodes, key, id, || intern(key));
+                add_posting(nodes, key, id, || intern(key), || {});
             }
         }
     }
@@ -184,19 +226,21 @@ impl KindIndex {
             }
         }
         if new.is_none() {
-            remove_posting(&self.namespaces, old.namespace().as_str(), id);
+            remove_posting(&self.namespaces, old.namespace().as_str(), id, || {});
         }
         for r in &old.meta().owner_references {
             let keeps =
                 new.is_some_and(|o| o.meta().owner_references.iter().any(|x| x.uid == r.uid));
             if !keeps {
-                remove_posting(&self.owners, &r.uid, id);
+                remove_posting(&self.owners, &r.uid, id, || {
+                    self.owner_lists.fetch_sub(1, Ordering::Relaxed);
+                });
             }
         }
         if let Some(nodes) = &self.nodes {
             let key = node_key(old);
             if new.is_none_or(|o| node_key(o) != key) {
-                remove_posting(nodes, key, id);
+                remove_posting(nodes, key, id, || {});
             }
         }
     }
@@ -205,7 +249,7 @@ impl KindIndex {
     pub(crate) fn with_posting<R>(
         &self,
         s: Source<'_>,
-        f: impl FnOnce(Option<&RoaringBitmap>) -> R,
+        f: impl FnOnce(Option<&Posting>) -> R,
     ) -> R {
         match s {
             Source::Namespace(ns) => f(self.namespaces.get(ns).as_deref()),
@@ -213,7 +257,34 @@ impl KindIndex {
                 Some(e) => f(e.values.get(v)),
                 None => f(None),
             },
-            Source::LabelKey(k) => f(self.labels.get(k).as_ref().map(|e| &e.any)),
+            Source::LabelKey(k) => {
+                match self.labels.get(k) {
+                    None => return f(None),
+                    Some(e) => {
+                        if let Some(any) = &e.any {
+                            return f(Some(any));
+                        }
+                    }
+                }
+                // The key's first `exists` query: build `any` under the entry's write
+                // lock (writers change `values` and `any` under that same lock, so it
+                // is exact from here on).
+                match self.labels.get_mut(k) {
+                    None => f(None),
+                    Some(mut e) => {
+                        let e = &mut *e;
+                        let values = &e.values;
+                        let any = e.any.get_or_insert_with(|| {
+                            let mut u = RoaringBitmap::new();
+                            for p in values.values() {
+                                p.or_into(&mut u);
+                            }
+                            Posting::from_bitmap(u)
+                        });
+                        f(Some(any))
+                    }
+                }
+            }
             Source::Node(n) => match &self.nodes {
                 Some(nodes) => f(nodes.get(n).as_deref()),
                 None => f(None),
@@ -244,7 +315,7 @@ impl KindIndex {
             }
             if let [one] = term {
                 self.with_posting(*one, |p| match p {
-                    Some(p) => acc &= p,
+                    Some(p) => p.and_into(&mut acc),
                     None => acc.clear(),
                 });
             } else {
@@ -261,9 +332,9 @@ impl KindIndex {
             self.with_posting(s, |p| {
                 if let Some(p) = p {
                     if u.is_empty() {
-                        u = p.clone();
+                        u = p.to_bitmap();
                     } else {
-                        u |= p;
+                        p.or_into(&mut u);
                     }
                 }
             });
@@ -271,33 +342,65 @@ impl KindIndex {
         u
     }
 
-    /// Ids of the dependents of `owner`.
-    pub(crate) fn owned_by(&self, owner: Uid) -> RoaringBitmap {
-        self.owners
-            .get(&owner)
-            .map(|p| p.clone())
-            .unwrap_or_default()
+    /// Whether any object of the kind has an ownerReference. Exact with no write in
+    /// flight, and never `false` for an owner posting list added by a write whose
+    /// resourceVersion the reader has seen: the count changes before the write draws
+    /// its resourceVersion (a `SeqCst` read-modify-write), and
+    /// [`Store::resource_version`](super::Store::resource_version) is a `SeqCst` load.
+    /// So skipping a kind on `false` keeps the list-then-watch guarantee.
+    pub(crate) fn has_owners(&self) -> bool {
+        self.owner_lists.load(Ordering::Relaxed) > 0
+    }
+
+    /// Checks the counters kept beside the maps (exact with no write in flight).
+    pub(crate) fn check_counts(&self) -> Result<(), String> {
+        let (counted, lists) = (self.owner_lists.load(Ordering::SeqCst), self.owners.len());
+        if counted != lists {
+            return Err(format!(
+                "{counted} owner posting lists counted, {lists} in the index"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends the ids of the dependents of `owner` (ascending) to `out`.
+    pub(crate) fn owned_ids(&self, owner: Uid, out: &mut Vec<u32>) {
+        if let Some(p) = self.owners.get(&owner) {
+            out.reserve(p.len() as usize);
+            out.extend(p.iter());
+        }
     }
 
     /// The indexes as plain maps (for checks).
     pub(crate) fn snapshot(&self) -> IndexSnapshot {
         let mut s = IndexSnapshot::default();
         for e in self.labels.iter() {
-            s.label_keys.insert(e.key().to_string(), e.any.clone());
+            let any = match &e.any {
+                Some(any) => any.to_bitmap(),
+                None => {
+                    let mut u = RoaringBitmap::new();
+                    for p in e.values.values() {
+                        p.or_into(&mut u);
+                    }
+                    u
+                }
+            };
+            s.label_keys.insert(e.key().to_string(), any);
             for (v, p) in &e.values {
                 s.labels
-                    .insert((e.key().to_string(), v.to_string()), p.clone());
+                    .insert((e.key().to_string(), v.to_string()), p.to_bitmap());
             }
         }
         for e in self.namespaces.iter() {
-            s.namespaces.insert(e.key().to_string(), e.value().clone());
+            s.namespaces
+                .insert(e.key().to_string(), e.value().to_bitmap());
         }
         for e in self.owners.iter() {
-            s.owners.insert(e.key().0, e.value().clone());
+            s.owners.insert(e.key().0, e.value().to_bitmap());
         }
         if let Some(nodes) = &self.nodes {
             for e in nodes.iter() {
-                s.nodes.insert(e.key().to_string(), e.value().clone());
+                s.nodes.insert(e.key().to_string(), e.value().to_bitmap());
             }
         }
         s
@@ -306,7 +409,7 @@ impl KindIndex {
     /// Approximate bytes held by the posting lists and their maps.
     pub(crate) fn memory_bytes(&self) -> usize {
         const ENTRY: usize = 64; // map entry + bitmap header, roughly
-        let bitmaps = |m: &DashMap<_, RoaringBitmap, FnvBuildHasher>| -> usize {
+        let bitmaps = |m: &DashMap<_, Posting, FastBuildHasher>| -> usize {
             m.iter().map(|e| ENTRY + e.value().serialized_size()).sum()
         };
         let labels: usize = self
@@ -314,7 +417,7 @@ impl KindIndex {
             .iter()
             .map(|e| {
                 ENTRY
-                    + e.any.serialized_size()
+                    + e.any.as_ref().map_or(0, |a| a.serialized_size())
                     + e.values
                         .values()
                         .map(|p| ENTRY + p.serialized_size())

@@ -50,7 +50,8 @@
 //! table of `(hash, slot, Arc<Object>, name)` entries plus a vector of slots holding
 //! the same `Arc`s (see `table.rs`); each object has a compact `u32` id = (slot,
 //! shard). Secondary indexes map label key/value, label key, namespace, owner uid and
-//! (pods) node name to `roaring` bitmaps of ids (see `index.rs`). A bounded per-kind
+//! (pods) node name to posting lists of ids (sorted vectors while small, `roaring`
+//! bitmaps past that; see `index.rs`, `posting.rs`). A bounded per-kind
 //! event ring serves watches (see `watch.rs`). A `get` is one hash, one shard read
 //! lock, one table probe and an `Arc` clone; a list intersects the smallest posting
 //! lists first and only scans when no namespace, `spec.nodeName`, or positive label
@@ -159,6 +160,7 @@ mod bind;
 mod error;
 mod field;
 mod index;
+mod posting;
 mod table;
 mod watch;
 
@@ -374,6 +376,8 @@ const GENERATE_NAME_ATTEMPTS: usize = 8;
 const MAX_GENERATE_PREFIX: usize = 58;
 /// The alphabet of generated suffixes (apimachinery's `utilrand.String`).
 const SUFFIX_ALPHABET: &[u8; 27] = b"bcdfghjklmnpqrstvwxz2456789";
+/// The length of a generated suffix.
+const SUFFIX_LEN: usize = 5;
 
 const STREAM_UID: u64 = 0x7569_6473;
 const STREAM_NAME: u64 = 0x6e61_6d65;
@@ -384,6 +388,32 @@ fn draw(seed: u64, stream: u64, n: u64) -> u64 {
         seed.wrapping_add(stream.wrapping_mul(0xd6e8_feb8_6659_fd93))
             .wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
     )
+}
+
+/// Up to this many ids, a resolve groups them by shard with a small sort on the
+/// stack ([`Store::resolve_few`]) rather than a counting sort over every shard.
+const RESOLVE_DIRECT: usize = 32;
+
+/// Sorts objects by (namespace, name). Namespaces are the stored namespace's own
+/// `Str`, so equal ones are usually one allocation: compared by pointer first.
+fn sort_by_namespace_name(objs: &mut [Arc<Object>]) {
+    // One namespace (a controller's dependents, a namespaced list): by name alone.
+    if let Some(first) = objs.first() {
+        let ns = first.namespace().clone();
+        if objs.iter().all(|o| Str::ptr_eq(o.namespace(), &ns)) {
+            objs.sort_unstable_by(|a, b| a.name().as_str().cmp(b.name().as_str()));
+            return;
+        }
+    }
+    objs.sort_unstable_by(|a, b| {
+        let (an, bn) = (a.namespace(), b.namespace());
+        let ns = if Str::ptr_eq(an, bn) {
+            std::cmp::Ordering::Equal
+        } else {
+            an.as_str().cmp(bn.as_str())
+        };
+        ns.then_with(|| a.name().as_str().cmp(b.name().as_str()))
+    });
 }
 
 fn plus_seconds(t: Timestamp, seconds: i64) -> Timestamp {
@@ -595,6 +625,16 @@ impl Store {
         shard.lookup(h, namespace, name).map(|(_, o)| Arc::clone(o))
     }
 
+    /// Namespace `name`'s stored name and whether it is being deleted, read under
+    /// its shard's read lock (no clone of the object).
+    fn namespace_state(&self, name: &str) -> Option<(Str, bool)> {
+        let h = key_hash("", name);
+        let shard = self.ks(Kind::Namespace).shards[shard_of_hash(h)].read();
+        shard
+            .lookup(h, "", name)
+            .map(|(_, o)| (o.name().clone(), o.meta().is_being_deleted()))
+    }
+
     /// The object.
     ///
     /// # Errors
@@ -656,12 +696,7 @@ impl Store {
                 Self::resolve(ks, &ids, &mut out, |o| matches(o));
             }
         }
-        out.sort_unstable_by(|a, b| {
-            a.namespace()
-                .as_str()
-                .cmp(b.namespace().as_str())
-                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
-        });
+        sort_by_namespace_name(&mut out);
         Ok(out)
     }
 
@@ -723,6 +758,9 @@ impl Store {
     ) {
         let n = ids.len() as usize;
         out.reserve(n);
+        if n <= RESOLVE_DIRECT {
+            return Self::resolve_few(ks, ids.iter(), out, &keep);
+        }
         let mut start = [0usize; SHARDS + 1];
         for id in ids {
             start[split_id(id).0 + 1] += 1;
@@ -755,22 +793,16 @@ impl Store {
 
     /// Objects of every kind with an ownerReference to `owner`, sorted by (kind,
     /// namespace, name).
+    ///
+    /// Kinds none of whose objects has an ownerReference are skipped without an index
+    /// lookup, and each kind's dependents are sorted apart (kinds are visited in
+    /// [`Kind`] order).
     pub fn dependents_of(&self, owner: Uid) -> Vec<Arc<Object>> {
         let mut out = Vec::new();
+        let mut ids = Vec::new();
         for ks in self.inner.kinds.iter() {
-            let ids = ks.index.owned_by(owner);
-            if !ids.is_empty() {
-                Self::resolve(ks, &ids, &mut out, |o| {
-                    o.meta().owner_references.iter().any(|r| r.uid == owner)
-                });
-            }
+            Self::dependents_in(ks, owner, &mut ids, &mut out);
         }
-        out.sort_unstable_by(|a, b| {
-            a.kind()
-                .cmp(&b.kind())
-                .then_with(|| a.namespace().as_str().cmp(b.namespace().as_str()))
-                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
-        });
         out
     }
 
@@ -779,20 +811,78 @@ impl Store {
     /// instead of one per kind).
     pub fn dependents_of_kind(&self, kind: Kind, owner: Uid) -> Vec<Arc<Object>> {
         let mut out = Vec::new();
-        let ks = self.ks(kind);
-        let ids = ks.index.owned_by(owner);
-        if !ids.is_empty() {
-            Self::resolve(ks, &ids, &mut out, |o| {
-                o.meta().owner_references.iter().any(|r| r.uid == owner)
-            });
-        }
-        out.sort_unstable_by(|a, b| {
-            a.namespace()
-                .as_str()
-                .cmp(b.namespace().as_str())
-                .then_with(|| a.name().as_str().cmp(b.name().as_str()))
-        });
+        Self::dependents_in(self.ks(kind), owner, &mut Vec::new(), &mut out);
         out
+    }
+
+    /// Appends `ks`'s dependents of `owner`, sorted by (namespace, name), to `out`
+    /// (`ids`: scratch space).
+    fn dependents_in(ks: &KindStore, owner: Uid, ids: &mut Vec<u32>, out: &mut Vec<Arc<Object>>) {
+        if !ks.index.has_owners() {
+            return;
+        }
+        ids.clear();
+        ks.index.owned_ids(owner, ids);
+        if ids.is_empty() {
+            return;
+        }
+        let start = out.len();
+        Self::resolve_ids(ks, ids, out, |o| {
+            o.meta().owner_references.iter().any(|r| r.uid == owner)
+        });
+        sort_by_namespace_name(&mut out[start..]);
+    }
+
+    /// [`Store::resolve`] for ids in a slice (ascending): up to [`RESOLVE_DIRECT`]
+    /// through [`Store::resolve_few`] (no bitmap, no counting sort), more as a bitmap.
+    fn resolve_ids(
+        ks: &KindStore,
+        ids: &[u32],
+        out: &mut Vec<Arc<Object>>,
+        keep: impl Fn(&Object) -> bool,
+    ) {
+        if ids.len() > RESOLVE_DIRECT {
+            let bitmap = RoaringBitmap::from_sorted_iter(ids.iter().copied())
+                .unwrap_or_else(|_| ids.iter().copied().collect());
+            return Self::resolve(ks, &bitmap, out, keep);
+        }
+        Self::resolve_few(ks, ids.iter().copied(), out, &keep);
+    }
+
+    /// [`Store::resolve`] for at most [`RESOLVE_DIRECT`] ids (more are ignored):
+    /// sorted by shard in a stack array, each shard's read lock taken once for its
+    /// ids. One lock per shard is what keeps a key from appearing twice — its old
+    /// and its new incarnation (a delete and re-create during the resolve) live in
+    /// the same shard, which is seen before or after that pair of writes, not between.
+    fn resolve_few(
+        ks: &KindStore,
+        ids: impl Iterator<Item = u32>,
+        out: &mut Vec<Arc<Object>>,
+        keep: &impl Fn(&Object) -> bool,
+    ) {
+        let mut buf = [0u32; RESOLVE_DIRECT];
+        let mut n = 0;
+        for id in ids.take(RESOLVE_DIRECT) {
+            buf[n] = id;
+            n += 1;
+        }
+        let ids = &mut buf[..n];
+        ids.sort_unstable_by_key(|&id| split_id(id));
+        out.reserve(n);
+        let mut rest = &ids[..];
+        while let Some(&first) = rest.first() {
+            let si = split_id(first).0;
+            let run = rest.iter().take_while(|&&id| split_id(id).0 == si).count();
+            let shard = ks.shards[si].read();
+            for &id in &rest[..run] {
+                if let Some(o) = shard.slot(split_id(id).1) {
+                    if keep(o) {
+                        out.push(Arc::clone(o));
+                    }
+                }
+            }
+            rest = &rest[run..];
+        }
     }
 
     /// A watcher of `kind`'s events with resourceVersion > `from_resource_version`
@@ -817,16 +907,16 @@ impl Store {
         }
     }
 
-    fn random_suffix(&self) -> String {
+    /// The next generated-name suffix: 5 characters of [`SUFFIX_ALPHABET`].
+    fn random_suffix(&self) -> [u8; SUFFIX_LEN] {
         let n = self.inner.names.fetch_add(1, Ordering::Relaxed);
         let mut x = draw(self.inner.config.seed, STREAM_NAME, n);
-        (0..5)
-            .map(|_| {
-                let c = SUFFIX_ALPHABET[(x % 27) as usize] as char;
-                x /= 27;
-                c
-            })
-            .collect()
+        let mut out = [0u8; SUFFIX_LEN];
+        for c in &mut out {
+            *c = SUFFIX_ALPHABET[(x % 27) as usize];
+            x /= 27;
+        }
+        out
     }
 
     /// Creates the object (see the module docs for the rules).
@@ -838,24 +928,24 @@ impl Store {
         let kind = obj.kind();
         let now = self.clock().now();
         if kind.namespaced() {
-            let ns = obj.namespace().clone();
-            if ns.is_empty() {
+            if obj.namespace().is_empty() {
                 return Err(invalid(
                     kind,
                     obj.name(),
                     "metadata.namespace: Required value",
                 ));
             }
-            match self.try_get(Kind::Namespace, "", &ns) {
-                None => return Err(Error::NamespaceNotFound(ns.to_string())),
-                Some(n) if n.meta().is_being_deleted() => {
+            match self.namespace_state(obj.namespace()) {
+                None => return Err(Error::NamespaceNotFound(obj.namespace().to_string())),
+                Some((_, true)) => {
+                    let ns = obj.namespace();
                     return Err(invalid(
                         kind,
                         obj.name(),
                         format!("unable to create new content in namespace {ns} because it is being terminated"),
-                    ))
+                    ));
                 }
-                Some(n) => obj.meta_mut().namespace = n.name().clone(),
+                Some((name, false)) => obj.meta_mut().namespace = name,
             }
         } else {
             obj.meta_mut().namespace = Str::default();
@@ -886,11 +976,18 @@ impl Store {
             cut -= 1;
         }
         let base = &prefix[..cut];
+        // The name is built in a stack buffer (prefix ≤ 58 bytes + 5), then copied once
+        // into its `Str`.
+        let mut buf = [0u8; MAX_GENERATE_PREFIX + SUFFIX_LEN];
+        buf[..cut].copy_from_slice(base.as_bytes());
         let mut last = None;
         for _ in 0..GENERATE_NAME_ATTEMPTS {
-            let name = format!("{base}{}", self.random_suffix());
-            validate_name(kind, &name)?;
-            obj.meta_mut().name = Str::from(name);
+            buf[cut..cut + SUFFIX_LEN].copy_from_slice(&self.random_suffix());
+            // A char-boundary prefix followed by ASCII is UTF-8.
+            let name = std::str::from_utf8(&buf[..cut + SUFFIX_LEN])
+                .map_err(|_| invalid(kind, base, "generated name is not UTF-8"))?;
+            validate_name(kind, name)?;
+            obj.meta_mut().name = Str::new(name);
             match self.insert(obj) {
                 Ok(o) => return Ok(o),
                 Err(b) => {
@@ -1308,6 +1405,9 @@ impl Store {
                 if let Some(d) = actual.diff(&expected) {
                     return Err(format!("{}: {d}", ks.kind));
                 }
+                ks.index
+                    .check_counts()
+                    .map_err(|e| format!("{}: {e}", ks.kind))?;
             }
             ks.log.check()?;
         }

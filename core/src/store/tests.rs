@@ -1086,6 +1086,49 @@ fn dependents_by_owner_uid() {
     s.check_indexes().unwrap();
 }
 
+#[test]
+fn dependents_when_a_kind_loses_and_regains_its_owned_objects() {
+    let s = Store::new();
+    s.create(ns("prod")).unwrap();
+    let uid = s.create(rs("default", "r", 2)).unwrap().meta().uid;
+    let oref = OwnerReference {
+        kind: Kind::ReplicaSet,
+        name: Str::from("r"),
+        uid,
+        controller: true,
+        block_owner_deletion: true,
+    };
+    let owned = |ns: &str, name: &str| {
+        let mut p = pod(ns, name, &[]);
+        p.meta_mut().owner_references = vec![oref.clone()].into();
+        p
+    };
+    // More dependents than the direct-resolve bound, in two namespaces, created out
+    // of name order: sorted by (namespace, name) all the same.
+    let mut want = Vec::new();
+    for i in (0..40).rev() {
+        let ns = if i % 3 == 0 { "prod" } else { "default" };
+        s.create(owned(ns, &format!("p-{i:02}"))).unwrap();
+        want.push(format!("{ns}/p-{i:02}"));
+    }
+    want.sort();
+    assert_eq!(names(&s.dependents_of(uid)), want);
+    assert_eq!(names(&s.dependents_of_kind(Kind::Pod, uid)), want);
+    s.check_indexes().unwrap();
+    // Every dependent gone: the kind has no owner postings left.
+    for w in &want {
+        let (ns, name) = w.split_once('/').unwrap();
+        s.delete(Kind::Pod, ns, name, &DeleteOptions::grace(0))
+            .unwrap();
+    }
+    assert!(s.dependents_of(uid).is_empty());
+    s.check_indexes().unwrap();
+    // And back.
+    s.create(owned("default", "again")).unwrap();
+    assert_eq!(names(&s.dependents_of(uid)), ["default/again"]);
+    s.check_indexes().unwrap();
+}
+
 // ---- watch ----
 
 #[test]

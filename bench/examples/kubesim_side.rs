@@ -1,0 +1,41 @@
+//! One cold start of the kubesim side of `kubesim bench controller` only, for
+//! profiling under callgrind: `kubesim_side [replica_sets] [pods] [setup]` (with
+//! `setup`, only the store is built, to subtract its cost).
+#![allow(missing_docs)]
+
+use std::time::Duration;
+
+use kubesim_bench::controller_bench::kubesim_side::{run, Which};
+use kubesim_bench::shard_bench;
+use kubesim_core::runtime::Strategy;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let sets: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1000);
+    let pods: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let replicas = vec![pods; sets];
+    if args.get(3).is_some_and(|a| a == "setup") {
+        let s = shard_bench::setup_store(&replicas, 1)?;
+        println!("setup {}", s.count(kubesim_core::model::Kind::ReplicaSet));
+        return Ok(());
+    }
+    let s = run(
+        Which::Bench,
+        &replicas,
+        Strategy::Hash,
+        2,
+        1,
+        Duration::from_secs(600),
+    )?;
+    println!(
+        "reconciles {} creates {} status {} ok {}",
+        s.reconciles,
+        s.creates,
+        s.status_writes,
+        s.ok()
+    );
+    Ok(())
+}
