@@ -2,9 +2,12 @@
 //!
 //! Semantics (K8S-SEMANTICS.md, the userspace proxier's `LoadBalancerRR`): an entry
 //! holds the endpoint and the time it was last used; it is valid while
-//! `now − last_used < timeout` **and** its endpoint is still in the port's current
-//! selected set (present and ready — or serving+terminating while the set is the
-//! fallback); a valid hit refreshes `last_used`. An invalid entry is never used: the
+//! `now − last_used < timeout` **and** its endpoint has been in the port's selected set
+//! (present and ready — or serving+terminating while the set is the fallback) in every
+//! version since the entry was made: an endpoint that went away (or switched between
+//! ready and the fallback) voids the entry at once, even if it comes back
+//! ([`EndpointSet::since`] against the entry's `born` generation); a valid hit
+//! refreshes `last_used`. An invalid entry is never used: the
 //! router picks again and overwrites it. The timeout is `timeoutSeconds` (unset or 0 →
 //! 10800 s, capped at 86400 s as API validation does).
 //!
@@ -132,9 +135,8 @@ impl AffinityKey {
     }
 }
 
-/// One slot; 32-byte aligned so that a slot never straddles two cache lines.
+/// One slot: five words.
 #[derive(Debug, Default)]
-#[repr(align(32))]
 struct Slot {
     /// The [`AffinityKey`].
     key: AtomicU64,
@@ -144,7 +146,15 @@ struct Slot {
     last_used: AtomicI64,
     /// `hint << 32 | timeout_ms`.
     meta: AtomicU64,
+    /// The generation of the endpoint set the entry was made on ([`UNVERSIONED`] when
+    /// made without one): the entry is void once its endpoint has left the selected
+    /// set since then, even if it came back ([`EndpointSet::since`]).
+    born: AtomicU64,
 }
+
+/// The `born` of an entry inserted without an endpoint set ([`AffinityTable::insert`]):
+/// valid whenever its endpoint is in the set.
+pub const UNVERSIONED: u64 = u64::MAX;
 
 /// A slot's contents, read as one snapshot.
 #[derive(Clone, Copy, Debug)]
@@ -154,6 +164,7 @@ struct Found<'a> {
     endpoint: EndpointKey,
     last_used: i64,
     meta: u64,
+    born: u64,
 }
 
 impl Found<'_> {
@@ -230,6 +241,7 @@ impl Shard {
                     endpoint: ep & !OCCUPIED,
                     last_used: s.last_used.load(Ordering::Relaxed),
                     meta: s.meta.load(Ordering::Relaxed),
+                    born: s.born.load(Ordering::Relaxed),
                 });
             }
             i = (i + 1) & mask;
@@ -283,7 +295,8 @@ impl Shard {
 
     /// Stores an entry into `slots` (writer only): into `key`'s slot if present, else
     /// into the first free slot of its probe sequence. Whether the key was new.
-    fn put(slots: &[Slot], h: u64, key: u64, endpoint: EndpointKey, last: i64, meta: u64) -> bool {
+    fn put(slots: &[Slot], h: u64, key: u64, d: SlotData) -> bool {
+        let (_, endpoint, last, meta, born) = d;
         let mask = slots.len() - 1;
         let mut i = h as usize & mask;
         // The load factor stays ≤ 3/4: a free slot is always found.
@@ -295,6 +308,7 @@ impl Shard {
                 s.key.store(key, Ordering::Relaxed);
                 s.last_used.store(last, Ordering::Relaxed);
                 s.meta.store(meta, Ordering::Relaxed);
+                s.born.store(born, Ordering::Relaxed);
                 s.endpoint.store(OCCUPIED | endpoint, Ordering::Relaxed);
                 return free;
             }
@@ -315,8 +329,8 @@ impl Shard {
                 s.endpoint.store(0, Ordering::Relaxed);
             }
         }
-        for (key, ep, last, meta) in entries {
-            Shard::put(slots, AffinityKey(key).mix(), key, ep, last, meta);
+        for d in entries {
+            Shard::put(slots, AffinityKey(d.0).mix(), d.0, d);
         }
         self.level.store(level, Ordering::Relaxed);
     }
@@ -327,8 +341,8 @@ impl Shard {
     }
 }
 
-/// A slot's words: key, endpoint, last use, meta.
-type SlotData = (u64, u64, i64, u64);
+/// A slot's words: key, endpoint, last use, meta, born.
+type SlotData = (u64, u64, i64, u64, u64);
 
 /// The entries of `slots` (writer only; `SeqCst` loads of `last_used` so that a
 /// concurrent refresh either lands before or sees the odd sequence number).
@@ -341,6 +355,7 @@ fn occupied(slots: &[Slot]) -> impl Iterator<Item = SlotData> + '_ {
                 ep & !OCCUPIED,
                 s.last_used.load(Ordering::SeqCst),
                 s.meta.load(Ordering::Relaxed),
+                s.born.load(Ordering::Relaxed),
             )
         })
     })
@@ -415,6 +430,7 @@ impl AffinityTable {
                 let Some(pos) = set.position(e.endpoint) else {
                     return Some(None);
                 };
+
                 // Remember the index for this version (best effort: only if the slot
                 // is unchanged).
                 let meta = (pos as u64) << 32 | (e.meta & 0xFFFF_FFFF);
@@ -426,6 +442,11 @@ impl AffinityTable {
                 );
                 pos
             };
+            if set.since(pos) > e.born {
+                // The endpoint left the selected set after the entry was made (and came
+                // back): the entry was dropped then, as upstream drops it at once.
+                return Some(None);
+            }
             // Most hits land within the millisecond of the last one: no write then.
             if e.last_used < now.0 {
                 let changed = |s1: u64| shard.seq.load(Ordering::SeqCst) != s1;
@@ -468,7 +489,7 @@ impl AffinityTable {
         now: Timestamp,
         timeout: Duration,
     ) {
-        self.insert_hinted(key, endpoint, NO_HINT, now, timeout);
+        self.insert_hinted(key, endpoint, NO_HINT, UNVERSIONED, now, timeout);
     }
 
     /// [`insert`](Self::insert) of `set.backends()[index]`, remembering `index` so that
@@ -488,7 +509,7 @@ impl AffinityTable {
             } else {
                 NO_HINT
             };
-            self.insert_hinted(key, b.key(), hint, now, timeout);
+            self.insert_hinted(key, b.key(), hint, set.generation(), now, timeout);
         }
     }
 
@@ -497,6 +518,7 @@ impl AffinityTable {
         key: AffinityKey,
         endpoint: EndpointKey,
         hint: u64,
+        born: u64,
         now: Timestamp,
         timeout: Duration,
     ) {
@@ -512,7 +534,9 @@ impl AffinityTable {
             }
             let slots = shard.slots().unwrap_or(&[]);
             // Always true below 2³⁰ entries per shard: `put` finds a free slot.
-            if w.len < slots.len() && Shard::put(slots, h, key.0, endpoint, now.0, meta) {
+            if w.len < slots.len()
+                && Shard::put(slots, h, key.0, (key.0, endpoint, now.0, meta, born))
+            {
                 w.len += 1;
             }
         });
@@ -558,19 +582,19 @@ impl AffinityTable {
             let entries = shard.entries();
             let live: Vec<bool> = entries
                 .iter()
-                .map(|&(k, ep, _, _)| alive(AffinityKey(k), ep))
+                .map(|&(k, ep, _, _, _)| alive(AffinityKey(k), ep))
                 .collect();
             let doomed = entries
                 .iter()
                 .zip(&live)
-                .any(|(&(_, _, last, meta), &ok)| !ok || expired(last, meta));
+                .any(|(&(_, _, last, meta, _), &ok)| !ok || expired(last, meta));
             if !doomed {
                 continue;
             }
             shard.write(&mut w, |w, shard| {
                 let mut keep = shard.entries();
                 let mut ok = live.iter();
-                keep.retain(|&(_, _, last, meta)| {
+                keep.retain(|&(_, _, last, meta, _)| {
                     let live = ok.next().copied().unwrap_or(false);
                     if expired(last, meta) {
                         stats.expired += 1;
@@ -617,6 +641,54 @@ mod tests {
             })
             .collect();
         EndpointSet::build(1, &c, 1)
+    }
+
+    #[test]
+    fn an_endpoint_that_left_and_came_back_voids_the_entry() {
+        let cand = |ips: &[u8]| -> Vec<Candidate> {
+            ips.iter()
+                .map(|&i| Candidate {
+                    backend: Backend {
+                        ip: Ipv4Addr::new(10, 0, 0, i),
+                        port: 80,
+                        pod: None,
+                        node: None,
+                    },
+                    ready: true,
+                    serving: true,
+                    terminating: false,
+                })
+                .collect()
+        };
+        let t = AffinityTable::new();
+        let k = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
+        let v1 = EndpointSet::build(1, &cand(&[1, 2]), 1);
+        let i = v1.position(
+            v1.backends()
+                .iter()
+                .find(|b| b.ip.octets()[3] == 1)
+                .unwrap()
+                .key(),
+        );
+        t.insert_at(k, &v1, i.unwrap(), Timestamp(0), Duration::from_secs(60));
+        // Still selected in the next version: the entry holds.
+        let v2 = EndpointSet::build_after(2, &cand(&[1, 3]), 2, Some(&v1));
+        assert!(t.lookup(k, &v2, Timestamp(1)).is_some());
+        // Gone in v3, back in v4: dropped at v3 for good, as upstream.
+        let v3 = EndpointSet::build_after(3, &cand(&[3]), 3, Some(&v2));
+        let v4 = EndpointSet::build_after(4, &cand(&[1, 3]), 4, Some(&v3));
+        assert_eq!(t.lookup(k, &v4, Timestamp(2)), None);
+        // A switch to the serving+terminating fallback also voids it.
+        let ep = v4.backends()[0].key();
+        t.insert_at(k, &v4, 0, Timestamp(3), Duration::from_secs(60));
+        let mut fb = cand(&[1, 3]);
+        for c in &mut fb {
+            c.ready = false;
+            c.terminating = true;
+        }
+        let v5 = EndpointSet::build_after(5, &fb, 5, Some(&v4));
+        assert!(v5.contains(ep) && v5.is_terminating_fallback());
+        assert_eq!(t.lookup(k, &v5, Timestamp(4)), None);
     }
 
     #[test]

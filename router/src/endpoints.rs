@@ -132,6 +132,9 @@ pub struct EndpointSet {
     /// Userspace round-robin order: a permutation of `0..backends.len()`, shuffled.
     order: Box<[u32]>,
     position: FnvHashMap<EndpointKey, u32>,
+    /// Per backend: the generation since which it has been selected without a break
+    /// (see [`since`](Self::since)).
+    since: Box<[u64]>,
     fallback: bool,
     published: usize,
     /// Round-robin cursors, one per stripe (see the module docs).
@@ -144,6 +147,20 @@ impl EndpointSet {
     /// Applies the selection rules to `candidates` (duplicates of one address are kept
     /// once) and shuffles the round-robin order with `shuffle_seed`.
     pub fn build(generation: u64, candidates: &[Candidate], shuffle_seed: u64) -> EndpointSet {
+        EndpointSet::build_after(generation, candidates, shuffle_seed, None)
+    }
+
+    /// [`build`](Self::build) as the successor of `prev` (the port's previous version):
+    /// a backend selected in `prev` and still selected keeps its
+    /// [`since`](Self::since); any other starts at `generation`. A switch between ready
+    /// and the serving+terminating fallback restarts every backend (each stopped being
+    /// ready, or became ready).
+    pub fn build_after(
+        generation: u64,
+        candidates: &[Candidate],
+        shuffle_seed: u64,
+        prev: Option<&EndpointSet>,
+    ) -> EndpointSet {
         let ready: Vec<&Candidate> = candidates.iter().filter(|c| c.ready).collect();
         let (chosen, fallback) = if ready.is_empty() {
             let term: Vec<&Candidate> = candidates
@@ -165,6 +182,14 @@ impl EndpointSet {
             }
         }
         let n = backends.len();
+        let prev = prev.filter(|p| p.fallback == fallback);
+        let since = backends
+            .iter()
+            .map(|b| {
+                prev.and_then(|p| p.position(b.key()).map(|i| p.since[i]))
+                    .unwrap_or(generation)
+            })
+            .collect();
         let mut order: Vec<u32> = (0..n as u32).collect();
         order.shuffle(&mut SmallRng::seed_from_u64(shuffle_seed));
         EndpointSet {
@@ -172,6 +197,7 @@ impl EndpointSet {
             backends: backends.into_boxed_slice(),
             order: order.into_boxed_slice(),
             position,
+            since,
             fallback,
             published: candidates.len(),
             // Stripe s starts at ⌊s·n/RR_STRIPES⌋ (see the module docs).
@@ -217,6 +243,15 @@ impl EndpointSet {
     #[inline]
     pub fn position(&self, key: EndpointKey) -> Option<usize> {
         self.position.get(&key).map(|&p| p as usize)
+    }
+
+    /// The generation since which backend `index` has been selected without a break
+    /// (this set's generation when it was not selected in the previous version).
+    /// ClientIP affinity uses it to drop an entry whose endpoint went away, even if it
+    /// came back since.
+    #[inline]
+    pub fn since(&self, index: usize) -> u64 {
+        self.since.get(index).copied().unwrap_or(self.generation)
     }
 
     /// Whether `key` is a selected backend.

@@ -543,7 +543,15 @@ impl Router {
             }
         };
         let mut generation = w.generation;
-        let state = build_state(id, svc, r, &mut generation, self.config.seed);
+        let prev = r.slot.as_ref().map(|s| s.state.load_full());
+        let state = build_state(
+            id,
+            svc,
+            r,
+            prev.as_deref(),
+            &mut generation,
+            self.config.seed,
+        );
         w.generation = generation;
         let r = w.records.get_mut(key).expect("record present");
         match &r.slot {
@@ -889,6 +897,7 @@ fn build_state(
     id: u32,
     svc: &Service,
     r: &Record,
+    prev: Option<&ServiceState>,
     generation: &mut u64,
     seed: u64,
 ) -> ServiceState {
@@ -929,7 +938,17 @@ fn build_state(
                     .node_port
                     .filter(|_| routable && !headless)
                     .map(|n| n.clamp(0, 65535) as u16),
-                endpoints: Arc::new(EndpointSet::build(*generation, &candidates, shuffle_seed)),
+                endpoints: Arc::new(EndpointSet::build_after(
+                    *generation,
+                    &candidates,
+                    shuffle_seed,
+                    prev.and_then(|st| {
+                        st.ports
+                            .iter()
+                            .find(|q| q.name == p.name && q.protocol == p.protocol)
+                            .map(|q| &*q.endpoints)
+                    }),
+                )),
             }
         })
         .collect();

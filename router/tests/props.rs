@@ -99,6 +99,11 @@ fn write_slice(store: &Store, i: u8, eps: &[(u8, u8)]) {
 
 /// The model: the selected endpoint IPs given the live slices.
 fn selected(slices: &BTreeMap<u8, Vec<(u8, u8)>>) -> BTreeSet<Ipv4Addr> {
+    selected_mode(slices).0
+}
+
+/// The selected endpoint IPs and whether they are the serving+terminating fallback.
+fn selected_mode(slices: &BTreeMap<u8, Vec<(u8, u8)>>) -> (BTreeSet<Ipv4Addr>, bool) {
     let all: Vec<(u8, u8)> = slices.values().flatten().copied().collect();
     let ready: BTreeSet<Ipv4Addr> = all
         .iter()
@@ -106,12 +111,27 @@ fn selected(slices: &BTreeMap<u8, Vec<(u8, u8)>>) -> BTreeSet<Ipv4Addr> {
         .map(|e| ep_ip(e.0))
         .collect();
     if !ready.is_empty() {
-        return ready;
+        return (ready, false);
     }
-    all.iter()
+    let term: BTreeSet<Ipv4Addr> = all
+        .iter()
         .filter(|e| e.1 == 2)
         .map(|e| ep_ip(e.0))
-        .collect()
+        .collect();
+    let fallback = !term.is_empty();
+    (term, fallback)
+}
+
+/// Upstream drops an affinity entry at once when its endpoint leaves the selected set
+/// or stops being ready (a switch to or from the fallback), even if it comes back.
+fn drop_gone(
+    pinned: &mut BTreeMap<u8, (SocketAddrV4, i64)>,
+    before: &(BTreeSet<Ipv4Addr>, bool),
+    after: &(BTreeSet<Ipv4Addr>, bool),
+) {
+    pinned.retain(|_, (ep, _)| {
+        before.1 == after.1 && before.0.contains(ep.ip()) && after.0.contains(ep.ip())
+    });
 }
 
 fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
@@ -132,11 +152,14 @@ fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
     for op in ops {
         match op {
             Op::SetSlice(i, eps) => {
+                let before = selected_mode(&slices);
                 write_slice(&store, i, &eps);
                 slices.insert(i, eps);
                 router.sync(&store).unwrap();
+                drop_gone(&mut pinned, &before, &selected_mode(&slices));
             }
             Op::DeleteSlice(i) => {
+                let before = selected_mode(&slices);
                 if slices.remove(&i).is_some() {
                     store
                         .delete(
@@ -147,6 +170,7 @@ fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
                         )
                         .unwrap();
                     router.sync(&store).unwrap();
+                    drop_gone(&mut pinned, &before, &selected_mode(&slices));
                 }
             }
             Op::Pick { c, dt, a } => {
@@ -236,13 +260,12 @@ fn aff_op() -> impl Strategy<Value = AffOp> {
     ]
 }
 
-/// Three versions of one port's endpoints (overlapping address ranges, different
-/// orders).
-fn aff_sets() -> Vec<EndpointSet> {
+/// The candidates of three versions of one port's endpoints (overlapping address
+/// ranges, different orders).
+fn aff_candidates() -> Vec<Vec<Candidate>> {
     [(0u32, 6u32), (3, 9), (5, 7)]
         .iter()
-        .enumerate()
-        .map(|(g, &(lo, hi))| {
+        .map(|&(lo, hi)| {
             let c: Vec<Candidate> = (lo..hi)
                 .rev()
                 .map(|i| Candidate {
@@ -257,7 +280,7 @@ fn aff_sets() -> Vec<EndpointSet> {
                     terminating: false,
                 })
                 .collect();
-            EndpointSet::build(g as u64 + 1, &c, g as u64)
+            c
         })
         .collect()
 }
@@ -266,25 +289,30 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
     /// The sharded affinity table answers exactly like a plain map holding
-    /// (endpoint, last use) per key: a hit while the entry is fresh and its endpoint is
-    /// in the current set (refreshing it), a miss otherwise; a full sweep drops only
-    /// entries that could no longer hit.
+    /// (endpoint, last use, void) per key: a hit while the entry is fresh and its
+    /// endpoint has been in every set version since the entry was made (refreshing it),
+    /// a miss otherwise; a full sweep drops expired entries and those whose endpoint is
+    /// not in the current set.
     #[test]
     fn affinity_table_matches_a_map_model(ops in prop::collection::vec(aff_op(), 1..300)) {
-        let sets = aff_sets();
+        let cands = aff_candidates();
+        let mut gen = 1u64;
+        let mut set = EndpointSet::build(gen, &cands[0], 0);
         let timeout = std::time::Duration::from_secs(5);
         let t = AffinityTable::new();
-        let mut model: std::collections::HashMap<AffinityKey, (u64, i64)> = Default::default();
-        let (mut now, mut v) = (0i64, 0usize);
+        // key → (endpoint, last use, void: its endpoint left a version since).
+        let mut model: std::collections::HashMap<AffinityKey, (u64, i64, bool)> =
+            Default::default();
+        let mut now = 0i64;
         for op in ops {
             match op {
                 AffOp::Connect { svc, c, dt, pick } => {
                     now += i64::from(dt);
-                    let set = &sets[v];
+                    let set = &set;
                     let k = AffinityKey::new(u32::from(svc), 0, Ipv4Addr::new(10, 1, 0, c));
-                    let want = model.get_mut(&k).and_then(|(ep, last)| {
+                    let want = model.get_mut(&k).and_then(|(ep, last, void)| {
                         let pos = set.position(*ep)?;
-                        (now - *last < 5_000).then(|| {
+                        (!*void && now - *last < 5_000).then(|| {
                             *last = (*last).max(now);
                             pos
                         })
@@ -294,25 +322,30 @@ proptest! {
                     if got.is_none() {
                         let i = usize::from(pick) % set.len();
                         t.insert_at(k, set, i, Timestamp(now), timeout);
-                        model.insert(k, (set.backends()[i].key(), now));
+                        model.insert(k, (set.backends()[i].key(), now, false));
                     }
                 }
                 AffOp::Flip { v: nv, dt } => {
                     now += i64::from(dt);
-                    v = usize::from(nv);
+                    gen += 1;
+                    let next = EndpointSet::build_after(gen, &cands[usize::from(nv)], gen, Some(&set));
+                    for (ep, _, void) in model.values_mut() {
+                        *void |= !next.contains(*ep);
+                    }
+                    set = next;
                 }
                 AffOp::Sweep { dt } => {
                     now += i64::from(dt);
-                    let set = &sets[v];
+                    let set = &set;
                     let r = t.sweep(Timestamp(now), SHARDS, |_, ep| set.contains(ep));
                     let before = model.len();
-                    model.retain(|_, (ep, last)| now - *last < 5_000 && set.contains(*ep));
+                    model.retain(|_, (ep, last, _)| now - *last < 5_000 && set.contains(*ep));
                     prop_assert_eq!(r.expired + r.stale, before - model.len());
                     prop_assert_eq!(t.len(), model.len());
                 }
             }
         }
-        for (k, (ep, last)) in &model {
+        for (k, (ep, last, _)) in &model {
             prop_assert_eq!(t.get(*k), Some((*ep, Timestamp(*last))));
         }
     }

@@ -83,7 +83,8 @@ impl<K: Clone + Eq + Hash + Send + 'static> Sharded<K> {
     fn route(&self, key_hash: u64, affinity: Affinity) -> u64 {
         match (self.strategy, self.ring_key) {
             (Strategy::Namespace, _) => affinity.namespace,
-            (Strategy::Consistent, RingKey::Key) => key_hash,
+            // `hash` is hash(key) mod N, whatever affinity the caller computed.
+            (Strategy::Hash, _) | (Strategy::Consistent, RingKey::Key) => key_hash,
             _ => affinity.owner.unwrap_or(key_hash),
         }
     }

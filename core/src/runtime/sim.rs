@@ -294,9 +294,8 @@ impl Simulation {
             .map(|ctl| {
                 let d = dispatch::build(config.strategy, dc.clone(), dyn_clock.clone())?;
                 let mut rt = ControllerRt::new(ctl, d);
-                // Affinities only steer the namespace, owner, hash and consistent
-                // strategies.
-                rt.routing = !matches!(config.strategy, Strategy::Shared | Strategy::Steal);
+                // Affinities only steer the namespace, owner and consistent strategies.
+                rt.routing = config.strategy.uses_affinity();
                 Ok(rt)
             })
             .collect::<Result<Vec<_>, RuntimeError>>()?;
