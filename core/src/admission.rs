@@ -28,14 +28,15 @@
 //!
 //! Pods are created by the hundred thousand from a few templates whose spec is one
 //! shared `Arc<PodSpec>`. Admitted specs are remembered (input `Arc` → admitted `Arc`)
-//! in [`MEMO_SLOTS`] direct-mapped slots chosen by the input's address, so the pods of
-//! one template share one admitted spec: the tolerations are cloned once per template,
-//! not per pod. (A slot holds its input `Arc`, so the address cannot be reused while it
-//! is remembered.) A pod that already tolerates both taints is not touched. Each slot
-//! is a `parking_lot::Mutex` taken with `try_lock`: a creating thread that finds it
-//! busy computes the admitted spec on its own (same result, one more allocation), so
-//! concurrent creates never wait on each other here. The two default tolerations are
-//! built once per [`Admission`].
+//! in [`MEMO_SLOTS`] shards chosen by the input's address, each a map of up to
+//! [`MEMO_PER_SLOT`] entries (cleared when full), so the pods of one template share one
+//! admitted spec even when thousands of templates create pods interleaved: the
+//! tolerations are cloned once per template, not per pod. (An entry holds its input
+//! `Arc`, so the address cannot be reused while it is remembered.) A pod that already
+//! tolerates both taints is not touched. Each shard is a `parking_lot::Mutex` taken
+//! with `try_lock`: a creating thread that finds it busy computes the admitted spec on
+//! its own (same result, one more allocation), so concurrent creates never wait on each
+//! other here. The two default tolerations are built once per [`Admission`].
 
 use std::sync::Arc;
 
@@ -72,11 +73,14 @@ impl Default for AdmissionConfig {
     }
 }
 
-/// A remembered pod spec: (as given, as admitted).
-type SpecMemo = Option<(Arc<PodSpec>, Arc<PodSpec>)>;
+/// Remembered pod specs of one shard: input address → (as given, as admitted).
+type SpecMemo = fnv::FnvHashMap<usize, (Arc<PodSpec>, Arc<PodSpec>)>;
 
-/// Slots of the admitted-spec memory (see the [module docs](self#cost-and-concurrency)).
+/// Shards of the admitted-spec memory (see the [module docs](self#cost-and-concurrency)).
 pub const MEMO_SLOTS: usize = 64;
+
+/// Entries per shard of the admitted-spec memory before it is cleared.
+pub const MEMO_PER_SLOT: usize = 512;
 
 /// The admission chain of a store (see the [module docs](self)). Cloning shares the
 /// memory of the last admitted pod spec.
@@ -162,7 +166,9 @@ impl Admission {
                 default_toleration(TAINT_NOT_READY, s),
                 default_toleration(TAINT_UNREACHABLE, s),
             ]),
-            memo: (0..MEMO_SLOTS).map(|_| Mutex::new(None)).collect(),
+            memo: (0..MEMO_SLOTS)
+                .map(|_| Mutex::new(SpecMemo::default()))
+                .collect(),
         }
     }
 
@@ -175,9 +181,11 @@ impl Admission {
     /// or both taints already tolerated).
     pub fn admit_pod_spec(&self, spec: &Arc<PodSpec>) -> Option<Arc<PodSpec>> {
         self.config.default_toleration_seconds?;
-        let slot = &self.memo[(Arc::as_ptr(spec) as usize >> 4) % MEMO_SLOTS];
+        let addr = Arc::as_ptr(spec) as usize;
+        let slot =
+            &self.memo[((addr >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 58) & (MEMO_SLOTS - 1)];
         if let Some(memo) = slot.try_lock() {
-            if let Some((given, admitted)) = memo.as_ref() {
+            if let Some((given, admitted)) = memo.get(&addr) {
                 if Arc::ptr_eq(given, spec) {
                     return Some(Arc::clone(admitted));
                 }
@@ -188,7 +196,10 @@ impl Admission {
         admitted.tolerations = tolerations;
         let admitted = Arc::new(admitted);
         if let Some(mut memo) = slot.try_lock() {
-            *memo = Some((Arc::clone(spec), Arc::clone(&admitted)));
+            if memo.len() >= MEMO_PER_SLOT {
+                memo.clear();
+            }
+            memo.insert(addr, (Arc::clone(spec), Arc::clone(&admitted)));
         }
         Some(admitted)
     }

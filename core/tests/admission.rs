@@ -129,6 +129,31 @@ fn pods_of_one_spec_share_one_admitted_spec() {
     assert!(!Arc::ptr_eq(&pod_of(&a).spec, &pod_of(&template).spec));
 }
 
+/// Thousands of templates creating pods interleaved (a cold start of many ReplicaSets)
+/// still share one admitted spec per template: no per-pod copy of the spec.
+#[test]
+fn interleaved_templates_each_share_one_admitted_spec() {
+    let store = Store::new();
+    let templates: Vec<Object> = (0..2_000)
+        .map(|i| with_tolerations(Vec::new(), &format!("t{i}")))
+        .collect();
+    let mut first: Vec<Option<Arc<kubesim_core::model::PodSpec>>> = vec![None; templates.len()];
+    for round in 0..3 {
+        for (i, t) in templates.iter().enumerate() {
+            let mut o = t.clone();
+            if let Some(p) = o.as_pod_mut() {
+                p.meta.name = intern(&format!("t{i}-{round}"));
+            }
+            let created = store.create(o).unwrap();
+            let spec = &pod_of(&created).spec;
+            match &first[i] {
+                None => first[i] = Some(Arc::clone(spec)),
+                Some(f) => assert!(Arc::ptr_eq(f, spec), "template {i}, round {round}"),
+            }
+        }
+    }
+}
+
 #[test]
 fn admission_can_be_configured_or_turned_off() {
     let store = Store::with_config(StoreConfig {
