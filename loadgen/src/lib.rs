@@ -12,7 +12,9 @@
 //! [`SyntheticService`] is a fixed Service with N always-Ready endpoints; `kubesim
 //! route` implements the trait on a simulated cluster running a rolling update.
 //!
-//! **Architecture invariant:** the loadgen never reads the wall clock and owns every
+//! [`output`] writes the binary's run folder (CSV, summary, JSON, SVG).
+//!
+//! **Architecture invariant:** the simulation never reads the wall clock and owns every
 //! random draw (seeded): the same settings give the same report.
 //!
 //! # Example
@@ -41,6 +43,7 @@
 pub mod backend;
 pub mod dist;
 pub mod env;
+pub mod output;
 pub mod report;
 pub mod sim;
 

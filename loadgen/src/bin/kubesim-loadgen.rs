@@ -1,17 +1,27 @@
 //! `kubesim-loadgen`: one traffic run against a synthetic Service (N always-Ready
 //! endpoints) through the kubesim router, in virtual time.
 //!
-//! Exit status: 0 on success, 2 for a usage error (clap's convention, with a message
-//! naming the flag), 1 when the run reported errors (requests with no endpoint or
-//! routed to a not-ready endpoint).
+//! Stdout carries the report (text, or one JSON object with `--json`); stderr the
+//! progress bar and, unless `--no-save`, `saved <folder>` for the run folder
+//! `<--out>/loadgen-<UTC yyyymmdd-HHMMSS>/` (`latency.csv`, `endpoints.csv`,
+//! `summary.md`, `report.json`, `loadgen.svg`; see [`kubesim_loadgen::output`]).
+//! `--flamegraph FILE.svg` profiles the run with pprof and writes the flamegraph there.
+//!
+//! Exit status: 0 on success; 2 for a usage error (clap's convention, with a message
+//! naming the flag) and for an output path that cannot be written (`--out` or
+//! `--flamegraph`: the message names the path; both are checked before the run starts);
+//! 1 when the run reported errors (requests with no endpoint or routed to a not-ready
+//! endpoint) or the profiler failed (e.g. a run too short to take any sample).
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use kubesim_loadgen::output::{self, RunInfo};
 use kubesim_loadgen::{
     parse_duration, run, ClientDist, LoadConfig, Mode, ServiceTime, Stall, Stop, SyntheticService,
 };
@@ -79,6 +89,52 @@ struct Args {
     /// No progress bar on stderr.
     #[arg(long)]
     quiet: bool,
+    /// Directory of the run folder (`<DIR>/loadgen-<UTC yyyymmdd-HHMMSS>/`).
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    out: PathBuf,
+    /// Write no run folder.
+    #[arg(long)]
+    no_save: bool,
+    /// Profile the run with pprof and write a flamegraph SVG here.
+    #[arg(long, value_name = "FILE.svg")]
+    flamegraph: Option<PathBuf>,
+}
+
+/// Samples per second of the `--flamegraph` profiler.
+const PROFILE_HZ: i32 = 999;
+
+/// Exit status of a usage error or an unwritable output path.
+const EXIT_USAGE: u8 = 2;
+
+/// Creates `path`'s parent directories and the file itself (so an unwritable
+/// `--flamegraph` fails before the run, not after it).
+fn create_file(path: &Path) -> Result<std::fs::File, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    std::fs::File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))
+}
+
+/// Writes the profile as a flamegraph SVG to `file` (at `path`).
+fn write_flamegraph(
+    guard: &pprof::ProfilerGuard<'_>,
+    file: std::fs::File,
+    path: &Path,
+) -> Result<(), String> {
+    let report = guard
+        .report()
+        .build()
+        .map_err(|e| format!("building the pprof report: {e}"))?;
+    if report.data.is_empty() {
+        return Err(format!(
+            "--flamegraph {}: the profiler took no sample (the run was too short; issue \
+             more --requests)",
+            path.display()
+        ));
+    }
+    report
+        .flamegraph(std::io::BufWriter::new(file))
+        .map_err(|e| format!("writing the flamegraph to {}: {e}", path.display()))
 }
 
 fn parse_dist(s: &str) -> Result<ClientDist, String> {
@@ -124,6 +180,23 @@ fn main() -> ExitCode {
     if let Err(e) = cfg.validate() {
         Args::command().error(ErrorKind::ValueValidation, e).exit();
     }
+    let run_info = RunInfo::collect();
+    if !args.no_save {
+        if let Err(e) = std::fs::create_dir_all(&args.out) {
+            eprintln!("error: --out {}: cannot create the directory: {e}", args.out.display());
+            return ExitCode::from(EXIT_USAGE);
+        }
+    }
+    let flame_file = match &args.flamegraph {
+        Some(path) => match create_file(path) {
+            Ok(f) => Some((f, path.as_path())),
+            Err(e) => {
+                eprintln!("error: --flamegraph {}: {e}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
     let mut env = match SyntheticService::new(args.endpoints as usize, args.affinity, args.seed) {
         Ok(env) => env,
         Err(e) => {
@@ -148,10 +221,33 @@ fn main() -> ExitCode {
         pb
     };
     let balancer = args.algorithm.build();
+    let guard = match &flame_file {
+        Some(_) => match pprof::ProfilerGuardBuilder::default()
+            .frequency(PROFILE_HZ)
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+        {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("error: starting the pprof profiler: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let result = run(&mut env, balancer.as_ref(), &cfg, &mut |n| {
         pb.set_position(n)
     });
     pb.finish_and_clear();
+    if let (Some(guard), Some((file, path))) = (guard, flame_file) {
+        if let Err(e) = write_flamegraph(&guard, file, path) {
+            // Leave no empty or truncated SVG behind.
+            let _ = std::fs::remove_file(path);
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+        eprintln!("flamegraph {}", path.display());
+    }
     let report = match result {
         Ok(r) => r,
         Err(e) => {
@@ -173,6 +269,16 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "{}", out.trim_end()).is_err() {
         return ExitCode::FAILURE;
+    }
+    drop(stdout);
+    if !args.no_save {
+        match output::save(&report, &run_info, &args.out) {
+            Ok(dir) => eprintln!("saved {}", dir.display()),
+            Err(e) => {
+                eprintln!("error: --out {}: {e}", args.out.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
     }
     if report.errors.total() > 0 {
         eprintln!(
