@@ -130,8 +130,11 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
+/// Reads one figure (µs) of a [`LatencySummary`].
+type Figure = fn(&LatencySummary) -> f64;
+
 /// The percentiles of [`latency_csv`], in column order after `series`.
-const PERCENTILES: [(&str, fn(&LatencySummary) -> f64); 6] = [
+const PERCENTILES: [(&str, Figure); 6] = [
     ("p50", |l| l.p50_us),
     ("p90", |l| l.p90_us),
     ("p99", |l| l.p99_us),
@@ -199,7 +202,10 @@ pub fn summary_md(report: &LoadReport, run: &RunInfo) -> String {
     let _ = writeln!(s, "|---|--:|--:|--:|--:|--:|--:|--:|");
     for (name, l) in [
         ("corrected (from intended send)", &report.latency),
-        ("uncorrected (from actual send)", &report.latency_uncorrected),
+        (
+            "uncorrected (from actual send)",
+            &report.latency_uncorrected,
+        ),
     ] {
         let _ = write!(s, "| {name} | {} |", l.count);
         for (_, f) in PERCENTILES {
@@ -266,10 +272,7 @@ pub fn svg(report: &LoadReport) -> Result<String, String> {
         let ceil = ceil + span * 0.3;
         let n = PERCENTILES.len() as f64;
         let mut chart = ChartBuilder::on(&top)
-            .caption(
-                "latency percentiles (ms, log scale)",
-                ("sans-serif", 18),
-            )
+            .caption("latency percentiles (ms, log scale)", ("sans-serif", 18))
             .margin(16)
             .x_label_area_size(10)
             .y_label_area_size(60)
@@ -387,8 +390,8 @@ const ORANGE_ISH: RGBColor = RGBColor(255, 140, 0);
 /// `summary.md`, `report.json`, `loadgen.svg`) and returns its path. Errors name the
 /// path that could not be written.
 pub fn save(report: &LoadReport, run: &RunInfo, dir: &Path) -> Result<PathBuf, String> {
-    let json = serde_json::to_string_pretty(report)
-        .map_err(|e| format!("serializing the report: {e}"))?;
+    let json =
+        serde_json::to_string_pretty(report).map_err(|e| format!("serializing the report: {e}"))?;
     let files = [
         ("latency.csv", latency_csv(report)),
         ("endpoints.csv", endpoints_csv(report)),

@@ -183,7 +183,10 @@ fn main() -> ExitCode {
     let run_info = RunInfo::collect();
     if !args.no_save {
         if let Err(e) = std::fs::create_dir_all(&args.out) {
-            eprintln!("error: --out {}: cannot create the directory: {e}", args.out.display());
+            eprintln!(
+                "error: --out {}: cannot create the directory: {e}",
+                args.out.display()
+            );
             return ExitCode::from(EXIT_USAGE);
         }
     }
