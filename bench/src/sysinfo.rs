@@ -58,7 +58,8 @@ impl RunInfo {
     }
 
     /// Writes a run folder `dir/<name>-<stamp>/` holding `files` (name, contents) and
-    /// returns its path.
+    /// returns its path. A second run within the same second gets `-2`, `-3`, … rather
+    /// than overwriting the first.
     pub fn save_folder(
         &self,
         dir: &std::path::Path,
@@ -66,9 +67,21 @@ impl RunInfo {
         files: &[(&str, String)],
     ) -> anyhow::Result<std::path::PathBuf> {
         use anyhow::Context as _;
-        let run_dir = dir.join(format!("{name}-{}", self.stamp));
-        std::fs::create_dir_all(&run_dir)
-            .with_context(|| format!("creating {}", run_dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let base = format!("{name}-{}", self.stamp);
+        let mut n = 1;
+        let run_dir = loop {
+            let d = if n == 1 {
+                dir.join(&base)
+            } else {
+                dir.join(format!("{base}-{n}"))
+            };
+            match std::fs::create_dir(&d) {
+                Ok(()) => break d,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+                Err(e) => return Err(e).with_context(|| format!("creating {}", d.display())),
+            }
+        };
         for (file, text) in files {
             let p = run_dir.join(file);
             std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
@@ -169,6 +182,20 @@ fn cpu_model() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_runs_in_one_second_get_two_folders() {
+        let dir = std::env::temp_dir().join(format!("kubesim-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let info = RunInfo::collect();
+        let a = info.save_folder(&dir, "x", &[("f", "1".into())]).unwrap();
+        let b = info.save_folder(&dir, "x", &[("f", "2".into())]).unwrap();
+        assert_ne!(a, b);
+        assert!(b.to_string_lossy().ends_with("-2"));
+        assert_eq!(std::fs::read_to_string(a.join("f")).unwrap(), "1");
+        assert_eq!(std::fs::read_to_string(b.join("f")).unwrap(), "2");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn stamp_is_utc_compact() {

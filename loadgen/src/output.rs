@@ -399,9 +399,22 @@ pub fn save(report: &LoadReport, run: &RunInfo, dir: &Path) -> Result<PathBuf, S
         ("report.json", json),
         ("loadgen.svg", svg(report)?),
     ];
-    let run_dir = dir.join(format!("loadgen-{}", run.stamp));
-    std::fs::create_dir_all(&run_dir)
-        .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    // A second run within the same second gets `-2`, `-3`, … (never overwrites).
+    let base = format!("loadgen-{}", run.stamp);
+    let mut n = 1;
+    let run_dir = loop {
+        let d = if n == 1 {
+            dir.join(&base)
+        } else {
+            dir.join(format!("{base}-{n}"))
+        };
+        match std::fs::create_dir(&d) {
+            Ok(()) => break d,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err(format!("creating {}: {e}", d.display())),
+        }
+    };
     for (file, text) in files {
         let p = run_dir.join(file);
         std::fs::write(&p, text).map_err(|e| format!("writing {}: {e}", p.display()))?;
@@ -479,6 +492,19 @@ mod tests {
         assert!(s.contains("latency percentiles"));
         assert!(s.contains("share of requests per endpoint"));
         assert!(s.contains("uncorrected (from actual send)"));
+    }
+
+    #[test]
+    fn two_runs_in_one_second_get_two_folders() {
+        let dir = std::env::temp_dir().join(format!("kubesim-lg-save-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = RunInfo::collect();
+        let a = save(&report(), &run, &dir).unwrap();
+        let b = save(&report(), &run, &dir).unwrap();
+        assert_ne!(a, b);
+        assert!(b.to_string_lossy().ends_with("-2"));
+        assert!(a.join("summary.md").is_file() && b.join("summary.md").is_file());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
