@@ -1,20 +1,9 @@
-//! Captures build facts that benchmark results report: `rustc -V` and the versions of the
-//! peer crates in Cargo.lock.
+//! Captures build facts that benchmark results report: the versions of the peer crates
+//! in Cargo.lock (`rustc -V` comes from kubesim-loadgen's build script).
 
 use std::path::Path;
-use std::process::Command;
 
 fn main() {
-    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
-    let version = Command::new(&rustc)
-        .arg("-V")
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_else(|| "unknown".to_string());
-    println!("cargo:rustc-env=KUBESIM_RUSTC_VERSION={version}");
-
     let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_string());
     let lock = Path::new(&manifest_dir).join("..").join("Cargo.lock");
     println!("cargo:rerun-if-changed={}", lock.display());

@@ -1,14 +1,15 @@
 //! Facts about the run that a benchmark result must carry: toolchain, commit, machine,
 //! date, command line.
+//!
+//! The helpers shared with `kubesim-loadgen`'s run folders (wall clock, stamp, command
+//! line, commit, CPU model, unique folder creation, `rustc -V`) live in
+//! [`kubesim_loadgen::output`]; this module adds what only the benchmarks report.
 
-use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use kubesim_core::time::Timestamp;
 use serde::Serialize;
 
-/// `rustc -V` of the compiler that built this binary (captured by build.rs).
-pub const RUSTC_VERSION: &str = env!("KUBESIM_RUSTC_VERSION");
+pub use kubesim_loadgen::output::{command_line, now, stamp, RUSTC_VERSION};
+use kubesim_loadgen::output::{cpu_model, create_run_dir, git_commit};
+
 /// The kube-runtime version in Cargo.lock when this binary was built.
 pub const KUBE_RUNTIME_VERSION: &str = env!("KUBESIM_KUBE_RUNTIME_VERSION");
 /// The k8s-openapi version in Cargo.lock when this binary was built.
@@ -67,21 +68,8 @@ impl RunInfo {
         files: &[(&str, String)],
     ) -> anyhow::Result<std::path::PathBuf> {
         use anyhow::Context as _;
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let base = format!("{name}-{}", self.stamp);
-        let mut n = 1;
-        let run_dir = loop {
-            let d = if n == 1 {
-                dir.join(&base)
-            } else {
-                dir.join(format!("{base}-{n}"))
-            };
-            match std::fs::create_dir(&d) {
-                Ok(()) => break d,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-                Err(e) => return Err(e).with_context(|| format!("creating {}", d.display())),
-            }
-        };
+        let run_dir = create_run_dir(dir, &format!("{name}-{}", self.stamp))
+            .map_err(|(d, e)| anyhow::Error::new(e).context(format!("creating {}", d.display())))?;
         for (file, text) in files {
             let p = run_dir.join(file);
             std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?;
@@ -109,73 +97,10 @@ impl RunInfo {
     }
 }
 
-/// Wall-clock now.
-pub fn now() -> Timestamp {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    Timestamp(ms)
-}
-
-/// `yyyymmdd-HHMMSS` in UTC.
-pub fn stamp(t: Timestamp) -> String {
-    // rfc3339 is `yyyy-mm-ddTHH:MM:SSZ`.
-    let digits: String = t.rfc3339().chars().filter(char::is_ascii_digit).collect();
-    format!("{}-{}", &digits[..8], &digits[8..14])
-}
-
-/// The process's arguments, quoted for a POSIX shell where needed.
-pub fn command_line() -> String {
-    std::env::args()
-        .map(|a| shell_quote(&a))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn shell_quote(a: &str) -> String {
-    let plain = !a.is_empty()
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if plain {
-        a.to_string()
-    } else {
-        format!("'{}'", a.replace('\'', r"'\''"))
-    }
-}
-
-fn git_commit() -> String {
-    let run = |args: &[&str]| -> Option<String> {
-        let out = Command::new("git").args(args).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "--short", "HEAD"]) {
-        Some(head) if !head.is_empty() => match run(&["status", "--porcelain"]) {
-            Some(s) if !s.is_empty() => format!("{head}-dirty"),
-            _ => head,
-        },
-        _ => "unknown".to_string(),
-    }
-}
-
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| "unknown".to_string())
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, v)| v.trim().to_string())
-        })
         .unwrap_or_else(|| "unknown".to_string())
 }
 
@@ -195,23 +120,6 @@ mod tests {
         assert_eq!(std::fs::read_to_string(a.join("f")).unwrap(), "1");
         assert_eq!(std::fs::read_to_string(b.join("f")).unwrap(), "2");
         let _ = std::fs::remove_dir_all(&dir);
-    }
-
-    #[test]
-    fn stamp_is_utc_compact() {
-        assert_eq!(stamp(Timestamp::VIRTUAL_EPOCH), "20240101-000000");
-        assert_eq!(
-            stamp(Timestamp(1_704_067_200_000 + 3_723_000)),
-            "20240101-010203"
-        );
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(shell_quote("--pods"), "--pods");
-        assert_eq!(shell_quote("a b"), "'a b'");
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
-        assert_eq!(shell_quote(""), "''");
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The run folder of `kubesim-loadgen`: `results/loadgen-<yyyymmdd-HHMMSS>/` with
 //! `latency.csv`, `endpoints.csv`, `summary.md`, `report.json` and `loadgen.svg`.
 //!
-//! This mirrors the format of the `kubesim` benchmark commands (bench's `sysinfo.rs`
-//! `RunInfo::save_folder` and `route_bench`): the same `## Run` section at the end of
-//! `summary.md` (command, `rustc -V`, commit, machine, date) and the same folder naming.
-//! It is self-contained because the bench crate depends on this one, not the reverse.
+//! The run-record helpers here ([`now`], [`stamp`], [`command_line`], [`git_commit`],
+//! [`cpu_model`], [`create_run_dir`], [`RUSTC_VERSION`]) are the workspace's only copy:
+//! the `kubesim` benchmark commands (bench's `sysinfo.rs`, which depends on this crate)
+//! use them too, so every run folder has the same naming and the same `## Run` facts.
 //!
 //! [`RunInfo::collect`] is the only place in the crate that reads the wall clock (for
 //! the date of the run folder); the simulation itself never does (see the crate docs).
@@ -46,11 +46,7 @@ pub struct RunInfo {
 impl RunInfo {
     /// Collects everything now (wall clock, `git`, /proc/cpuinfo).
     pub fn collect() -> RunInfo {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
-        let now = Timestamp(ms);
+        let now = now();
         RunInfo {
             command: command_line(),
             rustc: RUSTC_VERSION.to_string(),
@@ -73,6 +69,15 @@ impl RunInfo {
         let _ = writeln!(s, "- machine: {} CPUs, {}", self.nproc, self.cpu);
         let _ = writeln!(s, "- date: {}", self.date);
     }
+}
+
+/// Wall-clock now.
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    Timestamp(ms)
 }
 
 /// `yyyymmdd-HHMMSS` in UTC.
@@ -102,7 +107,8 @@ fn shell_quote(a: &str) -> String {
     }
 }
 
-fn git_commit() -> String {
+/// `git rev-parse --short HEAD`, with `-dirty` when the tree has changes, or `unknown`.
+pub fn git_commit() -> String {
     let run = |args: &[&str]| -> Option<String> {
         let out = Command::new("git").args(args).output().ok()?;
         out.status
@@ -118,7 +124,8 @@ fn git_commit() -> String {
     }
 }
 
-fn cpu_model() -> String {
+/// The CPU model from /proc/cpuinfo, or `unknown`.
+pub fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -386,6 +393,26 @@ pub fn svg(report: &LoadReport) -> Result<String, String> {
 const BLUE_ISH: RGBColor = RGBColor(65, 105, 225);
 const ORANGE_ISH: RGBColor = RGBColor(255, 140, 0);
 
+/// Creates a new run folder `dir/<base>/` (and `dir`): a second run within the same
+/// second gets `<base>-2`, `<base>-3`, … rather than overwriting the first. On error,
+/// the path that could not be created and why.
+pub fn create_run_dir(dir: &Path, base: &str) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
+    let mut n = 1;
+    loop {
+        let d = if n == 1 {
+            dir.join(base)
+        } else {
+            dir.join(format!("{base}-{n}"))
+        };
+        match std::fs::create_dir(&d) {
+            Ok(()) => return Ok(d),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => return Err((d, e)),
+        }
+    }
+}
+
 /// Writes the run folder `dir/loadgen-<stamp>/` (`latency.csv`, `endpoints.csv`,
 /// `summary.md`, `report.json`, `loadgen.svg`) and returns its path. Errors name the
 /// path that could not be written.
@@ -399,22 +426,8 @@ pub fn save(report: &LoadReport, run: &RunInfo, dir: &Path) -> Result<PathBuf, S
         ("report.json", json),
         ("loadgen.svg", svg(report)?),
     ];
-    std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    // A second run within the same second gets `-2`, `-3`, … (never overwrites).
-    let base = format!("loadgen-{}", run.stamp);
-    let mut n = 1;
-    let run_dir = loop {
-        let d = if n == 1 {
-            dir.join(&base)
-        } else {
-            dir.join(format!("{base}-{n}"))
-        };
-        match std::fs::create_dir(&d) {
-            Ok(()) => break d,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
-            Err(e) => return Err(format!("creating {}: {e}", d.display())),
-        }
-    };
+    let run_dir = create_run_dir(dir, &format!("loadgen-{}", run.stamp))
+        .map_err(|(d, e)| format!("creating {}: {e}", d.display()))?;
     for (file, text) in files {
         let p = run_dir.join(file);
         std::fs::write(&p, text).map_err(|e| format!("writing {}: {e}", p.display()))?;
@@ -517,5 +530,6 @@ mod tests {
         assert_eq!(shell_quote("--rate"), "--rate");
         assert_eq!(shell_quote("a b"), "'a b'");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
     }
 }
