@@ -87,6 +87,8 @@ enum Op {
         sel: Vec<Sel>,
         field: FieldSpec,
     },
+    /// `Store::create_many` of these creates (each an `Op::Create`), in order.
+    CreateMany(Vec<Op>),
 }
 
 /// The model's view of one pod.
@@ -277,10 +279,18 @@ fn arb_op() -> impl Strategy<Value = Op> {
         3 => (key.clone(), arb_labels(), prop::option::of(0..NODES.len()), prop::bool::weighted(0.3), arb_pre())
             .prop_map(|(key, labels, node, hold, pre)| Op::Update { key, labels, node, hold, pre }),
         1 => (key.clone(), 0..PHASES.len(), arb_pre()).prop_map(|(key, phase, pre)| Op::UpdateStatus { key, phase, pre }),
-        2 => (key, prop::option::of(prop_oneof![Just(0i64), Just(5), Just(60)]), prop::option::of(0..3usize))
+        2 => (key.clone(), prop::option::of(prop_oneof![Just(0i64), Just(5), Just(60)]), prop::option::of(0..3usize))
             .prop_map(|(key, grace, policy)| Op::Delete { key, grace, policy }),
         2 => (prop::option::of(0..NAMESPACES.len()), prop::collection::vec(arb_sel(), 0..3), arb_field())
             .prop_map(|(ns, sel, field)| Op::List { ns, sel, field }),
+        // Batches draw from the same keys, so they hit existing objects and repeat keys
+        // within the batch.
+        2 => prop::collection::vec(
+                (key, arb_labels(), prop::option::of(0..NODES.len()), prop::bool::weighted(0.3))
+                    .prop_map(|(key, labels, node, hold)| Op::Create { key, labels, node, hold }),
+                1..8,
+            )
+            .prop_map(Op::CreateMany),
     ]
 }
 
@@ -441,6 +451,13 @@ fn model_apply(model: &mut BTreeMap<usize, Model>, op: &Op) -> Result<bool, &'st
             }
         }
         Op::List { .. } => Ok(false),
+        Op::CreateMany(creates) => {
+            let mut wrote = false;
+            for c in creates {
+                wrote |= model_apply(model, c) == Ok(true);
+            }
+            Ok(wrote)
+        }
     }
 }
 
@@ -523,6 +540,7 @@ fn store_apply(store: &Store, op: &Op) -> Result<(), Error> {
                 store.try_get(Kind::Pod, ns, name).is_none()
             );
         }
+        Op::CreateMany(_) => unreachable!("run applies batches itself"),
         Op::List { ns, sel, field } => {
             // Compared by the caller.
             let _ = (ns, sel, field);
@@ -584,16 +602,50 @@ fn run(ops: Vec<Op>) {
     let mut mid: Option<u64> = None;
 
     for (i, op) in ops.iter().enumerate() {
-        let expected = model_apply(&mut model, op);
-        let got = store_apply(&store, op);
-        match (&expected, &got) {
-            (Ok(_), Ok(())) => {}
-            (Err(want), Err(e)) => assert_eq!(*want, error_name(e), "{op:?}: {e}"),
-            _ => panic!("{op:?}: model {expected:?}, store {got:?}"),
-        }
-        if expected == Ok(true) {
-            rv += 1;
-        }
+        let expected = if let Op::CreateMany(creates) = op {
+            // Each result is the one `create` would give, in input order; successes
+            // draw consecutive resourceVersions in that order.
+            let objs = creates
+                .iter()
+                .map(|c| match c {
+                    Op::Create {
+                        key,
+                        labels,
+                        node,
+                        hold,
+                    } => make_pod(*key, &label_map(labels), *node, *hold),
+                    other => unreachable!("{other:?} in a batch"),
+                })
+                .collect();
+            let results = store.create_many(objs);
+            assert_eq!(results.len(), creates.len());
+            let mut wrote = false;
+            for (c, got) in creates.iter().zip(&results) {
+                let want = model_apply(&mut model, c);
+                match (&want, got) {
+                    (Ok(true), Ok(o)) => {
+                        rv += 1;
+                        wrote = true;
+                        assert_eq!(o.meta().resource_version, rv, "{c:?} in {op:?}");
+                    }
+                    (Err(want), Err(e)) => assert_eq!(*want, error_name(e), "{c:?}: {e}"),
+                    _ => panic!("{c:?} in {op:?}: model {want:?}, store {got:?}"),
+                }
+            }
+            Ok(wrote)
+        } else {
+            let expected = model_apply(&mut model, op);
+            let got = store_apply(&store, op);
+            match (&expected, &got) {
+                (Ok(_), Ok(())) => {}
+                (Err(want), Err(e)) => assert_eq!(*want, error_name(e), "{op:?}: {e}"),
+                _ => panic!("{op:?}: model {expected:?}, store {got:?}"),
+            }
+            if expected == Ok(true) {
+                rv += 1;
+            }
+            expected
+        };
         assert_eq!(store.resource_version(), rv, "{op:?}");
         // Take the stored resourceVersions into the model, then compare every key.
         for k in 0..NAMESPACES.len() * NAMES.len() {

@@ -93,6 +93,56 @@ fn add_posting<K, Q>(
     }
 }
 
+/// [`add_posting`] for several ids.
+fn add_posting_ids<K, Q>(
+    map: &DashMap<K, Posting, FastBuildHasher>,
+    key: &Q,
+    ids: &[u32],
+    owned: impl FnOnce() -> K,
+    created: impl FnOnce(),
+) where
+    K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    let insert = |p: &mut Posting| {
+        for &id in ids {
+            p.insert(id);
+        }
+    };
+    if let Some(mut p) = map.get_mut(key) {
+        insert(&mut p);
+        return;
+    }
+    match map.entry(owned()) {
+        dashmap::Entry::Occupied(mut e) => insert(e.get_mut()),
+        dashmap::Entry::Vacant(e) => {
+            created();
+            insert(&mut e.insert(Posting::default()));
+        }
+    }
+}
+
+/// Calls `f(key, ids)` for each run of consecutive items with the same `key_of`.
+fn for_runs<'o>(
+    items: &[(u32, &'o Object)],
+    key_of: impl Fn(&'o Object) -> &'o str,
+    mut f: impl FnMut(&'o str, &[u32]),
+) {
+    let mut ids: Vec<u32> = Vec::with_capacity(items.len());
+    let mut i = 0;
+    while i < items.len() {
+        let key = key_of(items[i].1);
+        let mut j = i + 1;
+        while j < items.len() && key_of(items[j].1) == key {
+            j += 1;
+        }
+        ids.clear();
+        ids.extend(items[i..j].iter().map(|(id, _)| *id));
+        f(key, &ids);
+        i = j;
+    }
+}
+
 /// Removes `id` from `key`'s posting list; `removed` runs (under the map shard's
 /// write lock) when the list, now empty, is removed.
 fn remove_posting<K, Q>(
@@ -147,6 +197,27 @@ impl KindIndex {
             None => {
                 e.values.entry(value.clone()).or_default().insert(id);
             }
+        }
+    }
+
+    /// [`add_label`](Self::add_label) for several ids carrying the same `key=value`,
+    /// new objects all (so the key is new on each): one map lookup for them all.
+    fn add_label_ids(&self, key: &Str, value: &Str, ids: &[u32]) {
+        let mut e = match self.labels.get_mut(key.as_str()) {
+            Some(e) => e,
+            None => self.labels.entry(key.clone()).or_default(),
+        };
+        if let Some(any) = e.any.as_mut() {
+            for &id in ids {
+                any.insert(id);
+            }
+        }
+        let p = match e.values.get_mut(value.as_str()) {
+            Some(p) => p,
+            None => e.values.entry(value.clone()).or_default(),
+        };
+        for &id in ids {
+            p.insert(id);
         }
     }
 
@@ -209,6 +280,64 @@ impl KindIndex {
             if old.is_none_or(|o| node_key(o) != key) {
                 add_posting(nodes, key, id, || intern(key), || {});
             }
+        }
+    }
+
+    /// [`add`](Self::add) for new objects (no old version), as one batch: objects in a
+    /// row with the same labels, namespace, owner or node share one posting-map lookup
+    /// per list. Called before the objects are published, under their shard locks.
+    pub(crate) fn add_created(&self, items: &[(u32, &Object)]) {
+        let mut ids: Vec<u32> = Vec::with_capacity(items.len());
+        // Runs of equal label maps.
+        let mut i = 0;
+        while i < items.len() {
+            let labels = items[i].1.labels();
+            let mut j = i + 1;
+            while j < items.len() && items[j].1.labels() == labels {
+                j += 1;
+            }
+            ids.clear();
+            ids.extend(items[i..j].iter().map(|(id, _)| *id));
+            for (k, v) in labels.iter() {
+                self.add_label_ids(k, v, &ids);
+            }
+            i = j;
+        }
+        for_runs(
+            items,
+            |o| o.namespace().as_str(),
+            |ns, ids| {
+                add_posting_ids(&self.namespaces, ns, ids, || intern(ns), || {});
+            },
+        );
+        // Owners: one run per owner uid of the first object, for the objects in a row
+        // listing it; an object's other owners are added one by one.
+        let mut i = 0;
+        while i < items.len() {
+            let refs = &items[i].1.meta().owner_references;
+            let mut j = i + 1;
+            while j < items.len() && items[j].1.meta().owner_references == *refs {
+                j += 1;
+            }
+            ids.clear();
+            ids.extend(items[i..j].iter().map(|(id, _)| *id));
+            for r in refs.iter() {
+                add_posting_ids(
+                    &self.owners,
+                    &r.uid,
+                    &ids,
+                    || r.uid,
+                    || {
+                        self.owner_lists.fetch_add(1, Ordering::Relaxed);
+                    },
+                );
+            }
+            i = j;
+        }
+        if let Some(nodes) = &self.nodes {
+            for_runs(items, node_key, |key, ids| {
+                add_posting_ids(nodes, key, ids, || intern(key), || {});
+            });
         }
     }
 

@@ -64,14 +64,23 @@
 //! 1. **shard lock** (`RwLock<Shard>`) — guards the shard's table and slots, and is the
 //!    *key lock*: every write to a key holds its shard's write lock from the
 //!    precondition check to the last index change. A thread holds at most one shard
-//!    lock at a time (only [`Store::check_indexes`] holds all of one kind's, taken in
-//!    shard order, read-only).
+//!    lock at a time, with two exceptions, both of which take one kind's shard locks in
+//!    ascending shard order (so no two threads can wait on each other):
+//!    [`Store::check_indexes`] (all of them, read-only) and a run of
+//!    [`Store::create_many`] (the write locks of the shards its keys fall in).
 //! 2. then either of two leaf locks, never both at once, and never a lock after them:
 //!    - a **posting lock** (a `DashMap` shard in the kind's indexes);
 //!    - the kind's **watch-log mutex**.
 //!
 //! The namespace-existence check of `create` and `clock.now()` run before any lock is
 //! taken; no user code runs under a lock.
+//!
+//! A [`Store::create_many`] run follows the same steps for all its objects at once:
+//! under all its shard write locks, (a) adds the postings of every object (grouped:
+//! one posting-map lookup per distinct label, namespace, owner and node), (b) under one
+//! watch-log lock draws a block of consecutive resourceVersions and publishes and logs
+//! the objects in input order; then releases the shard locks and notifies once. Each
+//! object is still its own write, so everything below holds per object.
 //!
 //! A write, under the key's shard write lock: check preconditions and build the new
 //! object; (a) **add** the posting entries the new version has and the old one lacks;
@@ -114,9 +123,9 @@
 //!   receives every later event of its kind once, in order, or [`Error::Expired`] when
 //!   the bounded window dropped events it had not read.
 //! - **Never**: a lock held while calling user code, a shard lock taken while holding a
-//!   posting or log lock, two shard locks held by a writer, a slot id reused while its
-//!   old postings exist (postings are removed in the same critical section that frees
-//!   the slot).
+//!   posting or log lock, shard locks of two kinds at once or out of ascending shard
+//!   order, a slot id reused while its old postings exist (postings are removed in the
+//!   same critical section that frees the slot).
 //!
 //! Slot ids are reused after a delete (memory follows the live count under churn).
 //! That is safe because of the re-check above: a stale candidate id read before the
@@ -367,6 +376,17 @@ struct Locked<'a> {
 struct Trash {
     displaced: Option<Arc<Object>>,
     evicted: Option<WatchEvent>,
+}
+
+/// An object of a [`Store::create_many`] run, prepared and not yet inserted.
+struct Pending {
+    /// Its place in the input.
+    index: usize,
+    obj: Object,
+    /// Its name was drawn from `generateName`.
+    generated: bool,
+    /// Its key's hash.
+    h: u32,
 }
 
 /// Tries of a generated name before giving up with `AlreadyExists` (the API retries
@@ -924,9 +944,83 @@ impl Store {
     /// # Errors
     ///
     /// [`Error::AlreadyExists`], [`Error::NamespaceNotFound`], [`Error::Invalid`].
-    pub fn create(&self, mut obj: Object) -> Result<Arc<Object>> {
-        let kind = obj.kind();
+    pub fn create(&self, obj: Object) -> Result<Arc<Object>> {
         let now = self.clock().now();
+        let (obj, generated) = self.prepare_create(obj, now, &mut None)?;
+        match self.insert(obj) {
+            Ok(o) => Ok(o),
+            Err(b) => {
+                let (back, e) = *b;
+                if generated && e.is_already_exists() {
+                    self.insert_generated(back, e)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// Creates the objects in order, each as [`create`](Self::create) would, and
+    /// returns one result per object, in the same order.
+    ///
+    /// A batch is not a transaction: each object succeeds or fails on its own, gets
+    /// its own resourceVersion and its own `ADDED` event. What it saves is the fixed
+    /// cost of a write: each run of consecutive objects of one kind is written under
+    /// one acquisition of the shard locks its keys fall in (taken in ascending shard
+    /// order), its posting lists are updated once per distinct label, namespace, owner
+    /// and node rather than once per object, its resourceVersions are drawn and its
+    /// events logged under one watch-log lock, and watchers are woken once. The
+    /// objects of a run are published together, so no reader sees some of them
+    /// without the earlier ones' events being in the log (the events are pushed in
+    /// input order, with ascending resourceVersions).
+    ///
+    /// A `generateName` object whose drawn name is taken is retried after the run, as
+    /// `create` retries it (so its resourceVersion may come after later objects').
+    pub fn create_many(&self, objs: Vec<Object>) -> Vec<Result<Arc<Object>>> {
+        let n = objs.len();
+        let mut out: Vec<Option<Result<Arc<Object>>>> = Vec::with_capacity(n);
+        out.resize_with(n, || None);
+        let now = self.clock().now();
+        let mut ns_cache = None;
+        let mut run: Vec<Pending> = Vec::new();
+        let mut retry: Vec<(usize, Object, Error)> = Vec::new();
+        for (i, obj) in objs.into_iter().enumerate() {
+            match self.prepare_create(obj, now, &mut ns_cache) {
+                Ok((obj, generated)) => {
+                    if run.last().is_some_and(|p| p.obj.kind() != obj.kind()) {
+                        self.insert_run(std::mem::take(&mut run), &mut out, &mut retry);
+                    }
+                    let h = key_hash(obj.namespace(), obj.name());
+                    run.push(Pending {
+                        index: i,
+                        obj,
+                        generated,
+                        h,
+                    });
+                }
+                Err(e) => out[i] = Some(Err(e)),
+            }
+        }
+        self.insert_run(run, &mut out, &mut retry);
+        for (i, obj, e) in retry {
+            out[i] = Some(self.insert_generated(obj, e));
+        }
+        out.into_iter()
+            .map(|r| r.expect("insert_run and the retries give every object a result"))
+            .collect()
+    }
+
+    /// The checks and defaults of a create, before any lock: namespace (through
+    /// `ns_cache`, the last namespace looked up: given name, stored name, being
+    /// deleted), admission, uid and metadata, and the name — validated, or drawn from
+    /// `generateName` (then the second value is `true`).
+    fn prepare_create(
+        &self,
+        mut obj: Object,
+        now: Timestamp,
+        ns_cache: &mut Option<(Str, Str, bool)>,
+    ) -> Result<(Object, bool)> {
+        let kind = obj.kind();
         if kind.namespaced() {
             if obj.namespace().is_empty() {
                 return Err(invalid(
@@ -935,7 +1029,19 @@ impl Store {
                     "metadata.namespace: Required value",
                 ));
             }
-            match self.namespace_state(obj.namespace()) {
+            let state = match ns_cache {
+                Some((given, stored, deleting)) if given == obj.namespace() => {
+                    Some((stored.clone(), *deleting))
+                }
+                _ => {
+                    let state = self.namespace_state(obj.namespace());
+                    *ns_cache = state.as_ref().map(|(stored, deleting)| {
+                        (obj.namespace().clone(), stored.clone(), *deleting)
+                    });
+                    state
+                }
+            };
+            match state {
                 None => return Err(Error::NamespaceNotFound(obj.namespace().to_string())),
                 Some((_, true)) => {
                     let ns = obj.namespace();
@@ -962,9 +1068,18 @@ impl Store {
         }
         if !obj.name().is_empty() {
             validate_name(kind, obj.name())?;
-            return self.insert(obj).map_err(|b| b.1);
+            return Ok((obj, false));
         }
-        let Some(prefix) = obj.meta().generate_name.clone().filter(|p| !p.is_empty()) else {
+        let name = self.generated_name(&obj)?;
+        obj.meta_mut().name = name;
+        Ok((obj, true))
+    }
+
+    /// A fresh name for `obj` from its `metadata.generateName`: the prefix (cut to
+    /// 58 bytes) and 5 characters drawn from the store's seed, validated.
+    fn generated_name(&self, obj: &Object) -> Result<Str> {
+        let kind = obj.kind();
+        let Some(prefix) = obj.meta().generate_name.as_ref().filter(|p| !p.is_empty()) else {
             return Err(invalid(
                 kind,
                 "",
@@ -980,14 +1095,21 @@ impl Store {
         // into its `Str`.
         let mut buf = [0u8; MAX_GENERATE_PREFIX + SUFFIX_LEN];
         buf[..cut].copy_from_slice(base.as_bytes());
-        let mut last = None;
-        for _ in 0..GENERATE_NAME_ATTEMPTS {
-            buf[cut..cut + SUFFIX_LEN].copy_from_slice(&self.random_suffix());
-            // A char-boundary prefix followed by ASCII is UTF-8.
-            let name = std::str::from_utf8(&buf[..cut + SUFFIX_LEN])
-                .map_err(|_| invalid(kind, base, "generated name is not UTF-8"))?;
-            validate_name(kind, name)?;
-            obj.meta_mut().name = Str::new(name);
+        buf[cut..cut + SUFFIX_LEN].copy_from_slice(&self.random_suffix());
+        // A char-boundary prefix followed by ASCII is UTF-8.
+        let name = std::str::from_utf8(&buf[..cut + SUFFIX_LEN])
+            .map_err(|_| invalid(kind, base, "generated name is not UTF-8"))?;
+        validate_name(kind, name)?;
+        Ok(Str::new(name))
+    }
+
+    /// Retries a `generateName` create whose first drawn name was taken (`first`
+    /// is that attempt's error): up to [`GENERATE_NAME_ATTEMPTS`] names in all.
+    fn insert_generated(&self, mut obj: Object, first: Error) -> Result<Arc<Object>> {
+        let mut last = first;
+        for _ in 1..GENERATE_NAME_ATTEMPTS {
+            let name = self.generated_name(&obj)?;
+            obj.meta_mut().name = name;
             match self.insert(obj) {
                 Ok(o) => return Ok(o),
                 Err(b) => {
@@ -996,11 +1118,145 @@ impl Store {
                         return Err(e);
                     }
                     obj = back;
-                    last = Some(e);
+                    last = e;
                 }
             }
         }
-        Err(last.unwrap_or_else(|| invalid(kind, base, "could not generate a unique name")))
+        Err(last)
+    }
+
+    /// Inserts one run of prepared objects of one kind (see
+    /// [`create_many`](Self::create_many)): results go to `out` by input index;
+    /// `generateName` objects whose name is taken go to `retry`.
+    fn insert_run(
+        &self,
+        run: Vec<Pending>,
+        out: &mut [Option<Result<Arc<Object>>>],
+        retry: &mut Vec<(usize, Object, Error)>,
+    ) {
+        let Some(kind) = run.first().map(|p| p.obj.kind()) else {
+            return;
+        };
+        if run.len() == 1 {
+            let Some(p) = run.into_iter().next() else {
+                return;
+            };
+            match self.insert(p.obj) {
+                Ok(o) => out[p.index] = Some(Ok(o)),
+                Err(b) => {
+                    let (back, e) = *b;
+                    if p.generated && e.is_already_exists() {
+                        retry.push((p.index, back, e));
+                    } else {
+                        out[p.index] = Some(Err(e));
+                    }
+                }
+            }
+            return;
+        }
+        let ks = self.ks(kind);
+        // The key locks of the run, in ascending shard order (the only order in which
+        // a thread ever holds more than one shard lock).
+        let mut mask = 0u64;
+        for p in &run {
+            mask |= 1u64 << shard_of_hash(p.h);
+        }
+        let mut guards: [Option<RwLockWriteGuard<'_, Shard>>; SHARDS] =
+            std::array::from_fn(|_| None);
+        let mut m = mask;
+        while m != 0 {
+            let si = m.trailing_zeros() as usize;
+            guards[si] = Some(ks.shards[si].write());
+            m &= m - 1;
+        }
+        // Accepted objects: (input index, shard, key hash, slot, the new version — not
+        // shared until it is published).
+        let mut accepted: Vec<(usize, usize, u32, u32, Arc<Object>)> =
+            Vec::with_capacity(run.len());
+        let mut per_shard = [0u32; SHARDS];
+        for p in run {
+            let (h, si) = (p.h, shard_of_hash(p.h));
+            let Some(shard) = guards[si].as_mut() else {
+                continue;
+            };
+            let (ns, name) = (p.obj.namespace(), p.obj.name());
+            let taken = shard.lookup(h, ns, name).is_some()
+                || accepted
+                    .iter()
+                    .any(|(_, _, ah, _, a)| *ah == h && a.name() == name && a.namespace() == ns);
+            if taken {
+                let e = Error::AlreadyExists {
+                    kind,
+                    namespace: ns.to_string(),
+                    name: name.to_string(),
+                };
+                if p.generated {
+                    retry.push((p.index, p.obj, e));
+                } else {
+                    out[p.index] = Some(Err(e));
+                }
+                continue;
+            }
+            let Some(local) = shard.reserve() else {
+                out[p.index] = Some(Err(invalid(
+                    kind,
+                    name,
+                    "too many objects of this kind in one shard",
+                )));
+                continue;
+            };
+            per_shard[si] += 1;
+            accepted.push((p.index, si, h, local, Arc::new(p.obj)));
+        }
+        // Table room for every entry of the run, so that publishing never resizes.
+        for (si, &k) in per_shard.iter().enumerate() {
+            if k > 1 {
+                if let Some(shard) = guards[si].as_mut() {
+                    shard.reserve_room(k as usize);
+                }
+            }
+        }
+        // (a) postings, grouped.
+        {
+            let items: Vec<(u32, &Object)> = accepted
+                .iter()
+                .map(|(_, si, _, local, obj)| (make_id(*si, *local), &**obj))
+                .collect();
+            ks.index.add_created(&items);
+        }
+        // (b) resourceVersions, publication and events under one watch-log lock.
+        let k = accepted.len();
+        let mut evicted: Vec<WatchEvent> = Vec::new();
+        if k > 0 {
+            let mut log = ks.log.lock();
+            let base = self.inner.rv.fetch_add(k as u64, Ordering::SeqCst);
+            for (j, (_, si, h, local, arc)) in accepted.iter_mut().enumerate() {
+                let rv = base + 1 + j as u64;
+                Arc::get_mut(arc)
+                    .expect("a new Arc is not shared yet")
+                    .meta_mut()
+                    .resource_version = rv;
+                if let Some(shard) = guards[*si].as_mut() {
+                    shard.publish(*h, *local, Arc::clone(arc));
+                }
+                if let Some(ev) = log.push(WatchEvent {
+                    type_: WatchEventType::Added,
+                    object: Arc::clone(arc),
+                    resource_version: rv,
+                }) {
+                    evicted.push(ev);
+                }
+            }
+            ks.count.fetch_add(k, Ordering::Relaxed);
+        }
+        drop(guards);
+        if k > 0 {
+            ks.log.notify();
+        }
+        drop(evicted);
+        for (index, _, _, _, arc) in accepted {
+            out[index] = Some(Ok(arc));
+        }
     }
 
     /// Inserts a prepared new object; gives it back on failure (boxed: it is large,

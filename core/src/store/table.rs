@@ -153,6 +153,12 @@ impl Shard {
         Some(local)
     }
 
+    /// Makes table room for `additional` more entries (a batch that reserved several
+    /// slots of this shard before publishing any).
+    pub(crate) fn reserve_room(&mut self, additional: usize) {
+        self.table.reserve(additional, |e| table_hash(e.hash));
+    }
+
     /// Stores `obj` (key hash `h`) in `local`: a new entry for a reserved slot, or a
     /// replacement for the current version. Returns the previous version.
     pub(crate) fn publish(&mut self, h: u32, local: u32, obj: Arc<Object>) -> Option<Arc<Object>> {
