@@ -132,16 +132,46 @@ impl Effects {
     pub fn apply(self, store: &Store, source: &str) -> ApplyReport {
         let mut report = ApplyReport::default();
         let mut events: Vec<(EventSpec, String)> = Vec::new();
-        for WriteOp {
+        let mut writes = self.writes.into_iter().peekable();
+        while let Some(WriteOp {
             action,
             on_success,
             on_failure,
-        } in self.writes
+        }) = writes.next()
         {
             let first = report.results.len();
             match action {
                 WriteAction::Create(obj) => {
-                    report.results.push(create(store, obj));
+                    // Creates in a row of one kind go to the store as one batch
+                    // (`Store::create_many`: same results as one by one, cheaper).
+                    let kind = obj.kind();
+                    let mut objs = vec![obj];
+                    let mut specs = vec![(on_success, on_failure)];
+                    while let Some(WriteOp {
+                        action: WriteAction::Create(next),
+                        ..
+                    }) = writes.peek()
+                    {
+                        if next.kind() != kind {
+                            break;
+                        }
+                        let Some(WriteOp {
+                            action: WriteAction::Create(next),
+                            on_success,
+                            on_failure,
+                        }) = writes.next()
+                        else {
+                            break;
+                        };
+                        objs.push(next);
+                        specs.push((on_success, on_failure));
+                    }
+                    let results = create_many(store, objs);
+                    for (r, (ok, failed)) in results.into_iter().zip(specs) {
+                        push_events(&r, ok.as_ref(), failed.as_ref(), &mut events);
+                        report.results.push(r);
+                    }
+                    continue;
                 }
                 WriteAction::Update(obj) => {
                     let key = ObjectKey::of(&obj);
@@ -196,21 +226,7 @@ impl Effects {
                 }
             }
             for r in &report.results[first..] {
-                match &r.outcome {
-                    WriteOutcome::Written(_) | WriteOutcome::Deleted(_) => {
-                        if let Some(spec) = &on_success {
-                            let name = r.object().map_or(&r.key.name, |o| o.name());
-                            events.push((header(spec), spec.message.replace("{name}", name)));
-                        }
-                    }
-                    WriteOutcome::Failed(e) => {
-                        if let Some(spec) = &on_failure {
-                            let msg = spec.message.replace("{name}", &r.key.name);
-                            events.push((header(spec), format!("{msg}: {e}")));
-                        }
-                    }
-                    WriteOutcome::Skipped => {}
-                }
+                push_events(r, on_success.as_ref(), on_failure.as_ref(), &mut events);
             }
         }
         report.failures = report.results.iter().filter(|r| r.is_failure()).count();
@@ -234,20 +250,50 @@ impl Effects {
     }
 }
 
-fn create(store: &Store, obj: Object) -> WriteResult {
-    let key = ObjectKey::of(&obj);
-    match store.create(obj) {
-        Ok(o) => WriteResult {
-            verb: Verb::Create,
-            key: ObjectKey::of(&o),
-            outcome: WriteOutcome::Written(o),
-        },
-        Err(e) => WriteResult {
-            verb: Verb::Create,
-            key,
-            outcome: WriteOutcome::Failed(e),
-        },
+/// The Event a write's outcome asks for (`on_success` / `on_failure` of its op).
+fn push_events(
+    r: &WriteResult,
+    on_success: Option<&EventSpec>,
+    on_failure: Option<&EventSpec>,
+    events: &mut Vec<(EventSpec, String)>,
+) {
+    match &r.outcome {
+        WriteOutcome::Written(_) | WriteOutcome::Deleted(_) => {
+            if let Some(spec) = on_success {
+                let name = r.object().map_or(&r.key.name, |o| o.name());
+                events.push((header(spec), spec.message.replace("{name}", name)));
+            }
+        }
+        WriteOutcome::Failed(e) => {
+            if let Some(spec) = on_failure {
+                let msg = spec.message.replace("{name}", &r.key.name);
+                events.push((header(spec), format!("{msg}: {e}")));
+            }
+        }
+        WriteOutcome::Skipped => {}
     }
+}
+
+/// Creates `objs` as one store batch; one result each, in order.
+fn create_many(store: &Store, objs: Vec<Object>) -> Vec<WriteResult> {
+    let keys: Vec<ObjectKey> = objs.iter().map(ObjectKey::of).collect();
+    store
+        .create_many(objs)
+        .into_iter()
+        .zip(keys)
+        .map(|(r, key)| match r {
+            Ok(o) => WriteResult {
+                verb: Verb::Create,
+                key: ObjectKey::of(&o),
+                outcome: WriteOutcome::Written(o),
+            },
+            Err(e) => WriteResult {
+                verb: Verb::Create,
+                key,
+                outcome: WriteOutcome::Failed(e),
+            },
+        })
+        .collect()
 }
 
 /// client-go's `slowStartBatch(count, 1, fn)`: batches of 1, 2, 4, …; every create
@@ -258,8 +304,7 @@ fn slow_start(store: &Store, objs: Vec<Object>, out: &mut Vec<WriteResult>) {
     let mut batch = remaining.min(1);
     let mut failed = false;
     while batch > 0 && !failed {
-        for obj in rest.by_ref().take(batch) {
-            let r = create(store, obj);
+        for r in create_many(store, rest.by_ref().take(batch).collect()) {
             failed |= !r.is_ok();
             out.push(r);
         }
