@@ -1,6 +1,7 @@
 //! One cold start of the kubesim side of `kubesim bench controller` only, for
-//! profiling under callgrind: `kubesim_side [replica_sets] [pods] [setup]` (with
-//! `setup`, only the store is built, to subtract its cost).
+//! profiling under callgrind: `kubesim_side [replica_sets] [pods] [setup | runs]`
+//! (with `setup`, only the store is built, to subtract its cost; a number repeats the
+//! cold start in one process, as the bench does).
 #![allow(missing_docs)]
 
 use std::time::Duration;
@@ -22,20 +23,25 @@ fn main() -> anyhow::Result<()> {
         println!("setup {}", s.count(kubesim_core::model::Kind::ReplicaSet));
         return Ok(());
     }
-    let s = run(
-        Which::Bench,
-        &replicas,
-        Strategy::Hash,
-        2,
-        1,
-        Duration::from_secs(600),
-    )?;
-    println!(
-        "reconciles {} creates {} status {} ok {}",
-        s.reconciles,
-        s.creates,
-        s.status_writes,
-        s.ok()
-    );
+    let runs: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
+    for _ in 0..runs {
+        let s = run(
+            Which::Bench,
+            &replicas,
+            Strategy::Hash,
+            2,
+            1,
+            Duration::from_secs(600),
+        )?;
+        println!(
+            "reconciles {} creates {} status {} ok {} wall {:.1} ms cpu {:.1} ms",
+            s.reconciles,
+            s.creates,
+            s.status_writes,
+            s.ok(),
+            s.wall_ms.unwrap_or(f64::NAN),
+            s.cpu_ms.unwrap_or(f64::NAN)
+        );
+    }
     Ok(())
 }
