@@ -44,10 +44,8 @@ pub mod sysinfo;
 pub mod workload;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::report::StoreReport;
 use crate::store_bench::measure::Limits;
@@ -117,21 +115,6 @@ impl StoreOutcome {
     }
 }
 
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    // Draws only when stderr is a terminal.
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-    {
-        pb.set_style(style);
-    }
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
-}
-
 /// Runs `kubesim bench store`: measures, builds the report, renders stdout and (unless
 /// `no_save`) writes the run folder. Sizes that do not fit together are a
 /// [`UsageError`].
@@ -145,7 +128,7 @@ pub fn bench_store(opts: &StoreOptions, probe: MemoryProbe) -> Result<StoreOutco
         cfg.mixed_ops_per_thread = cfg.mixed_ops_per_thread.min(200);
         cfg.memory_watch_window = cfg.memory_watch_window.min(64);
     }
-    let pb = progress_bar(opts.quiet);
+    let pb = report::progress_bar(opts.quiet, None);
     let result = store_bench::run(&cfg, &pb);
     pb.finish_and_clear();
     let report = StoreReport::new(&cfg, result?, run_info);
