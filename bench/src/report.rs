@@ -689,6 +689,23 @@ impl Profiler {
     }
 }
 
+/// A fixed [`RunInfo`] of `command` for the reports' unit tests.
+#[cfg(test)]
+pub(crate) fn test_run_info(command: &str) -> RunInfo {
+    RunInfo {
+        command: command.into(),
+        rustc: "rustc 1.85.0".into(),
+        git: "abc1234".into(),
+        nproc: 2,
+        cpu: "test cpu".into(),
+        date: "2026-01-01T00:00:00Z".into(),
+        stamp: "20260101-000000".into(),
+        kube_runtime: "0.0.0".into(),
+        k8s_openapi: "0.0.0".into(),
+        loadavg: "0.00 0.00 0.00".into(),
+    }
+}
+
 mod chart {
     use std::collections::BTreeMap;
 
@@ -880,18 +897,7 @@ mod tests {
     use crate::store_bench::memory::MemoryProbe;
 
     fn run_info() -> RunInfo {
-        RunInfo {
-            command: "kubesim bench store".into(),
-            rustc: "rustc 1.85.0".into(),
-            git: "abc1234".into(),
-            nproc: 2,
-            cpu: "test cpu".into(),
-            date: "2026-01-01T00:00:00Z".into(),
-            stamp: "20260101-000000".into(),
-            kube_runtime: "0.0.0".into(),
-            k8s_openapi: "0.0.0".into(),
-            loadavg: "0.00 0.00 0.00".into(),
-        }
+        test_run_info("kubesim bench store")
     }
 
     fn sample(which: ImplId, bytes_per_pod: f64) -> MemorySample {

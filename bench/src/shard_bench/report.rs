@@ -524,21 +524,8 @@ mod chart {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run_info() -> RunInfo {
-        RunInfo {
-            command: "kubesim shard".into(),
-            rustc: "rustc 1.85.0".into(),
-            git: "abc1234".into(),
-            nproc: 2,
-            cpu: "test cpu".into(),
-            date: "2026-01-01T00:00:00Z".into(),
-            stamp: "20260101-000000".into(),
-            kube_runtime: "0.0.0".into(),
-            k8s_openapi: "0.0.0".into(),
-            loadavg: "0.00 0.00 0.00".into(),
-        }
-    }
+    use crate::report::test_run_info;
+    use indicatif::ProgressBar;
 
     #[test]
     fn table_csv_summary_svg_and_folder() {
@@ -551,7 +538,7 @@ mod tests {
         };
         let rows = crate::shard_bench::run(&cfg, &ProgressBar::hidden()).unwrap();
         assert_eq!(rows.len(), 8);
-        let r = ShardReport::new(&cfg, rows, run_info(), false);
+        let r = ShardReport::new(&cfg, rows, test_run_info("kubesim shard"), false);
         assert!(r.all_converged());
         let csv = r.csv();
         assert_eq!(csv.lines().count(), 9);
