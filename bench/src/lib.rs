@@ -47,7 +47,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::report::StoreReport;
+use crate::report::{RunOutcome, StoreReport};
 use crate::store_bench::measure::Limits;
 use crate::store_bench::memory::MemoryProbe;
 use crate::store_bench::StoreBenchConfig;
@@ -98,15 +98,7 @@ impl Default for StoreOptions {
 }
 
 /// What `kubesim bench store` produced.
-#[derive(Debug)]
-pub struct StoreOutcome {
-    /// The report.
-    pub report: StoreReport,
-    /// What goes to stdout: the table, or the JSON object (one line).
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type StoreOutcome = RunOutcome<StoreReport>;
 
 impl StoreOutcome {
     /// Whether every correctness check held (the CLI exits 1 otherwise).
@@ -132,21 +124,7 @@ pub fn bench_store(opts: &StoreOptions, probe: MemoryProbe) -> Result<StoreOutco
     let result = store_bench::run(&cfg, &pb);
     pb.finish_and_clear();
     let report = StoreReport::new(&cfg, result?, run_info);
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(StoreOutcome {
-        report,
-        stdout,
-        saved,
-    })
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 #[cfg(test)]

@@ -642,6 +642,83 @@ pub fn progress_bar(quiet: bool, len: Option<u64>) -> ProgressBar {
     pb
 }
 
+/// What a bench command produced: the report, what goes to stdout, the run folder.
+#[derive(Debug)]
+pub struct RunOutcome<R> {
+    /// The report.
+    pub report: R,
+    /// What goes to stdout: the table, or the JSON object (one line).
+    pub stdout: String,
+    /// The run folder, unless `no_save`.
+    pub saved: Option<PathBuf>,
+}
+
+/// A report as its command prints and saves it ([`RunOutcome::render`]).
+pub trait Render {
+    /// The one JSON object `--json` prints.
+    fn json(&self) -> Result<String>;
+    /// The terminal table.
+    fn table_text(&self) -> String;
+    /// Writes the run folder under `dir` and returns its path.
+    fn save_folder(&self, dir: &Path) -> Result<PathBuf>;
+}
+
+/// [`Render`] by a report's own `to_json`, `table` and `save`.
+macro_rules! render_by_own_methods {
+    ($($report:ty),* $(,)?) => {$(
+        impl Render for $report {
+            fn json(&self) -> Result<String> {
+                <$report>::to_json(self)
+            }
+            fn table_text(&self) -> String {
+                <$report>::table(self)
+            }
+            fn save_folder(&self, dir: &Path) -> Result<PathBuf> {
+                <$report>::save(self, dir)
+            }
+        }
+    )*};
+}
+
+render_by_own_methods!(
+    StoreReport,
+    crate::shard_bench::ShardReport,
+    crate::route_bench::RouteReport,
+    crate::controller_bench::ControllerReport,
+    crate::pipeline_bench::PipelineReport,
+);
+
+impl<R: Render> RunOutcome<R> {
+    /// Renders `report` for stdout (its JSON object if `json`, else its table) and,
+    /// unless `no_save`, writes its run folder under `out`.
+    pub fn render(report: R, json: bool, no_save: bool, out: &Path) -> Result<Self> {
+        let stdout = if json {
+            report.json()?
+        } else {
+            report.table_text()
+        };
+        let saved = if no_save {
+            None
+        } else {
+            Some(report.save_folder(out)?)
+        };
+        Ok(RunOutcome {
+            report,
+            stdout,
+            saved,
+        })
+    }
+}
+
+/// The note a report carries when its run was profiled (`--flamegraph path`):
+/// `tail` ends the sentence.
+pub fn profile_note(path: &Path, tail: &str) -> String {
+    format!(
+        "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}){tail}",
+        path.display()
+    )
+}
+
 /// pprof's sampling frequency for `--flamegraph`.
 pub const PROFILE_HZ: i32 = 999;
 

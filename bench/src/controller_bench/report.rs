@@ -10,7 +10,9 @@ use kubesim_core::runtime::Strategy;
 use serde::Serialize;
 
 use super::{run, ControllerConfig, ControllerResult, RunSample};
-use crate::report::{progress_bar, thousands, Profiler, TargetResult, METHOD, PROFILE_HZ};
+use crate::report::{
+    profile_note, progress_bar, thousands, Profiler, RunOutcome, TargetResult, METHOD,
+};
 use crate::store_bench::measure::{percentile, Interleaved, PairedRatio};
 use crate::sysinfo::RunInfo;
 use crate::UsageError;
@@ -231,15 +233,7 @@ pub struct ControllerReport {
 }
 
 /// What `kubesim bench controller` produced.
-#[derive(Debug)]
-pub struct ControllerOutcome {
-    /// The report.
-    pub report: ControllerReport,
-    /// The table or the JSON object.
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type ControllerOutcome = RunOutcome<ControllerReport>;
 
 impl ControllerOutcome {
     /// Whether every run converged and passed its check (the CLI exits 1 otherwise).
@@ -281,27 +275,12 @@ pub fn bench_controller(opts: &ControllerOptions) -> Result<ControllerOutcome> {
     }
     let mut report = ControllerReport::new(&cfg, result?, run_info, opts.quick);
     if let Some(path) = &opts.flamegraph {
-        report.meta.notes.push(format!(
-            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}); sampling adds a \
-             little overhead to both sides.",
-            path.display()
+        report.meta.notes.push(profile_note(
+            path,
+            "; sampling adds a little overhead to both sides.",
         ));
     }
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(ControllerOutcome {
-        report,
-        stdout,
-        saved,
-    })
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {

@@ -888,15 +888,7 @@ impl PipelineReport {
 }
 
 /// What [`bench_pipeline`] produced.
-#[derive(Debug)]
-pub struct PipelineOutcome {
-    /// The report.
-    pub report: PipelineReport,
-    /// What to print on stdout (table or JSON).
-    pub stdout: String,
-    /// The run folder, if saved.
-    pub saved: Option<PathBuf>,
-}
+pub type PipelineOutcome = crate::report::RunOutcome<PipelineReport>;
 
 fn progress_bar(quiet: bool) -> ProgressBar {
     if quiet {
@@ -923,21 +915,7 @@ pub fn bench_pipeline(opts: &PipelineOptions) -> Result<PipelineOutcome> {
     let report = run(opts, &pb);
     pb.finish_and_clear();
     let report = report?;
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(PipelineOutcome {
-        report,
-        stdout,
-        saved,
-    })
+    crate::report::RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 /// The options of `--quick` (explicit sizes given on the command line win): 1,000

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::{run_cell, RouteConfig, Row, Scenario, Variant};
-use crate::report::{progress_bar, Profiler, PROFILE_HZ};
+use crate::report::{profile_note, progress_bar, Profiler, RunOutcome};
 use crate::sysinfo::RunInfo;
 
 /// Options of `kubesim route`.
@@ -71,15 +71,7 @@ pub struct RouteReport {
 }
 
 /// What `kubesim route` produced.
-#[derive(Debug)]
-pub struct RouteOutcome {
-    /// The report.
-    pub report: RouteReport,
-    /// The table or the JSON object.
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type RouteOutcome = RunOutcome<RouteReport>;
 
 impl RouteOutcome {
     /// Whether every cell was free of errors (the CLI exits 1 otherwise).
@@ -354,26 +346,9 @@ pub fn bench_route(opts: &RouteOptions) -> Result<RouteOutcome> {
     let mut report = RouteReport::new(cfg, rows, run_info, opts.quick);
     if let Some(path) = &opts.flamegraph {
         report.meta.flamegraph = Some(path.display().to_string());
-        report.meta.notes.push(format!(
-            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}).",
-            path.display()
-        ));
+        report.meta.notes.push(profile_note(path, "."));
     }
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(RouteOutcome {
-        report,
-        stdout,
-        saved,
-    })
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 mod chart {

@@ -10,7 +10,7 @@ use kubesim_core::runtime::Strategy;
 use serde::Serialize;
 
 use super::{run_repeated, Row, ShardConfig, Sizes, Workload, ZIPF_EXPONENT};
-use crate::report::{progress_bar, thousands, Profiler, PROFILE_HZ};
+use crate::report::{profile_note, progress_bar, thousands, Profiler, RunOutcome, PROFILE_HZ};
 use crate::sysinfo::RunInfo;
 
 /// Options of `kubesim shard`.
@@ -90,15 +90,7 @@ pub struct ShardReport {
 }
 
 /// What `kubesim shard` produced.
-#[derive(Debug)]
-pub struct ShardOutcome {
-    /// The report.
-    pub report: ShardReport,
-    /// The table or the JSON object.
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type ShardOutcome = RunOutcome<ShardReport>;
 
 impl ShardOutcome {
     /// Whether every cell that ran converged (the CLI exits 1 otherwise).
@@ -127,27 +119,12 @@ pub fn bench_shard(opts: &ShardOptions) -> Result<ShardOutcome> {
     let mut report = ShardReport::new(&cfg, rows?, run_info, opts.quick);
     if let Some(path) = &opts.flamegraph {
         report.meta.flamegraph = Some(path.display().to_string());
-        report.meta.notes.push(format!(
-            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}); sampling adds a \
-             little overhead to every cell.",
-            path.display()
+        report.meta.notes.push(profile_note(
+            path,
+            "; sampling adds a little overhead to every cell.",
         ));
     }
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(ShardOutcome {
-        report,
-        stdout,
-        saved,
-    })
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 fn notes(cfg: &ShardConfig, nproc: usize, repeat: usize) -> Vec<String> {
