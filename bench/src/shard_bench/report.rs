@@ -209,6 +209,20 @@ fn opt(v: Option<f64>, prec: usize) -> String {
     v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.prec$}"))
 }
 
+/// A row's measured figures as the table and summary.md print them: reconciles/s,
+/// converge ms, p50, p99 and p999 µs, imbalance, idle %.
+fn figures(r: &Row) -> [String; 7] {
+    [
+        opt(r.reconciles_per_sec, 0),
+        opt(r.converge_ms, 1),
+        opt(r.p50_us, 0),
+        opt(r.p99_us, 0),
+        opt(r.p999_us, 0),
+        opt(r.imbalance, 2),
+        opt(r.idle_pct, 1),
+    ]
+}
+
 impl ShardReport {
     /// Builds the report.
     pub fn new(cfg: &ShardConfig, rows: Vec<Row>, run: RunInfo, quick: bool) -> Self {
@@ -315,19 +329,20 @@ impl ShardReport {
             "ok"
         );
         for r in &self.rows {
+            let [rps, conv, p50, p99, p999, imbalance, idle] = figures(r);
             let _ = writeln!(
                 s,
                 "{:<8} {:<10} {:>3} {:>11} {:>10} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>5}",
                 r.workload,
                 r.strategy,
                 r.workers,
-                opt(r.reconciles_per_sec, 0),
-                opt(r.converge_ms, 1),
-                opt(r.p50_us, 0),
-                opt(r.p99_us, 0),
-                opt(r.p999_us, 0),
-                opt(r.imbalance, 2),
-                opt(r.idle_pct, 1),
+                rps,
+                conv,
+                p50,
+                p99,
+                p999,
+                imbalance,
+                idle,
                 r.keys_moved
                     .map_or_else(|| "-".to_string(), |k| k.to_string()),
                 match r.converged {
@@ -367,19 +382,20 @@ impl ShardReport {
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
         );
         for r in &self.rows {
+            let [rps, conv, p50, p99, p999, imbalance, idle] = figures(r);
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.workload,
                 r.strategy,
                 r.workers,
-                opt(r.reconciles_per_sec, 0),
-                opt(r.converge_ms, 1),
-                opt(r.p50_us, 0),
-                opt(r.p99_us, 0),
-                opt(r.p999_us, 0),
-                opt(r.imbalance, 2),
-                opt(r.idle_pct, 1),
+                rps,
+                conv,
+                p50,
+                p99,
+                p999,
+                imbalance,
+                idle,
                 r.keys_moved
                     .map_or_else(|| "—".to_string(), |k| k.to_string()),
                 match r.converged {
