@@ -9,7 +9,9 @@
 //!   kube-runtime's `Controller` (synthetic watch streams), one shared ReplicaSet
 //!   reconcile, reconciles/s and event-to-reconcile latency.
 //! - [`shard_bench`]: `kubesim shard`: sharding strategies on the real runtime.
-//! - [`report`]: the table, the JSON object and the run folder (CSV, summary, SVG).
+//! - [`report`]: the table, the JSON object and the run folder (CSV, summary, SVG) of
+//!   `bench store`, and what every command's report shares: [`report::plot`] (charts),
+//!   [`report::RunOutcome`], [`report::progress_bar`], [`report::Profiler`].
 //! - [`pipeline_bench`]: `kubesim bench pipeline`: the whole simulated control plane
 //!   converging the `uniform` cold start vs the same objects written straight into a
 //!   store ([`pipeline_bench::bench_pipeline`] is the command minus argument parsing).
