@@ -9,7 +9,9 @@
 //!   kube-runtime's `Controller` (synthetic watch streams), one shared ReplicaSet
 //!   reconcile, reconciles/s and event-to-reconcile latency.
 //! - [`shard_bench`]: `kubesim shard`: sharding strategies on the real runtime.
-//! - [`report`]: the table, the JSON object and the run folder (CSV, summary, SVG).
+//! - [`report`]: the table, the JSON object and the run folder (CSV, summary, SVG) of
+//!   `bench store`, and what every command's report shares: [`report::plot`] (charts),
+//!   [`report::RunOutcome`], [`report::progress_bar`], [`report::Profiler`].
 //! - [`pipeline_bench`]: `kubesim bench pipeline`: the whole simulated control plane
 //!   converging the `uniform` cold start vs the same objects written straight into a
 //!   store ([`pipeline_bench::bench_pipeline`] is the command minus argument parsing).
@@ -44,12 +46,10 @@ pub mod sysinfo;
 pub mod workload;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::report::StoreReport;
+use crate::report::{RunOutcome, StoreReport};
 use crate::store_bench::measure::Limits;
 use crate::store_bench::memory::MemoryProbe;
 use crate::store_bench::StoreBenchConfig;
@@ -100,36 +100,13 @@ impl Default for StoreOptions {
 }
 
 /// What `kubesim bench store` produced.
-#[derive(Debug)]
-pub struct StoreOutcome {
-    /// The report.
-    pub report: StoreReport,
-    /// What goes to stdout: the table, or the JSON object (one line).
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type StoreOutcome = RunOutcome<StoreReport>;
 
 impl StoreOutcome {
     /// Whether every correctness check held (the CLI exits 1 otherwise).
     pub fn ok(&self) -> bool {
         self.report.all_checks_passed()
     }
-}
-
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    // Draws only when stderr is a terminal.
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-    {
-        pb.set_style(style);
-    }
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
 }
 
 /// Runs `kubesim bench store`: measures, builds the report, renders stdout and (unless
@@ -145,25 +122,11 @@ pub fn bench_store(opts: &StoreOptions, probe: MemoryProbe) -> Result<StoreOutco
         cfg.mixed_ops_per_thread = cfg.mixed_ops_per_thread.min(200);
         cfg.memory_watch_window = cfg.memory_watch_window.min(64);
     }
-    let pb = progress_bar(opts.quiet);
+    let pb = report::progress_bar(opts.quiet, None);
     let result = store_bench::run(&cfg, &pb);
     pb.finish_and_clear();
     let report = StoreReport::new(&cfg, result?, run_info);
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(StoreOutcome {
-        report,
-        stdout,
-        saved,
-    })
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 #[cfg(test)]

@@ -1,12 +1,16 @@
 //! Turning a [`StoreBenchResult`] into what people read: the terminal table, the one-line
 //! JSON object, and the run folder (`store.csv`, `memory.csv`, `summary.md`,
 //! `store.svg`).
+//!
+//! It also holds what every command's report shares: [`plot`] (the charts' plotters
+//! pieces), [`progress_bar`] and [`Profiler`] (`--flamegraph`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::store_bench::measure::PairedRatio;
@@ -15,6 +19,8 @@ use crate::store_bench::{
     Check, MemoryReport, Row, SelectorInfo, StoreBenchConfig, StoreBenchResult, WORKLOADS,
 };
 use crate::sysinfo::RunInfo;
+
+pub mod plot;
 
 /// The key of the memory ratio in [`StoreReport::ratios`].
 pub const MEMORY: &str = "memory";
@@ -620,14 +626,172 @@ fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
 }
 
+/// A progress bar on stderr (drawn only on a terminal) over `len` steps if known,
+/// hidden when `quiet`.
+pub fn progress_bar(quiet: bool, len: Option<u64>) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+    {
+        pb.set_style(style);
+    }
+    pb.enable_steady_tick(std::time::Duration::from_millis(200));
+    pb
+}
+
+/// What a bench command produced: the report, what goes to stdout, the run folder.
+#[derive(Debug)]
+pub struct RunOutcome<R> {
+    /// The report.
+    pub report: R,
+    /// What goes to stdout: the table, or the JSON object (one line).
+    pub stdout: String,
+    /// The run folder, unless `no_save`.
+    pub saved: Option<PathBuf>,
+}
+
+/// A report as its command prints and saves it ([`RunOutcome::render`]).
+pub trait Render {
+    /// The one JSON object `--json` prints.
+    fn json(&self) -> Result<String>;
+    /// The terminal table.
+    fn table_text(&self) -> String;
+    /// Writes the run folder under `dir` and returns its path.
+    fn save_folder(&self, dir: &Path) -> Result<PathBuf>;
+}
+
+/// [`Render`] by a report's own `to_json`, `table` and `save`.
+macro_rules! render_by_own_methods {
+    ($($report:ty),* $(,)?) => {$(
+        impl Render for $report {
+            fn json(&self) -> Result<String> {
+                <$report>::to_json(self)
+            }
+            fn table_text(&self) -> String {
+                <$report>::table(self)
+            }
+            fn save_folder(&self, dir: &Path) -> Result<PathBuf> {
+                <$report>::save(self, dir)
+            }
+        }
+    )*};
+}
+
+render_by_own_methods!(
+    StoreReport,
+    crate::shard_bench::ShardReport,
+    crate::route_bench::RouteReport,
+    crate::controller_bench::ControllerReport,
+    crate::pipeline_bench::PipelineReport,
+);
+
+impl<R: Render> RunOutcome<R> {
+    /// Renders `report` for stdout (its JSON object if `json`, else its table) and,
+    /// unless `no_save`, writes its run folder under `out`.
+    pub fn render(report: R, json: bool, no_save: bool, out: &Path) -> Result<Self> {
+        let stdout = if json {
+            report.json()?
+        } else {
+            report.table_text()
+        };
+        let saved = if no_save {
+            None
+        } else {
+            Some(report.save_folder(out)?)
+        };
+        Ok(RunOutcome {
+            report,
+            stdout,
+            saved,
+        })
+    }
+}
+
+/// The note a report carries when its run was profiled (`--flamegraph path`):
+/// `tail` ends the sentence.
+pub fn profile_note(path: &Path, tail: &str) -> String {
+    format!(
+        "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}){tail}",
+        path.display()
+    )
+}
+
+/// pprof's sampling frequency for `--flamegraph`.
+pub const PROFILE_HZ: i32 = 999;
+
+/// `--flamegraph`: pprof samples the whole process from [`Profiler::start`] until
+/// [`Profiler::finish`] writes the flamegraph.
+pub struct Profiler {
+    guard: pprof::ProfilerGuard<'static>,
+    path: PathBuf,
+}
+
+impl Profiler {
+    /// Starts sampling at [`PROFILE_HZ`] when a flamegraph `path` is given.
+    pub fn start(path: Option<&Path>) -> Result<Option<Profiler>> {
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let guard = pprof::ProfilerGuardBuilder::default()
+            .frequency(PROFILE_HZ)
+            .blocklist(&["libc", "libgcc", "pthread", "vdso"])
+            .build()
+            .context("starting the pprof profiler")?;
+        Ok(Some(Profiler {
+            guard,
+            path: path.to_path_buf(),
+        }))
+    }
+
+    /// Builds the profile sampled so far, writes it to the path as a flamegraph SVG
+    /// (creating its folder), and stops sampling.
+    pub fn finish(self) -> Result<()> {
+        let path = &self.path;
+        let report = self
+            .guard
+            .report()
+            .build()
+            .context("building the pprof report")?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        report
+            .flamegraph(std::io::BufWriter::new(file))
+            .with_context(|| format!("writing the flamegraph to {}", path.display()))
+    }
+}
+
+/// A fixed [`RunInfo`] of `command` for the reports' unit tests.
+#[cfg(test)]
+pub(crate) fn test_run_info(command: &str) -> RunInfo {
+    RunInfo {
+        command: command.into(),
+        rustc: "rustc 1.85.0".into(),
+        git: "abc1234".into(),
+        nproc: 2,
+        cpu: "test cpu".into(),
+        date: "2026-01-01T00:00:00Z".into(),
+        stamp: "20260101-000000".into(),
+        kube_runtime: "0.0.0".into(),
+        k8s_openapi: "0.0.0".into(),
+        loadavg: "0.00 0.00 0.00".into(),
+    }
+}
+
 mod chart {
     use std::collections::BTreeMap;
 
-    use anyhow::{anyhow, Result};
+    use anyhow::Result;
     use plotters::coord::ranged1d::SegmentValue;
     use plotters::prelude::*;
     use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+    use super::plot::{self, err, legend_box, legend_swatch};
     use super::{thousands, Meta, PairedRatio, TargetResult, MEMORY};
 
     const PASS: RGBColor = RGBColor(46, 139, 87);
@@ -640,10 +804,7 @@ mod chart {
         targets: &BTreeMap<String, TargetResult>,
         meta: &Meta,
     ) -> Result<String> {
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
-            root.fill(&WHITE).map_err(|e| anyhow!("chart: {e}"))?;
+        plot::svg((900, 520), |root| {
             let values: Vec<f64> = ratios
                 .iter()
                 .map(|(_, v)| *v)
@@ -663,13 +824,13 @@ mod chart {
                 "kubesim ÷ kube-rs reflector, {} pods (log scale; higher is better for kubesim)",
                 thousands(meta.pods as u64)
             );
-            let mut chart = ChartBuilder::on(&root)
+            let mut chart = ChartBuilder::on(root)
                 .caption(title, ("sans-serif", 18))
                 .margin(16)
                 .x_label_area_size(50)
                 .y_label_area_size(60)
                 .build_cartesian_2d((0..n).into_segmented(), (lo..hi).log_scale())
-                .map_err(|e| anyhow!("chart: {e}"))?;
+                .map_err(err)?;
             let names: Vec<String> = ratios
                 .iter()
                 .map(|(k, _)| {
@@ -696,7 +857,7 @@ mod chart {
                 })
                 .y_label_formatter(&|v| format!("{v}×"))
                 .draw()
-                .map_err(|e| anyhow!("chart: {e}"))?;
+                .map_err(err)?;
 
             // Parity line.
             chart
@@ -704,7 +865,7 @@ mod chart {
                     [(SegmentValue::Exact(0), 1.0), (SegmentValue::Last, 1.0)],
                     BLACK.mix(0.4).stroke_width(1),
                 ))
-                .map_err(|e| anyhow!("chart: {e}"))?
+                .map_err(err)?
                 .label("parity (1×)")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.mix(0.4)));
 
@@ -735,9 +896,7 @@ mod chart {
                     color.filled(),
                 );
                 bar.set_margin(0, 0, 18, 18);
-                chart
-                    .draw_series([bar])
-                    .map_err(|e| anyhow!("chart: {e}"))?;
+                chart.draw_series([bar]).map_err(err)?;
                 // Whisker: the 25th–75th percentiles of the ratio over pairs of runs.
                 let mut label_at = v;
                 if let Some(r) = ranges.get(*name) {
@@ -748,7 +907,7 @@ mod chart {
                             [(at.clone(), p25), (at, p75)],
                             BLACK.mix(0.7).stroke_width(2),
                         )])
-                        .map_err(|e| anyhow!("chart: {e}"))?;
+                        .map_err(err)?;
                     label_at = label_at.max(p75);
                 }
                 chart
@@ -757,7 +916,7 @@ mod chart {
                         (SegmentValue::CenterOf(i), label_at * 1.04),
                         label_font(14),
                     )])
-                    .map_err(|e| anyhow!("chart: {e}"))?;
+                    .map_err(err)?;
                 match target {
                     Some(t) if t.metric == "ratio" => {
                         chart
@@ -768,7 +927,7 @@ mod chart {
                                 ],
                                 BLACK.stroke_width(3),
                             )])
-                            .map_err(|e| anyhow!("chart: {e}"))?;
+                            .map_err(err)?;
                     }
                     Some(t) => {
                         chart
@@ -777,7 +936,7 @@ mod chart {
                                 (SegmentValue::CenterOf(i), v * 1.45),
                                 label_font(11),
                             )])
-                            .map_err(|e| anyhow!("chart: {e}"))?;
+                            .map_err(err)?;
                     }
                     None => {}
                 }
@@ -788,36 +947,22 @@ mod chart {
                 ("target missed", MISS),
                 ("no target", NO_TARGET),
             ] {
-                chart
-                    .draw_series(std::iter::empty::<Rectangle<(SegmentValue<usize>, f64)>>())
-                    .map_err(|e| anyhow!("chart: {e}"))?
-                    .label(label)
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
-                    });
+                legend_swatch(&mut chart, label, color)?;
             }
             chart
                 .draw_series(std::iter::empty::<PathElement<(SegmentValue<usize>, f64)>>())
-                .map_err(|e| anyhow!("chart: {e}"))?
+                .map_err(err)?
                 .label("p25–p75 over pairs")
                 .legend(|(x, y)| {
                     PathElement::new([(x + 8, y - 6), (x + 8, y + 6)], BLACK.mix(0.7))
                 });
             chart
                 .draw_series(std::iter::empty::<PathElement<(SegmentValue<usize>, f64)>>())
-                .map_err(|e| anyhow!("chart: {e}"))?
+                .map_err(err)?
                 .label("target")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLACK.stroke_width(3)));
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .draw()
-                .map_err(|e| anyhow!("chart: {e}"))?;
-            root.present().map_err(|e| anyhow!("chart: {e}"))?;
-        }
-        Ok(svg)
+            legend_box(&mut chart, SeriesLabelPosition::UpperRight)
+        })
     }
 }
 
@@ -829,18 +974,7 @@ mod tests {
     use crate::store_bench::memory::MemoryProbe;
 
     fn run_info() -> RunInfo {
-        RunInfo {
-            command: "kubesim bench store".into(),
-            rustc: "rustc 1.85.0".into(),
-            git: "abc1234".into(),
-            nproc: 2,
-            cpu: "test cpu".into(),
-            date: "2026-01-01T00:00:00Z".into(),
-            stamp: "20260101-000000".into(),
-            kube_runtime: "0.0.0".into(),
-            k8s_openapi: "0.0.0".into(),
-            loadavg: "0.00 0.00 0.00".into(),
-        }
+        test_run_info("kubesim bench store")
     }
 
     fn sample(which: ImplId, bytes_per_pod: f64) -> MemorySample {

@@ -3,9 +3,8 @@
 
 use std::process::Command;
 
-fn kubesim() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kubesim"))
-}
+mod common;
+use common::{assert_files, entries, kubesim, one_json_line, stdout_of, temp_dir};
 
 const TINY: [&str; 8] = [
     "--pods",
@@ -21,20 +20,13 @@ const TINY: [&str; 8] = [
 /// Runs `command` with the [`TINY`] sizes appended, asserts that it succeeded, and
 /// returns its stdout.
 fn run_tiny(command: &mut Command) -> String {
-    let out = command.args(TINY).output().unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    stdout_of(command.args(TINY))
 }
 
 #[test]
 fn bench_store_json_runs_memory_in_child_processes() {
     let stdout = run_tiny(kubesim().args(["bench", "store", "--json", "--no-save"]));
-    assert_eq!(stdout.trim_end().lines().count(), 1);
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let v = one_json_line(&stdout);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 10);
     for r in rows {
@@ -74,21 +66,16 @@ fn bench_store_json_runs_memory_in_child_processes() {
 
 #[test]
 fn bench_store_saves_a_run_folder() {
-    let dir = std::env::temp_dir().join(format!("kubesim-cli-test-{}", std::process::id()));
+    let dir = temp_dir("kubesim-cli-test");
     let stdout = run_tiny(kubesim().args(["bench", "store", "--out"]).arg(&dir));
     assert!(
         stdout.contains("ratios") && stdout.contains("saved "),
         "{stdout}"
     );
-    let runs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let runs = entries(&dir);
     assert_eq!(runs.len(), 1);
-    let run = runs[0].path();
-    for f in ["store.csv", "memory.csv", "summary.md", "store.svg"] {
-        assert!(run.join(f).is_file(), "{f} missing in {}", run.display());
-    }
+    let run = &runs[0];
+    assert_files(run, &["store.csv", "memory.csv", "summary.md", "store.svg"]);
     let csv = std::fs::read_to_string(run.join("store.csv")).unwrap();
     assert!(csv.starts_with("workload,impl,ops_per_sec,ns_per_op,ns_per_op_p25,ns_per_op_p75,"));
     let md = std::fs::read_to_string(run.join("summary.md")).unwrap();

@@ -2,38 +2,25 @@
 //! ReplicaSetController) that must converge, its JSON, the run folder, and exit
 //! statuses.
 
-use std::process::Command;
-
-fn kubesim() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kubesim"))
-}
+mod common;
+use common::{entries, kubesim, named_like, one_json_line, stdout_of, temp_dir};
 
 #[test]
 fn tiny_run_converges_on_both_sides_and_prints_json() {
-    let out = kubesim()
-        .args([
-            "bench",
-            "controller",
-            "--replicasets",
-            "40",
-            "--pods",
-            "5",
-            "--runs",
-            "2",
-            "--json",
-            "--quiet",
-            "--no-save",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.trim_end().lines().count(), 1, "one JSON line");
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stdout = stdout_of(kubesim().args([
+        "bench",
+        "controller",
+        "--replicasets",
+        "40",
+        "--pods",
+        "5",
+        "--runs",
+        "2",
+        "--json",
+        "--quiet",
+        "--no-save",
+    ]));
+    let v = one_json_line(&stdout);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 3);
     for side in ["kubesim", "kube-runtime", "kubesim-rs-controller"] {
@@ -95,49 +82,35 @@ fn tiny_run_converges_on_both_sides_and_prints_json() {
 
 #[test]
 fn run_folder_has_csv_summary_and_svg() {
-    let dir = std::env::temp_dir().join(format!("kubesim-controller-cli-{}", std::process::id()));
-    let out = kubesim()
-        .args([
-            "bench",
-            "controller",
-            "--replicasets",
-            "20",
-            "--pods",
-            "3",
-            "--runs",
-            "1",
-            "--no-real",
-            "--kube-concurrency",
-            "0",
-            "--quiet",
-            "--flamegraph",
-        ])
-        .arg(dir.join("flame.svg"))
-        .arg("--out")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = temp_dir("kubesim-controller-cli");
+    let stdout = stdout_of(
+        kubesim()
+            .args([
+                "bench",
+                "controller",
+                "--replicasets",
+                "20",
+                "--pods",
+                "3",
+                "--runs",
+                "1",
+                "--no-real",
+                "--kube-concurrency",
+                "0",
+                "--quiet",
+                "--flamegraph",
+            ])
+            .arg(dir.join("flame.svg"))
+            .arg("--out")
+            .arg(&dir),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("kube-runtime") && stdout.contains("saved "));
     let flame = std::fs::read_to_string(dir.join("flame.svg")).unwrap();
     assert!(flame.contains("<svg"), "the flamegraph is an SVG");
-    let runs: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .collect();
+    let runs: Vec<_> = entries(&dir).into_iter().filter(|p| p.is_dir()).collect();
     assert_eq!(runs.len(), 1);
-    let folder = runs[0].path();
-    assert!(folder
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .starts_with("controller-"));
+    let folder = &runs[0];
+    assert!(named_like(folder, "controller-"));
     let csv = std::fs::read_to_string(folder.join("controller.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "header + one run per side: {csv}");
     let md = std::fs::read_to_string(folder.join("summary.md")).unwrap();

@@ -1,11 +1,8 @@
 //! `kubesim bench pipeline` end to end at a tiny size: JSON output, the run folder,
 //! and exit statuses.
 
-use std::process::Command;
-
-fn kubesim() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kubesim"))
-}
+mod common;
+use common::{assert_files, entries, kubesim, named_like, one_json_line, stdout_of, temp_dir};
 
 const TINY: [&str; 8] = [
     "bench",
@@ -20,19 +17,13 @@ const TINY: [&str; 8] = [
 
 #[test]
 fn tiny_run_converges_and_prints_json() {
-    let out = kubesim()
-        .args(TINY)
-        .args(["--threads", "2", "--json", "--quiet", "--no-save"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.trim_end().lines().count(), 1, "one JSON line");
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stdout =
+        stdout_of(
+            kubesim()
+                .args(TINY)
+                .args(["--threads", "2", "--json", "--quiet", "--no-save"]),
+        );
+    let v = one_json_line(&stdout);
     assert_eq!(v["failure"], serde_json::Value::Null);
     assert_eq!(v["pods"], 36);
     assert_eq!(v["endpoints"], 12);
@@ -55,19 +46,13 @@ fn tiny_run_converges_and_prints_json() {
 
 #[test]
 fn table_and_run_folder() {
-    let dir = std::env::temp_dir().join(format!("kubesim-pipeline-cli-{}", std::process::id()));
-    let out = kubesim()
-        .args(TINY)
-        .args(["--threads", "1", "--quiet", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = temp_dir("kubesim-pipeline-cli");
+    let stdout = stdout_of(
+        kubesim()
+            .args(TINY)
+            .args(["--threads", "1", "--quiet", "--out"])
+            .arg(&dir),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     for needle in [
         "ratio pipeline / raw",
         "objects written by controllers",
@@ -76,25 +61,20 @@ fn table_and_run_folder() {
     ] {
         assert!(stdout.contains(needle), "{needle} missing from:\n{stdout}");
     }
-    let run = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("pipeline-")
-        })
+    let run = entries(&dir)
+        .into_iter()
+        .find(|p| named_like(p, "pipeline-"))
         .expect("a pipeline-<stamp> folder");
-    for f in [
-        "pipeline.csv",
-        "curve.csv",
-        "summary.md",
-        "pipeline.svg",
-        "report.json",
-    ] {
-        assert!(run.join(f).is_file(), "{f} missing");
-    }
+    assert_files(
+        &run,
+        &[
+            "pipeline.csv",
+            "curve.csv",
+            "summary.md",
+            "pipeline.svg",
+            "report.json",
+        ],
+    );
     let summary = std::fs::read_to_string(run.join("summary.md")).unwrap();
     for needle in ["command: `", "rustc", "commit", "--replicasets 12"] {
         assert!(summary.contains(needle), "{needle} missing from summary");

@@ -1,11 +1,8 @@
 //! `kubesim route` end to end: the quick matrix (every algorithm × {uniform, zipf} ×
 //! {steady, rollout}) as JSON and as a table with its run folder, and exit statuses.
 
-use std::process::Command;
-
-fn kubesim() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kubesim"))
-}
+mod common;
+use common::{assert_files, kubesim, one_json_line, saved_folder, stdout_of, temp_dir};
 
 const ALGORITHMS: [&str; 9] = [
     "round-robin",
@@ -21,18 +18,8 @@ const ALGORITHMS: [&str; 9] = [
 
 #[test]
 fn quick_json_has_every_cell_and_no_errors() {
-    let out = kubesim()
-        .args(["route", "--quick", "--json", "--quiet", "--no-save"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.trim_end().lines().count(), 1, "one JSON line");
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stdout = stdout_of(kubesim().args(["route", "--quick", "--json", "--quiet", "--no-save"]));
+    let v = one_json_line(&stdout);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), ALGORITHMS.len() * 2 * 2);
     let rate = v["meta"]["config"]["rate"].as_f64().unwrap();
@@ -83,18 +70,12 @@ fn quick_json_has_every_cell_and_no_errors() {
 
 #[test]
 fn quick_table_and_run_folder() {
-    let dir = std::env::temp_dir().join(format!("kubesim-route-cli-{}", std::process::id()));
-    let out = kubesim()
-        .args(["route", "--quick", "--quiet", "--out"])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = temp_dir("kubesim-route-cli");
+    let stdout = stdout_of(
+        kubesim()
+            .args(["route", "--quick", "--quiet", "--out"])
+            .arg(&dir),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
     assert!(lines[0].starts_with("kubesim route"), "{stdout}");
     assert!(lines[1].split_whitespace().eq([
@@ -132,16 +113,12 @@ fn quick_table_and_run_folder() {
         assert_eq!(cols.len(), 15, "{r}");
         assert_eq!(cols[11], "0", "errors: {r}");
     }
-    let saved = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("saved "))
-        .expect("a saved line");
-    let folder = std::path::Path::new(saved);
+    let folder = saved_folder(&stdout);
     assert!(folder.starts_with(&dir));
-    for f in ["route.csv", "summary.md", "route.svg", "report.json"] {
-        let p = folder.join(f);
-        assert!(p.is_file(), "{}", p.display());
-    }
+    assert_files(
+        &folder,
+        &["route.csv", "summary.md", "route.svg", "report.json"],
+    );
     let csv = std::fs::read_to_string(folder.join("route.csv")).unwrap();
     assert_eq!(csv.lines().count(), 37);
     let svg = std::fs::read_to_string(folder.join("route.svg")).unwrap();

@@ -2,7 +2,9 @@
 //! diff and the errors that name file, step and key.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+mod common;
+use common::kubesim;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -12,7 +14,7 @@ fn fixture(name: &str) -> PathBuf {
 
 /// Runs `kubesim run <args>`: (exit code, stdout).
 fn kubesim_run(args: &[&Path], extra: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubesim"))
+    let out = kubesim()
         .arg("run")
         .args(args)
         .args(extra)

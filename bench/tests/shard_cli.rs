@@ -1,11 +1,8 @@
 //! `kubesim shard` end to end: a tiny run of every strategy × {1, 2} workers × every
 //! workload, the run folder, and exit statuses.
 
-use std::process::Command;
-
-fn kubesim() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kubesim"))
-}
+mod common;
+use common::{assert_files, kubesim, named_like, one_json_line, saved_folder, stdout_of, temp_dir};
 
 const STRATEGIES: [&str; 6] = [
     "shared",
@@ -20,27 +17,17 @@ const RESHARDING: [&str; 3] = ["shared", "consistent", "steal"];
 
 #[test]
 fn tiny_run_of_every_cell_converges_and_prints_json() {
-    let out = kubesim()
-        .args([
-            "shard",
-            "--scale",
-            "20",
-            "--workers",
-            "1,2",
-            "--json",
-            "--quiet",
-            "--no-save",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.trim_end().lines().count(), 1, "one JSON line");
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stdout = stdout_of(kubesim().args([
+        "shard",
+        "--scale",
+        "20",
+        "--workers",
+        "1,2",
+        "--json",
+        "--quiet",
+        "--no-save",
+    ]));
+    let v = one_json_line(&stdout);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), STRATEGIES.len() * 2 * WORKLOADS.len());
     for wl in WORKLOADS {
@@ -101,44 +88,31 @@ fn tiny_run_of_every_cell_converges_and_prints_json() {
 
 #[test]
 fn table_and_run_folder() {
-    let dir = std::env::temp_dir().join(format!("kubesim-shard-cli-{}", std::process::id()));
-    let out = kubesim()
-        .args([
-            "shard",
-            "--scale",
-            "10",
-            "--strategies",
-            "hash,steal",
-            "--workers",
-            "2",
-            "--workloads",
-            "uniform,reshard",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let dir = temp_dir("kubesim-shard-cli");
+    let stdout = stdout_of(
+        kubesim()
+            .args([
+                "shard",
+                "--scale",
+                "10",
+                "--strategies",
+                "hash,steal",
+                "--workers",
+                "2",
+                "--workloads",
+                "uniform,reshard",
+                "--quiet",
+                "--out",
+            ])
+            .arg(&dir),
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("reconc/s") && stdout.contains("oversubscribe"));
-    let saved = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("saved "))
-        .expect("saved line");
-    let saved = std::path::Path::new(saved);
-    assert!(saved
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .starts_with("shard-"));
-    for f in ["shard.csv", "summary.md", "shard.svg", "report.json"] {
-        assert!(saved.join(f).is_file(), "{f}");
-    }
+    let saved = saved_folder(&stdout);
+    assert!(named_like(&saved, "shard-"));
+    assert_files(
+        &saved,
+        &["shard.csv", "summary.md", "shard.svg", "report.json"],
+    );
     let csv = std::fs::read_to_string(saved.join("shard.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     let md = std::fs::read_to_string(saved.join("summary.md")).unwrap();

@@ -49,8 +49,13 @@ fn apply(c: &mut Cluster, yaml: &str) {
 }
 
 fn status(store: &Store) -> StatefulSetStatus {
+    status_of(store, "web")
+}
+
+/// The status of StatefulSet `name`.
+fn status_of(store: &Store, name: &str) -> StatefulSetStatus {
     store
-        .get(Kind::StatefulSet, "default", "web")
+        .get(Kind::StatefulSet, "default", name)
         .unwrap()
         .as_stateful_set()
         .unwrap()
@@ -81,7 +86,12 @@ fn deleting(o: &Object) -> bool {
 }
 
 fn set_replicas(c: &mut Cluster, n: i32) {
-    let mut obj = (*c.store().get(Kind::StatefulSet, "default", "web").unwrap()).clone();
+    scale(c, "web", n);
+}
+
+/// Sets StatefulSet `name`'s replicas to `n` and runs until idle.
+fn scale(c: &mut Cluster, name: &str, n: i32) {
+    let mut obj = (*c.store().get(Kind::StatefulSet, "default", name).unwrap()).clone();
     obj.as_stateful_set_mut().unwrap().spec.replicas = n;
     obj.meta_mut().resource_version = 0;
     c.store().update(obj).unwrap();
@@ -98,6 +108,25 @@ fn node_of(store: &Store, pod: &str) -> String {
         .as_deref()
         .unwrap()
         .to_string()
+}
+
+/// A cluster of `nodes` nodes running [`sts_yaml`]`(replicas, image, extra)`, settled.
+fn settled(nodes: usize, replicas: i32, image: &str, extra: &str) -> Cluster {
+    let mut c = cluster(nodes);
+    apply(&mut c, &sts_yaml(replicas, image, extra));
+    settle(&mut c, replicas);
+    c
+}
+
+/// Advances one second at a time, at most `max_secs` times, until `n` `web-*` pods
+/// are left.
+fn wait_for_pods(c: &mut Cluster, n: usize, max_secs: u32) {
+    for _ in 0..max_secs {
+        if pods(c.store()).len() == n {
+            return;
+        }
+        c.advance(Duration::from_secs(1));
+    }
 }
 
 /// Runs until every pod 0..n exists and is healthy (and no other exists).
@@ -189,9 +218,7 @@ fn parallel_creates_every_pod_at_once() {
 
 #[test]
 fn scale_down_goes_from_the_top_one_at_a_time() {
-    let mut c = cluster(3);
-    apply(&mut c, &sts_yaml(4, "nginx", ""));
-    settle(&mut c, 4);
+    let mut c = settled(3, 4, "nginx", "");
     set_replicas(&mut c, 1);
     let mut order = Vec::new();
     for _ in 0..300 {
@@ -227,9 +254,7 @@ fn scale_down_goes_from_the_top_one_at_a_time() {
 
 #[test]
 fn no_scale_down_while_a_pod_is_unhealthy() {
-    let mut c = cluster(3);
-    apply(&mut c, &sts_yaml(3, "nginx", ""));
-    settle(&mut c, 3);
+    let mut c = settled(3, 3, "nginx", "");
     let node0 = node_of(c.store(), "web-0");
     assert_ne!(node0, node_of(c.store(), "web-2"));
     c.fail_node(&node0).unwrap();
@@ -246,12 +271,7 @@ fn no_scale_down_while_a_pod_is_unhealthy() {
     }
     // web-0 healthy again: the scale-down proceeds.
     c.recover_node(&node0).unwrap();
-    for _ in 0..300 {
-        if pods(c.store()).len() == 1 {
-            break;
-        }
-        c.advance(Duration::from_secs(1));
-    }
+    wait_for_pods(&mut c, 1, 300);
     assert_eq!(pods(c.store()).keys().copied().collect::<Vec<_>>(), [0]);
 }
 
@@ -278,15 +298,6 @@ fn claims_are_created_first_kept_on_scale_down_and_reused() {
                 < added(Kind::Pod, &format!("web-{i}"))
         );
     }
-    let claim = |c: &Cluster, i: i32| {
-        c.store()
-            .get(
-                Kind::PersistentVolumeClaim,
-                "default",
-                &format!("data-web-{i}"),
-            )
-            .unwrap()
-    };
     let before = claim(&c, 1);
     let pvc = before.as_pvc().unwrap();
     assert_eq!(pvc.status.phase, PvcPhase::Bound);
@@ -319,14 +330,10 @@ fn claims_are_created_first_kept_on_scale_down_and_reused() {
         again.as_pvc().unwrap().spec.volume_name.as_ref(),
         Some(&volume)
     );
-    let p1 = pods(c.store())[&1].clone();
-    assert!(p1
-        .as_pod()
-        .unwrap()
-        .spec
-        .volumes
-        .iter()
-        .any(|v| v.source == VolumeSource::PersistentVolumeClaim("data-web-1".into())));
+    assert_eq!(
+        claim_of(&pods(c.store())[&1]).as_deref(),
+        Some("data-web-1")
+    );
     assert_eq!(
         c.store().count(Kind::PersistentVolumeClaim),
         3,
@@ -334,51 +341,26 @@ fn claims_are_created_first_kept_on_scale_down_and_reused() {
     );
 
     // Deleting the StatefulSet (Retain) keeps the claims.
-    c.store()
-        .delete(
-            Kind::StatefulSet,
-            "default",
-            "web",
-            &DeleteOptions::default(),
-        )
-        .unwrap();
-    c.advance(Duration::from_secs(60));
+    delete_set(&mut c);
     common::assert_invariants(&c, &mut inv, true);
-    assert!(pods(c.store()).is_empty());
     assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 3);
 }
 
 #[test]
 fn retention_policy_delete_removes_claims() {
-    let mut c = cluster(3);
     let policy =
         "  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Delete}\n";
-    apply(&mut c, &sts_yaml(3, "nginx", policy));
-    settle(&mut c, 3);
+    let mut c = settled(3, 3, "nginx", policy);
     assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 3);
     set_replicas(&mut c, 2);
     c.advance(Duration::from_secs(60));
     assert_eq!(pods(c.store()).len(), 2);
-    assert!(c
-        .store()
-        .try_get(Kind::PersistentVolumeClaim, "default", "data-web-2")
-        .is_none());
+    assert!(!claim_exists(&c, 2));
     // Scale up again: a fresh claim.
     set_replicas(&mut c, 3);
     settle(&mut c, 3);
-    assert!(c
-        .store()
-        .try_get(Kind::PersistentVolumeClaim, "default", "data-web-2")
-        .is_some());
-    c.store()
-        .delete(
-            Kind::StatefulSet,
-            "default",
-            "web",
-            &DeleteOptions::default(),
-        )
-        .unwrap();
-    c.advance(Duration::from_secs(60));
+    assert!(claim_exists(&c, 2));
+    delete_set(&mut c);
     assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 0);
 }
 
@@ -425,13 +407,10 @@ fn no_second_pod_with_one_identity_until_the_old_one_is_gone() {
     settle(&mut c, 2);
     common::assert_invariants(&c, &mut inv, true);
     assert_ne!(node_of(c.store(), "web-0"), node);
-    assert!(pods(c.store())[&0]
-        .as_pod()
-        .unwrap()
-        .spec
-        .volumes
-        .iter()
-        .any(|v| v.source == VolumeSource::PersistentVolumeClaim("data-web-0".into())));
+    assert_eq!(
+        claim_of(&pods(c.store())[&0]).as_deref(),
+        Some("data-web-0")
+    );
 }
 
 fn image_of(o: &Object) -> String {
@@ -440,12 +419,10 @@ fn image_of(o: &Object) -> String {
 
 #[test]
 fn rolling_update_goes_in_reverse_ordinal_order_down_to_the_partition() {
-    let mut c = cluster(3);
     let part = |p: i32| {
         format!("  updateStrategy: {{type: RollingUpdate, rollingUpdate: {{partition: {p}}}}}\n")
     };
-    apply(&mut c, &sts_yaml(3, "nginx:1", &part(1)));
-    settle(&mut c, 3);
+    let mut c = settled(3, 3, "nginx:1", &part(1));
     let old_rev = status(c.store()).update_revision.unwrap();
     apply(&mut c, &sts_yaml(3, "nginx:2", &part(1)));
     let mut order = Vec::new();
@@ -493,10 +470,8 @@ fn rolling_update_goes_in_reverse_ordinal_order_down_to_the_partition() {
 
 #[test]
 fn on_delete_updates_only_deleted_pods() {
-    let mut c = cluster(3);
     let strategy = "  updateStrategy: {type: OnDelete}\n";
-    apply(&mut c, &sts_yaml(2, "nginx:1", strategy));
-    settle(&mut c, 2);
+    let mut c = settled(3, 2, "nginx:1", strategy);
     apply(&mut c, &sts_yaml(2, "nginx:2", strategy));
     c.advance(Duration::from_secs(120));
     let p = pods(c.store());
@@ -514,9 +489,7 @@ fn on_delete_updates_only_deleted_pods() {
 
 #[test]
 fn dns_resolves_stateful_pod_records() {
-    let mut c = cluster(2);
-    apply(&mut c, &sts_yaml(2, "nginx", ""));
-    settle(&mut c, 2);
+    let c = settled(2, 2, "nginx", "");
     let dns = DnsView::new(c.store());
     for i in 0..2 {
         let pod = pods(c.store())[&i].clone();
@@ -572,6 +545,17 @@ fn load(name: &str) -> Vec<Object> {
     manifest::load_path(&path).expect("manifest loads")
 }
 
+/// Three nodes, seed 2, as the ch09 scenarios have it.
+fn kubia_cluster(storage_class: Option<&str>) -> Cluster {
+    Cluster::new(ClusterConfig {
+        nodes: NodeSpecs::Count(3),
+        seed: 2,
+        storage_class: storage_class.map(Into::into),
+        ..ClusterConfig::default()
+    })
+    .unwrap()
+}
+
 fn kubia(store: &Store) -> BTreeMap<String, Arc<Object>> {
     let sel = "app=kubia".parse().unwrap();
     store
@@ -603,12 +587,7 @@ fn claim_of(o: &Object) -> Option<String> {
 /// shared/scenarios/ch09-statefulset.yaml, step by step.
 #[test]
 fn scenario_ch09_statefulset() {
-    let mut c = Cluster::new(ClusterConfig {
-        nodes: NodeSpecs::Count(3),
-        seed: 2,
-        ..ClusterConfig::default()
-    })
-    .unwrap();
+    let mut c = kubia_cluster(None);
     c.apply(load("kubia-pvs.yaml")).unwrap();
     c.apply(load("kubia-sts.yaml")).unwrap();
     c.advance(Duration::from_secs(5));
@@ -654,23 +633,12 @@ fn scenario_ch09_statefulset() {
         Some("data-kubia-0")
     );
 
-    let scale = |c: &mut Cluster, n: i32| {
-        let mut obj = (*c
-            .store()
-            .get(Kind::StatefulSet, "default", "kubia")
-            .unwrap())
-        .clone();
-        obj.as_stateful_set_mut().unwrap().spec.replicas = n;
-        obj.meta_mut().resource_version = 0;
-        c.store().update(obj).unwrap();
-        c.run_until_idle();
-    };
-    scale(&mut c, 1);
+    scale(&mut c, "kubia", 1);
     c.run_until(|s| kubia(s).len() == 1, Duration::from_secs(180))
         .expect("scaled down");
     assert!(kubia(c.store()).contains_key("kubia-0"));
     assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 2);
-    scale(&mut c, 3);
+    scale(&mut c, "kubia", 3);
     c.run_until(
         |s| kubia_ready(s, &["kubia-0", "kubia-1", "kubia-2"]),
         Duration::from_secs(180),
@@ -687,26 +655,10 @@ fn scenario_ch09_statefulset() {
     assert_eq!(status_of(c.store(), "kubia").ready_replicas, 3);
 }
 
-fn status_of(store: &Store, name: &str) -> StatefulSetStatus {
-    store
-        .get(Kind::StatefulSet, "default", name)
-        .unwrap()
-        .as_stateful_set()
-        .unwrap()
-        .status
-        .clone()
-}
-
 /// shared/scenarios/ch09-node-failure.yaml, step by step.
 #[test]
 fn scenario_ch09_node_failure() {
-    let mut c = Cluster::new(ClusterConfig {
-        nodes: NodeSpecs::Count(3),
-        seed: 2,
-        storage_class: Some("standard".into()),
-        ..ClusterConfig::default()
-    })
-    .unwrap();
+    let mut c = kubia_cluster(Some("standard"));
     c.apply(load("kubia-sts.yaml")).unwrap();
     c.run_until(
         |s| kubia_ready(s, &["kubia-0", "kubia-1"]),
@@ -765,9 +717,7 @@ fn events(store: &Store, reason: &str) -> Vec<String> {
 
 #[test]
 fn events_name_the_pod_and_claim() {
-    let mut c = cluster(2);
-    apply(&mut c, &sts_yaml(1, "nginx", ""));
-    settle(&mut c, 1);
+    let mut c = settled(2, 1, "nginx", "");
     assert_eq!(
         events(c.store(), "SuccessfulCreate"),
         [
@@ -810,9 +760,7 @@ fn min_ready_seconds_gates_the_next_ordinal() {
 
 #[test]
 fn a_failed_pod_is_deleted_and_recreated() {
-    let mut c = cluster(2);
-    apply(&mut c, &sts_yaml(2, "nginx", ""));
-    settle(&mut c, 2);
+    let mut c = settled(2, 2, "nginx", "");
     let old = pods(c.store())[&1].clone();
     let mut failed = (*old).clone();
     failed.as_pod_mut().unwrap().status.phase = PodPhase::Failed;
@@ -826,9 +774,7 @@ fn a_failed_pod_is_deleted_and_recreated() {
 
 #[test]
 fn an_unhealthy_condemned_pod_is_removed_only_as_the_first_unhealthy() {
-    let mut c = cluster(3);
-    apply(&mut c, &sts_yaml(3, "nginx", ""));
-    settle(&mut c, 3);
+    let mut c = settled(3, 3, "nginx", "");
     let (n0, n1, n2) = (
         node_of(c.store(), "web-0"),
         node_of(c.store(), "web-1"),
@@ -857,12 +803,7 @@ fn an_unhealthy_condemned_pod_is_removed_only_as_the_first_unhealthy() {
     c.advance(Duration::from_secs(30));
     assert!(!deleting(&pods(c.store())[&1]));
     c.recover_node(&n2).unwrap();
-    for _ in 0..120 {
-        if pods(c.store()).len() == 1 {
-            break;
-        }
-        c.advance(Duration::from_secs(1));
-    }
+    wait_for_pods(&mut c, 1, 120);
     assert_eq!(pods(c.store()).keys().copied().collect::<Vec<_>>(), [0]);
 }
 
@@ -926,6 +867,17 @@ fn claim_exists(c: &Cluster, ordinal: i32) -> bool {
         .is_some()
 }
 
+/// The claim `data-web-<ordinal>`.
+fn claim(c: &Cluster, ordinal: i32) -> Arc<Object> {
+    c.store()
+        .get(
+            Kind::PersistentVolumeClaim,
+            "default",
+            &format!("data-web-{ordinal}"),
+        )
+        .unwrap()
+}
+
 fn delete_set(c: &mut Cluster) {
     c.store()
         .delete(
@@ -943,22 +895,14 @@ fn delete_set(c: &mut Cluster) {
 /// scale-down (the set still owns it) and goes with the StatefulSet.
 #[test]
 fn retention_delete_on_deletion_retain_on_scale_down() {
-    let mut c = cluster(3);
     let policy =
         "  persistentVolumeClaimRetentionPolicy: {whenDeleted: Delete, whenScaled: Retain}\n";
-    apply(&mut c, &sts_yaml(3, "nginx", policy));
-    settle(&mut c, 3);
-    let before = c
-        .store()
-        .get(Kind::PersistentVolumeClaim, "default", "data-web-2")
-        .unwrap();
+    let mut c = settled(3, 3, "nginx", policy);
+    let before = claim(&c, 2);
     set_replicas(&mut c, 2);
     c.advance(Duration::from_secs(60));
     assert_eq!(pods(c.store()).len(), 2);
-    let kept = c
-        .store()
-        .get(Kind::PersistentVolumeClaim, "default", "data-web-2")
-        .unwrap();
+    let kept = claim(&c, 2);
     assert_eq!(kept.meta().uid, before.meta().uid, "kept on scale-down");
     let set_uid = c
         .store()
@@ -981,40 +925,22 @@ fn retention_delete_on_deletion_retain_on_scale_down() {
 /// the others survive the StatefulSet's deletion.
 #[test]
 fn retention_retain_on_deletion_delete_on_scale_down() {
-    let mut c = cluster(3);
     let policy =
         "  persistentVolumeClaimRetentionPolicy: {whenDeleted: Retain, whenScaled: Delete}\n";
-    apply(&mut c, &sts_yaml(3, "nginx", policy));
-    settle(&mut c, 3);
+    let mut c = settled(3, 3, "nginx", policy);
     assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 3);
     set_replicas(&mut c, 2);
     c.advance(Duration::from_secs(60));
     assert_eq!(pods(c.store()).len(), 2);
     assert!(!claim_exists(&c, 2), "deleted with the scaled-away pod");
-    let kept: Vec<_> = (0..2)
-        .map(|i| {
-            c.store()
-                .get(
-                    Kind::PersistentVolumeClaim,
-                    "default",
-                    &format!("data-web-{i}"),
-                )
-                .unwrap()
-                .meta()
-                .uid
-        })
-        .collect();
+    let kept: Vec<_> = (0..2).map(|i| claim(&c, i).meta().uid).collect();
     delete_set(&mut c);
-    for (i, uid) in kept.iter().enumerate() {
-        let claim = c
-            .store()
-            .get(
-                Kind::PersistentVolumeClaim,
-                "default",
-                &format!("data-web-{i}"),
-            )
-            .unwrap();
-        assert_eq!(claim.meta().uid, *uid, "data-web-{i} survives the set");
+    for (i, uid) in (0..).zip(&kept) {
+        assert_eq!(
+            claim(&c, i).meta().uid,
+            *uid,
+            "data-web-{i} survives the set"
+        );
     }
     assert_eq!(c.store().count(Kind::PersistentVolumeClaim), 2);
 }

@@ -4,16 +4,15 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kubesim_core::runtime::Strategy;
 use serde::Serialize;
 
 use super::{run, ControllerConfig, ControllerResult, RunSample};
-use crate::report::{thousands, TargetResult, METHOD};
-use crate::shard_bench::report::{write_flamegraph, PROFILE_HZ};
+use crate::report::{
+    profile_note, progress_bar, thousands, Profiler, RunOutcome, TargetResult, METHOD,
+};
 use crate::store_bench::measure::{percentile, Interleaved, PairedRatio};
 use crate::sysinfo::RunInfo;
 use crate::UsageError;
@@ -234,15 +233,7 @@ pub struct ControllerReport {
 }
 
 /// What `kubesim bench controller` produced.
-#[derive(Debug)]
-pub struct ControllerOutcome {
-    /// The report.
-    pub report: ControllerReport,
-    /// The table or the JSON object.
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type ControllerOutcome = RunOutcome<ControllerReport>;
 
 impl ControllerOutcome {
     /// Whether every run converged and passed its check (the CLI exits 1 otherwise).
@@ -275,60 +266,21 @@ pub fn bench_controller(opts: &ControllerOptions) -> Result<ControllerOutcome> {
         timeout_secs: 300,
         seed: 0x0043_544c_5242,
     };
-    let profiler = match &opts.flamegraph {
-        Some(_) => Some(
-            pprof::ProfilerGuardBuilder::default()
-                .frequency(PROFILE_HZ)
-                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-                .build()
-                .context("starting the pprof profiler")?,
-        ),
-        None => None,
-    };
-    let pb = progress_bar(opts.quiet);
+    let profiler = Profiler::start(opts.flamegraph.as_deref())?;
+    let pb = progress_bar(opts.quiet, None);
     let result = run(&cfg, &pb);
     pb.finish_and_clear();
-    if let (Some(guard), Some(path)) = (&profiler, &opts.flamegraph) {
-        write_flamegraph(guard, path)?;
+    if let Some(profiler) = profiler {
+        profiler.finish()?;
     }
-    drop(profiler);
     let mut report = ControllerReport::new(&cfg, result?, run_info, opts.quick);
     if let Some(path) = &opts.flamegraph {
-        report.meta.notes.push(format!(
-            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}); sampling adds a \
-             little overhead to both sides.",
-            path.display()
+        report.meta.notes.push(profile_note(
+            path,
+            "; sampling adds a little overhead to both sides.",
         ));
     }
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(ControllerOutcome {
-        report,
-        stdout,
-        saved,
-    })
-}
-
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-    {
-        pb.set_style(style);
-    }
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
@@ -773,11 +725,11 @@ impl ControllerReport {
 }
 
 mod chart {
-    use anyhow::{anyhow, Result};
+    use anyhow::Result;
     use plotters::prelude::*;
-    use plotters::style::text_anchor::{HPos, Pos, VPos};
 
     use super::{ControllerMeta, Ratios, SideSummary};
+    use crate::report::plot::{self, bar_chart, category_label, err, Area, Frame};
     use crate::report::thousands;
 
     const COLORS: [RGBColor; 3] = [
@@ -787,13 +739,12 @@ mod chart {
     ];
 
     fn panel(
-        area: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+        area: &Area<'_>,
         rows: &[SideSummary],
         title: &str,
         y_desc: &str,
         value: impl Fn(&SideSummary) -> (f64, f64, f64),
     ) -> Result<()> {
-        let e = |e| anyhow!("chart: {e:?}");
         let ymax = rows
             .iter()
             .map(|r| {
@@ -803,22 +754,16 @@ mod chart {
             .filter(|v| v.is_finite())
             .fold(1.0f64, f64::max)
             * 1.15;
-        let n = rows.len().max(1) as f64;
-        let mut chart = ChartBuilder::on(area)
-            .caption(title, ("sans-serif", 16))
-            .margin(14)
-            .x_label_area_size(10)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..n, (-ymax * 0.08)..ymax)
-            .map_err(e)?;
-        chart
-            .configure_mesh()
-            .disable_x_mesh()
-            .disable_x_axis()
-            .y_desc(y_desc)
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .draw()
-            .map_err(e)?;
+        let frame = Frame {
+            title,
+            title_size: 16,
+            margin: 14,
+            y_label_area: 70,
+            y_desc,
+        };
+        let mut chart = bar_chart(area, &frame, rows.len(), (-ymax * 0.08)..ymax, &|v| {
+            format!("{v:.0}")
+        })?;
         for (i, r) in rows.iter().enumerate() {
             let (v, lo, hi) = value(r);
             let x = i as f64;
@@ -829,7 +774,7 @@ mod chart {
                         [(x + 0.2, 0.0), (x + 0.8, v)],
                         color.filled(),
                     )])
-                    .map_err(e)?;
+                    .map_err(err)?;
             }
             if lo.is_finite() && hi.is_finite() {
                 chart
@@ -837,18 +782,9 @@ mod chart {
                         [(x + 0.5, lo), (x + 0.5, hi)],
                         BLACK.stroke_width(2),
                     )])
-                    .map_err(e)?;
+                    .map_err(err)?;
             }
-            chart
-                .draw_series([Text::new(
-                    r.side.clone(),
-                    (x + 0.5, -ymax * 0.01),
-                    ("sans-serif", 13)
-                        .into_font()
-                        .color(&BLACK)
-                        .pos(Pos::new(HPos::Center, VPos::Top)),
-                )])
-                .map_err(e)?;
+            category_label(&mut chart, i, -ymax * 0.01, &r.side, 13)?;
         }
         Ok(())
     }
@@ -858,11 +794,7 @@ mod chart {
         meta: &ControllerMeta,
         ratios: &Ratios,
     ) -> Result<String> {
-        let mut svg = String::new();
-        {
-            let e = |e| anyhow!("chart: {e:?}");
-            let root = SVGBackend::with_string(&mut svg, (1000, 520)).into_drawing_area();
-            root.fill(&WHITE).map_err(e)?;
+        plot::svg((1000, 520), |root| {
             let root = root
                 .titled(
                     &format!(
@@ -877,7 +809,7 @@ mod chart {
                     ),
                     ("sans-serif", 17),
                 )
-                .map_err(e)?;
+                .map_err(err)?;
             let (left, right) = root.split_horizontally(500);
             panel(
                 &left,
@@ -898,10 +830,8 @@ mod chart {
                 "p99 event→reconcile latency (lower is better)",
                 "µs",
                 |r| (r.p99_us, r.p99_us_p25, r.p99_us_p75),
-            )?;
-            root.present().map_err(e)?;
-        }
-        Ok(svg)
+            )
+        })
     }
 }
 

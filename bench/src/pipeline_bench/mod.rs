@@ -775,6 +775,7 @@ impl PipelineReport {
     ///
     /// A plotting error.
     pub fn svg(&self) -> Result<String> {
+        use crate::report::plot::err;
         use plotters::prelude::*;
         let rows: Vec<&ControllerRow> = self
             .controllers
@@ -786,12 +787,8 @@ impl PipelineReport {
             .map(|c| c.map_ms + c.reconcile_ms + c.apply_ms)
             .fold(1.0f64, f64::max)
             * 1.1;
-        let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, (900, 60 + 40 * rows.len().max(1) as u32))
-                .into_drawing_area();
-            root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
-            let mut chart = ChartBuilder::on(&root)
+        crate::report::plot::svg((900, 60 + 40 * rows.len().max(1) as u32), |root| {
+            let mut chart = ChartBuilder::on(root)
                 .caption(
                     format!(
                         "pipeline {:.0} ms wall: time per controller (ms)",
@@ -803,7 +800,7 @@ impl PipelineReport {
                 .x_label_area_size(30)
                 .y_label_area_size(190)
                 .build_cartesian_2d(0.0..max, -0.5..(rows.len().max(1) as f64 - 0.5))
-                .map_err(|e| anyhow!("{e}"))?;
+                .map_err(err)?;
             chart
                 .configure_mesh()
                 .disable_y_mesh()
@@ -818,7 +815,7 @@ impl PipelineReport {
                         .unwrap_or_default()
                 })
                 .draw()
-                .map_err(|e| anyhow!("{e}"))?;
+                .map_err(err)?;
             type Part = (&'static str, RGBColor, fn(&ControllerRow) -> f64);
             let parts: [Part; 3] = [
                 ("map_event", RGBColor(120, 160, 220), |c| c.map_ms),
@@ -844,7 +841,7 @@ impl PipelineReport {
                     .collect();
                 chart
                     .draw_series(bars)
-                    .map_err(|e| anyhow!("{e}"))?
+                    .map_err(err)?
                     .label(label)
                     .legend(move |(x, y)| {
                         Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled())
@@ -856,10 +853,9 @@ impl PipelineReport {
                 .border_style(BLACK)
                 .position(SeriesLabelPosition::LowerRight)
                 .draw()
-                .map_err(|e| anyhow!("{e}"))?;
-            root.present().map_err(|e| anyhow!("{e}"))?;
-        }
-        Ok(svg)
+                .map_err(err)?;
+            Ok(())
+        })
     }
 
     /// The JSON object (`--json`, `report.json`).
@@ -892,15 +888,7 @@ impl PipelineReport {
 }
 
 /// What [`bench_pipeline`] produced.
-#[derive(Debug)]
-pub struct PipelineOutcome {
-    /// The report.
-    pub report: PipelineReport,
-    /// What to print on stdout (table or JSON).
-    pub stdout: String,
-    /// The run folder, if saved.
-    pub saved: Option<PathBuf>,
-}
+pub type PipelineOutcome = crate::report::RunOutcome<PipelineReport>;
 
 fn progress_bar(quiet: bool) -> ProgressBar {
     if quiet {
@@ -927,21 +915,7 @@ pub fn bench_pipeline(opts: &PipelineOptions) -> Result<PipelineOutcome> {
     let report = run(opts, &pb);
     pb.finish_and_clear();
     let report = report?;
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(PipelineOutcome {
-        report,
-        stdout,
-        saved,
-    })
+    crate::report::RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 /// The options of `--quick` (explicit sizes given on the command line win): 1,000

@@ -4,14 +4,12 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use super::{run_cell, RouteConfig, Row, Scenario, Variant};
-use crate::shard_bench::report::{write_flamegraph, PROFILE_HZ};
+use crate::report::{profile_note, progress_bar, Profiler, RunOutcome};
 use crate::sysinfo::RunInfo;
 
 /// Options of `kubesim route`.
@@ -73,15 +71,7 @@ pub struct RouteReport {
 }
 
 /// What `kubesim route` produced.
-#[derive(Debug)]
-pub struct RouteOutcome {
-    /// The report.
-    pub report: RouteReport,
-    /// The table or the JSON object.
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type RouteOutcome = RunOutcome<RouteReport>;
 
 impl RouteOutcome {
     /// Whether every cell was free of errors (the CLI exits 1 otherwise).
@@ -340,17 +330,8 @@ pub fn bench_route(opts: &RouteOptions) -> Result<RouteOutcome> {
             }
         }
     }
-    let pb = progress_bar(opts.quiet, cells.len() as u64);
-    let profiler = match &opts.flamegraph {
-        Some(_) => Some(
-            pprof::ProfilerGuardBuilder::default()
-                .frequency(PROFILE_HZ)
-                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-                .build()
-                .context("starting the pprof profiler")?,
-        ),
-        None => None,
-    };
+    let pb = progress_bar(opts.quiet, Some(cells.len() as u64));
+    let profiler = Profiler::start(opts.flamegraph.as_deref())?;
     let mut rows = Vec::with_capacity(cells.len());
     for (scenario, dist, variant) in cells {
         pb.set_message(format!("{} {dist} {}", scenario.name(), variant.name()));
@@ -359,63 +340,23 @@ pub fn bench_route(opts: &RouteOptions) -> Result<RouteOutcome> {
         pb.inc(1);
     }
     pb.finish_and_clear();
-    if let (Some(guard), Some(path)) = (&profiler, &opts.flamegraph) {
-        write_flamegraph(guard, path)?;
+    if let Some(profiler) = profiler {
+        profiler.finish()?;
     }
-    drop(profiler);
     let mut report = RouteReport::new(cfg, rows, run_info, opts.quick);
     if let Some(path) = &opts.flamegraph {
         report.meta.flamegraph = Some(path.display().to_string());
-        report.meta.notes.push(format!(
-            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}).",
-            path.display()
-        ));
+        report.meta.notes.push(profile_note(path, "."));
     }
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(RouteOutcome {
-        report,
-        stdout,
-        saved,
-    })
-}
-
-/// A progress bar on stderr over `len` cells, hidden when `quiet`.
-fn progress_bar(quiet: bool, len: u64) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-    {
-        pb.set_style(style);
-    }
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 mod chart {
-    use anyhow::{anyhow, Result};
+    use anyhow::Result;
     use plotters::prelude::*;
-    use plotters::style::text_anchor::{HPos, Pos, VPos};
 
     use super::Row;
-
-    const COLORS: [RGBColor; 4] = [
-        RGBColor(70, 110, 170),
-        RGBColor(46, 139, 87),
-        RGBColor(205, 92, 92),
-        RGBColor(218, 165, 32),
-    ];
+    use crate::report::plot::{self, bar_chart, grouped_bars, legend_box, legend_swatch, Frame};
 
     /// Two stacked bar charts (p99 ms, imbalance), one group per algorithm, one bar per
     /// (scenario, clients).
@@ -431,11 +372,7 @@ mod chart {
                 series.push(key);
             }
         }
-        let mut svg = String::new();
-        {
-            let e = |e| anyhow!("chart: {e:?}");
-            let root = SVGBackend::with_string(&mut svg, (1000, 900)).into_drawing_area();
-            root.fill(&WHITE).map_err(e)?;
+        plot::svg((1000, 900), |root| {
             let (top, bottom) = root.split_vertically(450);
             type Metric = fn(&Row) -> f64;
             // p99 spans orders of magnitude (affinity under Zipf queues for seconds):
@@ -456,7 +393,7 @@ mod chart {
                     &bottom,
                 ),
             ];
-            for (title, ydesc, metric, log, area) in panels {
+            for (title, y_desc, metric, log, area) in panels {
                 let value = |r: &Row| {
                     let v = metric(r);
                     if log {
@@ -483,14 +420,6 @@ mod chart {
                 };
                 let span = top_v - base;
                 let ymax = top_v;
-                let n = algos.len().max(1) as f64;
-                let mut chart = ChartBuilder::on(area)
-                    .caption(title, ("sans-serif", 18))
-                    .margin(16)
-                    .x_label_area_size(10)
-                    .y_label_area_size(60)
-                    .build_cartesian_2d(0f64..n, (base - span * 0.08)..ymax)
-                    .map_err(e)?;
                 let fmt = move |v: &f64| {
                     if *v < base - 1e-9 {
                         String::new()
@@ -505,61 +434,42 @@ mod chart {
                         format!("{v:.1}")
                     }
                 };
-                chart
-                    .configure_mesh()
-                    .disable_x_mesh()
-                    .disable_x_axis()
-                    .y_desc(ydesc)
-                    .y_label_formatter(&fmt)
-                    .draw()
-                    .map_err(e)?;
-                let width = 0.8 / series.len().max(1) as f64;
-                for (ai, a) in algos.iter().enumerate() {
-                    for (si, (sc, cl)) in series.iter().enumerate() {
-                        let Some(r) = rows.iter().find(|r| {
-                            r.algorithm == *a && r.scenario.name() == sc && r.clients == *cl
-                        }) else {
-                            continue;
-                        };
-                        let x0 = ai as f64 + 0.1 + si as f64 * width;
-                        chart
-                            .draw_series([Rectangle::new(
-                                [(x0, base), (x0 + width * 0.9, value(r))],
-                                COLORS[si % COLORS.len()].filled(),
-                            )])
-                            .map_err(e)?;
-                    }
-                    chart
-                        .draw_series([Text::new(
-                            a.to_string(),
-                            (ai as f64 + 0.5, base - span * 0.01),
-                            ("sans-serif", 12)
-                                .into_font()
-                                .color(&BLACK)
-                                .pos(Pos::new(HPos::Center, VPos::Top)),
-                        )])
-                        .map_err(e)?;
-                }
+                let frame = Frame {
+                    title,
+                    title_size: 18,
+                    margin: 16,
+                    y_label_area: 60,
+                    y_desc,
+                };
+                let mut chart =
+                    bar_chart(area, &frame, algos.len(), (base - span * 0.08)..ymax, &fmt)?;
+                grouped_bars(
+                    &mut chart,
+                    &algos,
+                    series.len(),
+                    base,
+                    (base - span * 0.01, 12),
+                    |ai, si| {
+                        let (sc, cl) = &series[si];
+                        rows.iter()
+                            .find(|r| {
+                                r.algorithm == algos[ai]
+                                    && r.scenario.name() == sc
+                                    && r.clients == *cl
+                            })
+                            .map(value)
+                    },
+                )?;
                 for (si, (sc, cl)) in series.iter().enumerate() {
-                    let color = COLORS[si % COLORS.len()];
-                    chart
-                        .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                        .map_err(e)?
-                        .label(format!("{sc}, {cl}"))
-                        .legend(move |(x, y)| {
-                            Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
-                        });
+                    legend_swatch(
+                        &mut chart,
+                        format!("{sc}, {cl}"),
+                        plot::PALETTE[si % plot::PALETTE.len()],
+                    )?;
                 }
-                chart
-                    .configure_series_labels()
-                    .position(SeriesLabelPosition::UpperLeft)
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.3))
-                    .draw()
-                    .map_err(e)?;
+                legend_box(&mut chart, SeriesLabelPosition::UpperLeft)?;
             }
-            root.present().map_err(e)?;
-        }
-        Ok(svg)
+            Ok(())
+        })
     }
 }

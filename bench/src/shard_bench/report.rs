@@ -5,15 +5,12 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kubesim_core::runtime::Strategy;
 use serde::Serialize;
 
 use super::{run_repeated, Row, ShardConfig, Sizes, Workload, ZIPF_EXPONENT};
-use crate::report::thousands;
+use crate::report::{profile_note, progress_bar, thousands, Profiler, RunOutcome, PROFILE_HZ};
 use crate::sysinfo::RunInfo;
 
 /// Options of `kubesim shard`.
@@ -93,15 +90,7 @@ pub struct ShardReport {
 }
 
 /// What `kubesim shard` produced.
-#[derive(Debug)]
-pub struct ShardOutcome {
-    /// The report.
-    pub report: ShardReport,
-    /// The table or the JSON object.
-    pub stdout: String,
-    /// The run folder, unless `no_save`.
-    pub saved: Option<PathBuf>,
-}
+pub type ShardOutcome = RunOutcome<ShardReport>;
 
 impl ShardOutcome {
     /// Whether every cell that ran converged (the CLI exits 1 otherwise).
@@ -112,7 +101,7 @@ impl ShardOutcome {
 
 /// Runs `kubesim shard`: every cell, then the table or JSON, and the run folder.
 pub fn bench_shard(opts: &ShardOptions) -> Result<ShardOutcome> {
-    let pb = &progress_bar(opts.quiet);
+    let pb = &progress_bar(opts.quiet, None);
     let run_info = RunInfo::collect();
     let cfg = ShardConfig {
         strategies: opts.strategies.clone(),
@@ -121,81 +110,21 @@ pub fn bench_shard(opts: &ShardOptions) -> Result<ShardOutcome> {
         sizes: opts.sizes.clone(),
         seed: 0x0053_4841_5244,
     };
-    let profiler = match &opts.flamegraph {
-        Some(_) => Some(
-            pprof::ProfilerGuardBuilder::default()
-                .frequency(PROFILE_HZ)
-                .blocklist(&["libc", "libgcc", "pthread", "vdso"])
-                .build()
-                .context("starting the pprof profiler")?,
-        ),
-        None => None,
-    };
+    let profiler = Profiler::start(opts.flamegraph.as_deref())?;
     let rows = run_repeated(&cfg, opts.repeat, pb);
     pb.finish_and_clear();
-    if let (Some(guard), Some(path)) = (&profiler, &opts.flamegraph) {
-        write_flamegraph(guard, path)?;
+    if let Some(profiler) = profiler {
+        profiler.finish()?;
     }
-    drop(profiler);
     let mut report = ShardReport::new(&cfg, rows?, run_info, opts.quick);
     if let Some(path) = &opts.flamegraph {
         report.meta.flamegraph = Some(path.display().to_string());
-        report.meta.notes.push(format!(
-            "Profiled with pprof at {PROFILE_HZ} Hz (flamegraph: {}); sampling adds a \
-             little overhead to every cell.",
-            path.display()
+        report.meta.notes.push(profile_note(
+            path,
+            "; sampling adds a little overhead to every cell.",
         ));
     }
-    let stdout = if opts.json {
-        report.to_json()?
-    } else {
-        report.table()
-    };
-    let saved = if opts.no_save {
-        None
-    } else {
-        Some(report.save(&opts.out)?)
-    };
-    Ok(ShardOutcome {
-        report,
-        stdout,
-        saved,
-    })
-}
-
-/// pprof's sampling frequency for `--flamegraph`.
-pub const PROFILE_HZ: i32 = 999;
-
-/// Builds the profile `guard` has sampled so far and writes it to `path` as a
-/// flamegraph SVG.
-pub(crate) fn write_flamegraph(guard: &pprof::ProfilerGuard<'_>, path: &Path) -> Result<()> {
-    let report = guard
-        .report()
-        .build()
-        .context("building the pprof report")?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let file =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    report
-        .flamegraph(std::io::BufWriter::new(file))
-        .with_context(|| format!("writing the flamegraph to {}", path.display()))
-}
-
-/// A progress bar on stderr (drawn only on a terminal), hidden when `quiet`.
-fn progress_bar(quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-    {
-        pb.set_style(style);
-    }
-    pb.enable_steady_tick(Duration::from_millis(200));
-    pb
+    RunOutcome::render(report, opts.json, opts.no_save, &opts.out)
 }
 
 fn notes(cfg: &ShardConfig, nproc: usize, repeat: usize) -> Vec<String> {
@@ -278,6 +207,20 @@ fn notes(cfg: &ShardConfig, nproc: usize, repeat: usize) -> Vec<String> {
 
 fn opt(v: Option<f64>, prec: usize) -> String {
     v.map_or_else(|| "n/a".to_string(), |x| format!("{x:.prec$}"))
+}
+
+/// A row's measured figures as the table and summary.md print them: reconciles/s,
+/// converge ms, p50, p99 and p999 µs, imbalance, idle %.
+fn figures(r: &Row) -> [String; 7] {
+    [
+        opt(r.reconciles_per_sec, 0),
+        opt(r.converge_ms, 1),
+        opt(r.p50_us, 0),
+        opt(r.p99_us, 0),
+        opt(r.p999_us, 0),
+        opt(r.imbalance, 2),
+        opt(r.idle_pct, 1),
+    ]
 }
 
 impl ShardReport {
@@ -386,19 +329,20 @@ impl ShardReport {
             "ok"
         );
         for r in &self.rows {
+            let [rps, conv, p50, p99, p999, imbalance, idle] = figures(r);
             let _ = writeln!(
                 s,
                 "{:<8} {:<10} {:>3} {:>11} {:>10} {:>9} {:>9} {:>9} {:>6} {:>6} {:>6} {:>5}",
                 r.workload,
                 r.strategy,
                 r.workers,
-                opt(r.reconciles_per_sec, 0),
-                opt(r.converge_ms, 1),
-                opt(r.p50_us, 0),
-                opt(r.p99_us, 0),
-                opt(r.p999_us, 0),
-                opt(r.imbalance, 2),
-                opt(r.idle_pct, 1),
+                rps,
+                conv,
+                p50,
+                p99,
+                p999,
+                imbalance,
+                idle,
                 r.keys_moved
                     .map_or_else(|| "-".to_string(), |k| k.to_string()),
                 match r.converged {
@@ -438,19 +382,20 @@ impl ShardReport {
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"
         );
         for r in &self.rows {
+            let [rps, conv, p50, p99, p999, imbalance, idle] = figures(r);
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.workload,
                 r.strategy,
                 r.workers,
-                opt(r.reconciles_per_sec, 0),
-                opt(r.converge_ms, 1),
-                opt(r.p50_us, 0),
-                opt(r.p99_us, 0),
-                opt(r.p999_us, 0),
-                opt(r.imbalance, 2),
-                opt(r.idle_pct, 1),
+                rps,
+                conv,
+                p50,
+                p99,
+                p999,
+                imbalance,
+                idle,
                 r.keys_moved
                     .map_or_else(|| "—".to_string(), |k| k.to_string()),
                 match r.converged {
@@ -503,19 +448,13 @@ impl ShardReport {
 }
 
 mod chart {
-    use anyhow::{anyhow, Result};
+    use anyhow::Result;
     use plotters::prelude::*;
-    use plotters::style::text_anchor::{HPos, Pos, VPos};
 
     use super::Row;
+    use crate::report::plot::{self, bar_chart, grouped_bars, legend_box, legend_swatch, Frame};
 
-    const COLORS: [RGBColor; 4] = [
-        RGBColor(70, 110, 170),
-        RGBColor(46, 139, 87),
-        RGBColor(205, 92, 92),
-        RGBColor(218, 165, 32),
-    ];
-
+    /// reconciles/s, one group of bars per strategy, one bar per worker count.
     pub(super) fn grouped(rows: &[Row], workload: &str, nproc: usize) -> Result<String> {
         let rows: Vec<&Row> = rows
             .iter()
@@ -536,101 +475,50 @@ mod chart {
             .filter_map(|r| r.reconciles_per_sec)
             .fold(1.0f64, f64::max)
             * 1.15;
-        let n = strategies.len().max(1) as f64;
-        let mut svg = String::new();
-        {
-            let e = |e| anyhow!("chart: {e:?}");
-            let root = SVGBackend::with_string(&mut svg, (900, 520)).into_drawing_area();
-            root.fill(&WHITE).map_err(e)?;
+        plot::svg((900, 520), |root| {
             let title = format!(
                 "reconciles/s by strategy and workers, {workload} ({nproc} CPUs; higher is better)"
             );
-            let mut chart = ChartBuilder::on(&root)
-                .caption(title, ("sans-serif", 18))
-                .margin(16)
-                .x_label_area_size(10)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0f64..n, (-ymax * 0.06)..ymax)
-                .map_err(e)?;
-            chart
-                .configure_mesh()
-                .disable_x_mesh()
-                .disable_x_axis()
-                .y_desc("reconciles/s")
-                .y_label_formatter(&|v| format!("{v:.0}"))
-                .draw()
-                .map_err(e)?;
-            let width = 0.8 / workers.len().max(1) as f64;
-            for (si, st) in strategies.iter().enumerate() {
-                for (wi, w) in workers.iter().enumerate() {
-                    let Some(v) = rows
-                        .iter()
-                        .find(|r| r.strategy == *st && r.workers == *w)
+            let frame = Frame {
+                title: &title,
+                title_size: 18,
+                margin: 16,
+                y_label_area: 70,
+                y_desc: "reconciles/s",
+            };
+            let mut chart =
+                bar_chart(root, &frame, strategies.len(), (-ymax * 0.06)..ymax, &|v| {
+                    format!("{v:.0}")
+                })?;
+            grouped_bars(
+                &mut chart,
+                &strategies,
+                workers.len(),
+                0.0,
+                (-ymax * 0.01, 14),
+                |si, wi| {
+                    rows.iter()
+                        .find(|r| r.strategy == strategies[si] && r.workers == workers[wi])
                         .and_then(|r| r.reconciles_per_sec)
-                    else {
-                        continue;
-                    };
-                    let x0 = si as f64 + 0.1 + wi as f64 * width;
-                    let color = COLORS[wi % COLORS.len()];
-                    chart
-                        .draw_series([Rectangle::new(
-                            [(x0, 0.0), (x0 + width * 0.9, v)],
-                            color.filled(),
-                        )])
-                        .map_err(e)?;
-                }
-                chart
-                    .draw_series([Text::new(
-                        st.to_string(),
-                        (si as f64 + 0.5, -ymax * 0.01),
-                        ("sans-serif", 14)
-                            .into_font()
-                            .color(&BLACK)
-                            .pos(Pos::new(HPos::Center, VPos::Top)),
-                    )])
-                    .map_err(e)?;
-            }
+                },
+            )?;
             for (wi, w) in workers.iter().enumerate() {
-                let color = COLORS[wi % COLORS.len()];
-                chart
-                    .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())
-                    .map_err(e)?
-                    .label(format!("{w} worker(s)"))
-                    .legend(move |(x, y)| {
-                        Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled())
-                    });
+                legend_swatch(
+                    &mut chart,
+                    format!("{w} worker(s)"),
+                    plot::PALETTE[wi % plot::PALETTE.len()],
+                )?;
             }
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .draw()
-                .map_err(e)?;
-            root.present().map_err(e)?;
-        }
-        Ok(svg)
+            legend_box(&mut chart, SeriesLabelPosition::UpperRight)
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn run_info() -> RunInfo {
-        RunInfo {
-            command: "kubesim shard".into(),
-            rustc: "rustc 1.85.0".into(),
-            git: "abc1234".into(),
-            nproc: 2,
-            cpu: "test cpu".into(),
-            date: "2026-01-01T00:00:00Z".into(),
-            stamp: "20260101-000000".into(),
-            kube_runtime: "0.0.0".into(),
-            k8s_openapi: "0.0.0".into(),
-            loadavg: "0.00 0.00 0.00".into(),
-        }
-    }
+    use crate::report::test_run_info;
+    use indicatif::ProgressBar;
 
     #[test]
     fn table_csv_summary_svg_and_folder() {
@@ -643,7 +531,7 @@ mod tests {
         };
         let rows = crate::shard_bench::run(&cfg, &ProgressBar::hidden()).unwrap();
         assert_eq!(rows.len(), 8);
-        let r = ShardReport::new(&cfg, rows, run_info(), false);
+        let r = ShardReport::new(&cfg, rows, test_run_info("kubesim shard"), false);
         assert!(r.all_converged());
         let csv = r.csv();
         assert_eq!(csv.lines().count(), 9);
