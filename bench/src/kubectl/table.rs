@@ -35,9 +35,9 @@
 //! then `Terminating` for a pod being deleted, or `Unknown` for one being deleted on an
 //! unreachable node (reason `NodeLost`).
 //!
-//! RESTARTS is the sum of the containers' `restartCount`; kubectl also appends the
-//! time since the last restart (`3 (45s ago)`) from `lastState.terminated`, which the
-//! JSON form kubesim renders does not carry.
+//! RESTARTS is the sum of the containers' `restartCount`, followed, when that is not
+//! zero and a container has a `lastState.terminated`, by the time since the latest
+//! such `finishedAt` (`3 (45s ago)`), as kubectl's `printPod` does.
 //!
 //! Cells are laid out as kubectl's tab writer does: every column but the last is padded
 //! to its widest cell plus three spaces (at least six characters).
@@ -337,7 +337,7 @@ fn cells(kind: Kind, j: &Value, now: Timestamp) -> Vec<String> {
                 name,
                 format!("{ready}/{total}"),
                 status,
-                restarts.to_string(),
+                pod_restarts(j, restarts, now),
                 age(j, now),
                 or_none(str_at(spec, &["nodeName"])),
             ]
@@ -636,6 +636,23 @@ fn pod_summary(j: &Value) -> (usize, usize, i64, String) {
         reason = "Terminating".to_string();
     }
     (ready, total, restarts, reason)
+}
+
+/// kubectl's RESTARTS cell: `restarts`, plus `(<age> ago)` of the latest
+/// `lastState.terminated.finishedAt` of the containers when `restarts` is not zero.
+fn pod_restarts(j: &Value, restarts: i64, now: Timestamp) -> String {
+    let last = arr(&j["status"]["containerStatuses"])
+        .iter()
+        .filter_map(|c| c["lastState"]["terminated"]["finishedAt"].as_str())
+        .filter_map(parse_rfc3339)
+        .max();
+    match last {
+        Some(t) if restarts != 0 => format!(
+            "{restarts} ({} ago)",
+            human_duration(now.millis() - t.millis())
+        ),
+        _ => restarts.to_string(),
+    }
 }
 
 /// kubectl's pod STATUS column for a pod's JSON form (see the module docs).
@@ -1023,6 +1040,34 @@ mod tests {
         );
         let (ready, total, restarts, _) = pod_summary(&j);
         assert_eq!((ready, total, restarts), (2, 2, 4));
+    }
+
+    #[test]
+    fn restarts_show_the_time_since_the_latest_last_termination() {
+        let running = json!({"running": {"startedAt": at(40).rfc3339()}});
+        let ended = |finished: i64| {
+            json!({"terminated": {"exitCode": 1, "reason": "Error",
+                "startedAt": at(0).rfc3339(), "finishedAt": at(finished).rfc3339()}})
+        };
+        let pod = |restarts: [i64; 2], last: [Value; 2]| {
+            let mut cs = containers(running.clone(), true, 0);
+            for (i, (r, l)) in restarts.into_iter().zip(last).enumerate() {
+                cs[i]["restartCount"] = json!(r);
+                cs[i]["lastState"] = l;
+            }
+            pod_json(json!({"phase": "Running", "containerStatuses": cs}), false)
+        };
+        let restarts_cell = |j: &Value, now: i64| cells(Kind::Pod, j, at(now))[3].clone();
+        // The latest finishedAt of any container (here the second one's, 30 s).
+        let j = pod([1, 2], [ended(5), ended(30)]);
+        assert_eq!(restarts_cell(&j, 75), "3 (45s ago)");
+        assert_eq!(restarts_cell(&j, 30 + 600), "3 (10m ago)");
+        // No last termination known: the count alone.
+        let j = pod([1, 0], [json!({}), json!({})]);
+        assert_eq!(restarts_cell(&j, 75), "1");
+        // A last termination without restarts (the first back-off): just 0.
+        let j = pod([0, 0], [ended(5), json!({})]);
+        assert_eq!(restarts_cell(&j, 75), "0");
     }
 
     fn load(yaml: &str) -> Vec<Arc<Object>> {

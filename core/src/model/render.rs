@@ -813,6 +813,15 @@ fn pod_status(p: &Pod) -> Value {
                 "finishedAt": finished_at.rfc3339(),
             } }),
         };
+        let last_state = match st.last_termination {
+            None => json!({}),
+            Some(t) => json!({ "terminated": {
+                "exitCode": t.exit_code,
+                "reason": if t.exit_code == 0 { "Completed" } else { "Error" },
+                "startedAt": t.started_at.rfc3339(),
+                "finishedAt": t.finished_at.rfc3339(),
+            } }),
+        };
         let running = matches!(st.container_state, ContainerState::Running { .. });
         let statuses = p
             .spec
@@ -826,6 +835,7 @@ fn pod_status(p: &Pod) -> Value {
                     "restartCount": st.restart_count,
                     "started": running,
                     "state": state,
+                    "lastState": last_state,
                 })
             })
             .collect();
