@@ -565,7 +565,7 @@ fn the_last_termination_is_kept_across_restarts() {
             .ann("kubesim.io/run-time", "5s")
             .restart(RestartPolicy::OnFailure),
     );
-    let last = |e: &Env| e.pod("crash").status.last_termination;
+    let last = |e: &Env| e.pod("crash").status.last_termination.map(|t| *t);
     let run = |start: i64, end: i64| LastTermination {
         exit_code: 1,
         started_at: e.t(start),

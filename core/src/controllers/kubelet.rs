@@ -507,7 +507,7 @@ impl Kubelet {
                             finished_at: e,
                         };
                         st.restart_count = k;
-                        st.last_termination = previous;
+                        st.last_termination = previous.map(Box::new);
                         break;
                     }
                     let ended = LastTermination {
@@ -522,7 +522,7 @@ impl Kubelet {
                         st.container_state =
                             ContainerState::Waiting(WaitingReason::CrashLoopBackOff);
                         st.restart_count = k;
-                        st.last_termination = Some(ended);
+                        st.last_termination = Some(Box::new(ended));
                         next = Some(ns);
                         break;
                     }
@@ -534,7 +534,7 @@ impl Kubelet {
                     st.phase = PodPhase::Running;
                     st.container_state = ContainerState::Running { started_at: s };
                     st.restart_count = k;
-                    st.last_termination = previous;
+                    st.last_termination = previous.map(Box::new);
                     let ready_at = s.plus(delay);
                     let ready_before_exit = end.is_none_or(|e| ready_at < e);
                     if !never_ready && ready_before_exit {

@@ -789,8 +789,9 @@ pub struct PodStatus {
     /// Restarts so far (every container restarts together; see [`ContainerState`]).
     pub restart_count: u32,
     /// The previous run's termination, once a run has ended and another is waiting
-    /// or has started (`lastState.terminated`; `None` = `lastState: {}`).
-    pub last_termination: Option<LastTermination>,
+    /// or has started (`lastState.terminated`; `None` = `lastState: {}`). Boxed: only
+    /// restarted pods have one, and it keeps a stored pod in its allocation size class.
+    pub last_termination: Option<Box<LastTermination>>,
 }
 
 impl Pod {

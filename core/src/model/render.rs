@@ -813,7 +813,7 @@ fn pod_status(p: &Pod) -> Value {
                 "finishedAt": finished_at.rfc3339(),
             } }),
         };
-        let last_state = match st.last_termination {
+        let last_state = match st.last_termination.as_deref() {
             None => json!({}),
             Some(t) => json!({ "terminated": {
                 "exitCode": t.exit_code,
