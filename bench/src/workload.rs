@@ -438,6 +438,7 @@ impl Workload {
                     started_at: f.started,
                 },
                 restart_count: 0,
+                last_termination: None,
             },
         })
     }

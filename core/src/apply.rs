@@ -41,9 +41,8 @@
 //! too: a Service switched to a type without node ports loses the node ports the merge
 //! kept from the live object (unless the manifest adds new ones), and one switched to
 //! ExternalName its unchanged clusterIP (upstream `dropTypeDependentFields`).
-//!
-//! One adjustment to kubesim's model: a DaemonSet switched to `OnDelete` loses the
-//! live `rollingUpdate` (upstream keeps it and ignores it; kubesim's loader rejects it).
+//! A DaemonSet switched to `OnDelete` keeps the live `rollingUpdate`, as upstream; the
+//! loader accepts and ignores it there, as upstream validation does.
 //!
 //! The result is an ordinary manifest document: [`crate::cluster::Cluster::apply`]
 //! decodes it through [`crate::manifest`] (defaulting, validation), so a field deleted
@@ -107,19 +106,6 @@ pub fn three_way_merge(
     let mut out = merge_value(kind, &mut path, original, modified, Some(current));
     if kind == Kind::Service {
         drop_type_dependent_fields(&mut out, current);
-    }
-    if kind == Kind::DaemonSet {
-        // Upstream keeps the live `rollingUpdate` of a DaemonSet switched to OnDelete
-        // (its validation ignores it under OnDelete); kubesim's loader rejects one, and
-        // its model has none, so it goes.
-        if let Some(us) = out
-            .pointer_mut("/spec/updateStrategy")
-            .and_then(Value::as_object_mut)
-        {
-            if us.get("type").and_then(Value::as_str) == Some("OnDelete") {
-                us.remove("rollingUpdate");
-            }
-        }
     }
     out
 }

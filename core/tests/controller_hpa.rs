@@ -370,3 +370,34 @@ fn same_history_with_one_and_two_threads() {
     assert_eq!(one, run(2, "shared", 1));
     assert_eq!(one, run(2, "consistent", 2));
 }
+
+/// An AverageValue target's current value is rendered as upstream's controller writes
+/// it (`currentMetrics[].resource.current.averageValue`, a DecimalSI quantity), not as
+/// a utilization — it is what `kubectl get hpa` shows in TARGETS.
+#[test]
+fn average_value_targets_render_their_current_average_value() {
+    let render = |resource: &str, target: &str, current: i32| {
+        let yaml = format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: web\n\
+             spec:\n  scaleTargetRef: {{apiVersion: apps/v1, kind: Deployment, name: web}}\n  \
+             maxReplicas: 5\n  metrics:\n  - type: Resource\n    resource:\n      name: \
+             {resource}\n      target: {{type: AverageValue, averageValue: {target}}}\n"
+        );
+        let mut o = manifest::load_str(&yaml, "hpa.yaml").unwrap().remove(0);
+        let Object::HorizontalPodAutoscaler(h) = &mut o else {
+            panic!("not an HPA")
+        };
+        h.status.current_utilization = Some(current);
+        let json = o.to_json();
+        let current = &json["status"]["currentMetrics"][0]["resource"]["current"];
+        assert!(current["averageUtilization"].is_null(), "{current}");
+        current["averageValue"].as_str().unwrap().to_string()
+    };
+    assert_eq!(render("cpu", "200m", 150), "150m");
+    assert_eq!(render("cpu", "200m", 2000), "2");
+    assert_eq!(render("cpu", "200m", 2500), "2500m");
+    assert_eq!(render("memory", "100Mi", 104_857_600), "104857600");
+    assert_eq!(render("memory", "100Mi", 3_000_000), "3M");
+    assert_eq!(render("memory", "100Mi", 1_500_000), "1500k");
+    assert_eq!(render("memory", "100Mi", 0), "0");
+}

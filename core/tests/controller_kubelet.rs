@@ -12,9 +12,9 @@ use kubesim_core::controllers::kubelet::{Kubelet, KubeletConfig};
 use kubesim_core::controllers::scheduler::Scheduler;
 use kubesim_core::intern::{intern, StrMap};
 use kubesim_core::model::{
-    Condition, ConditionStatus, Container, ContainerState, EventType, Kind, Node, NodeSpec,
-    NodeStatus, Object, ObjectMeta, Pod, PodPhase, PodSpec, Probe, PullPolicy, RestartPolicy,
-    WaitingReason,
+    Condition, ConditionStatus, Container, ContainerState, EventType, Kind, LastTermination, Node,
+    NodeSpec, NodeStatus, Object, ObjectMeta, Pod, PodPhase, PodSpec, Probe, PullPolicy,
+    RestartPolicy, WaitingReason,
 };
 use kubesim_core::runtime::{virtual_store, Controller, SimConfig, Simulation};
 use kubesim_core::store::{DeleteOptions, Store};
@@ -546,6 +546,57 @@ fn on_failure_restarts_with_backoff_and_succeeds_on_zero() {
     assert!(e
         .events("crash")
         .contains(&(EventType::Warning, "BackOff".into())));
+}
+
+/// `lastState.terminated` is the latest run that ended: the exited run during its
+/// back-off, the previous run while the next one runs (what kubectl's RESTARTS
+/// column dates: `2 (20s ago)`).
+#[test]
+fn the_last_termination_is_kept_across_restarts() {
+    let mut e = env(KubeletConfig::default());
+    e.create(
+        pod("crash", "node-1")
+            .ann("kubesim.io/run-time", "5s")
+            .ann("kubesim.io/exit-code", "1")
+            .restart(RestartPolicy::OnFailure),
+    );
+    e.create(
+        pod("done", "node-1")
+            .ann("kubesim.io/run-time", "5s")
+            .restart(RestartPolicy::OnFailure),
+    );
+    let last = |e: &Env| e.pod("crash").status.last_termination.map(|t| *t);
+    let run = |start: i64, end: i64| LastTermination {
+        exit_code: 1,
+        started_at: e.t(start),
+        finished_at: e.t(end),
+    };
+    let (run0, run1) = (run(1, 6), run(16, 21));
+    e.at(5);
+    assert_eq!(last(&e), None, "run 0 is still running");
+    e.at(6);
+    assert_eq!(last(&e), Some(run0), "back-off after run 0");
+    e.at(16);
+    assert_eq!(last(&e), Some(run0), "run 1 runs");
+    e.at(21);
+    assert_eq!(last(&e), Some(run1), "back-off after run 1");
+    e.at(41);
+    assert_eq!(e.pod("crash").status.restart_count, 2);
+    assert_eq!(last(&e), Some(run1), "run 2 runs");
+    let j = Object::from(e.pod("crash")).to_json();
+    assert_eq!(
+        j["status"]["containerStatuses"][0]["lastState"]["terminated"],
+        serde_json::json!({"exitCode": 1, "reason": "Error",
+            "startedAt": e.t(16).rfc3339(), "finishedAt": e.t(21).rfc3339()})
+    );
+    // A run that ended for good has no earlier run to report.
+    assert_eq!(e.phase("done"), PodPhase::Succeeded);
+    assert_eq!(e.pod("done").status.last_termination, None);
+    let j = Object::from(e.pod("done")).to_json();
+    assert_eq!(
+        j["status"]["containerStatuses"][0]["lastState"],
+        serde_json::json!({})
+    );
 }
 
 #[test]

@@ -1000,7 +1000,34 @@ fn validation_rules() {
                 json!({"rollingUpdate": {"maxUnavailable": 0}}),
             ),
             "spec.updateStrategy.rollingUpdate.maxUnavailable",
-            "may not be 0 when `maxSurge` is 0",
+            "Required value: cannot be 0 when maxSurge is 0",
+        ),
+        (
+            with(
+                daemon_set(),
+                "/spec/updateStrategy",
+                json!({"rollingUpdate": {"maxSurge": 1}}),
+            ),
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            "Invalid value: 1: may not be set when maxUnavailable is non-zero",
+        ),
+        (
+            with(
+                daemon_set(),
+                "/spec/updateStrategy",
+                json!({"rollingUpdate": {"maxSurge": "150%", "maxUnavailable": 0}}),
+            ),
+            "spec.updateStrategy.rollingUpdate.maxSurge",
+            r#"Invalid value: "150%": must not be greater than 100%"#,
+        ),
+        (
+            with(
+                daemon_set(),
+                "/spec/updateStrategy",
+                json!({"rollingUpdate": {"maxSurge": -1, "maxUnavailable": "x"}}),
+            ),
+            "spec.updateStrategy.rollingUpdate.maxUnavailable",
+            "a valid percent string",
         ),
         (
             with(
@@ -1798,6 +1825,36 @@ fn workload_defaults() {
     assert_eq!(
         ds.as_daemon_set().unwrap().spec.update_strategy,
         DaemonSetUpdateStrategy::OnDelete
+    );
+    // Upstream validates nothing under OnDelete: a `rollingUpdate` beside it, even one
+    // that would be invalid for RollingUpdate, is accepted and unused.
+    for ru in [
+        json!({"maxUnavailable": 1, "maxSurge": 0}),
+        json!({"maxUnavailable": 0, "maxSurge": 0}),
+        json!({}),
+    ] {
+        let ds = one(&with(
+            daemon_set(),
+            "/spec/updateStrategy",
+            json!({"type": "OnDelete", "rollingUpdate": ru}),
+        ));
+        assert_eq!(
+            ds.as_daemon_set().unwrap().spec.update_strategy,
+            DaemonSetUpdateStrategy::OnDelete
+        );
+    }
+    // RollingUpdate with a surge instead of unavailability.
+    let ds = one(&with(
+        daemon_set(),
+        "/spec/updateStrategy",
+        json!({"rollingUpdate": {"maxSurge": "10%", "maxUnavailable": 0}}),
+    ));
+    assert_eq!(
+        ds.as_daemon_set().unwrap().spec.update_strategy,
+        DaemonSetUpdateStrategy::RollingUpdate {
+            max_unavailable: IntOrString::Int(0),
+            max_surge: IntOrString::String(Str::new("10%"))
+        }
     );
 
     let sts = one(&without(stateful_set(), "/spec/serviceName"));

@@ -11,6 +11,16 @@
 //! router picks again and overwrites it. The timeout is `timeoutSeconds` (unset or 0 →
 //! 10800 s, capped at 86400 s as API validation does).
 //!
+//! A **voided** entry (its endpoint left the selected set since it was made) is
+//! removed, as upstream kube-proxy deletes the affinity of a removed endpoint: by the
+//! lookup that meets it (off the hit path: only a lookup that found the entry void
+//! takes the shard's writer lock), and by the sweeper, whose predicate
+//! ([`Router::sweep_affinity`](crate::Router::sweep_affinity)) rejects it
+//! ([`EndpointSet::holds`]). Applying endpoint events does not scan the table for them:
+//! entries are not indexed by endpoint, so that would cost a pass over every shard per
+//! endpoint change on the writer path; a voided entry is invisible from the moment its
+//! endpoint leaves, and only the memory goes with the lookup or the sweep.
+//!
 //! # Layout
 //!
 //! [`AffinityTable`] is [`SHARDS`] cache-padded shards, chosen by the top bits of a
@@ -29,7 +39,7 @@
 //!
 //! Every shard is a **seqlock** over atomics (no `unsafe`):
 //!
-//! - **Writers** (an insert, a growth, a sweep's rebuild) hold the shard's
+//! - **Writers** (an insert, a growth, a sweep's rebuild, a removal) hold the shard's
 //!   `parking_lot::Mutex`, make its sequence number odd (a `SeqCst` swap), change the
 //!   slots, then make it even again (`Release`).
 //! - **Hit** (the hot path) takes no lock and writes nothing shared (apart from the
@@ -48,7 +58,9 @@
 //!   slot, between the reader's check and its compare-exchange, lets that key be
 //!   refreshed too.
 //! - **Miss**: the caller picks a backend, then [`AffinityTable::insert`] (or
-//!   [`insert_at`](AffinityTable::insert_at)) writes one slot as a writer.
+//!   [`insert_at`](AffinityTable::insert_at)) writes one slot as a writer. A miss on a
+//!   voided entry first removes it as a writer (after the optimistic read, with the
+//!   entry checked again under the mutex; backward-shift deletion, no tombstones).
 //! - **Sweeping** ([`AffinityTable::sweep`]) visits a bounded number of shards per call,
 //!   continuing where the last call stopped (an atomic cursor). Per shard it holds the
 //!   mutex, first reads the slots to find entries to drop (expired, or whose endpoint
@@ -316,6 +328,34 @@ impl Shard {
         }
     }
 
+    /// Removes `key`'s entry if it still points to `endpoint` with birth `born` (a
+    /// voided entry a lookup met; another thread may have replaced it since).
+    #[cold]
+    #[inline(never)]
+    fn remove_void(&self, h: u64, key: u64, endpoint: EndpointKey, born: u64) {
+        let mut w = self.writer.lock();
+        let Some(slots) = self.slots() else { return };
+        let mask = slots.len() - 1;
+        let mut i = h as usize & mask;
+        for _ in 0..slots.len() {
+            let s = &slots[i];
+            let ep = s.endpoint.load(Ordering::Relaxed);
+            if ep & OCCUPIED == 0 {
+                return;
+            }
+            if s.key.load(Ordering::Relaxed) == key {
+                if ep & !OCCUPIED == endpoint && s.born.load(Ordering::Relaxed) == born {
+                    self.write(&mut w, |w, _| {
+                        remove_at(slots, i);
+                        w.len -= 1;
+                    });
+                }
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
     /// Moves the `entries` into level `level` (cleared first unless new) and makes it
     /// current (writer only).
     fn install(&self, level: usize, entries: impl IntoIterator<Item = SlotData>) {
@@ -343,6 +383,46 @@ impl Shard {
 
 /// A slot's words: key, endpoint, last use, meta, born.
 type SlotData = (u64, u64, i64, u64, u64);
+
+/// Empties slot `i` by backward-shift deletion (writer only): each later entry of the
+/// probe run that may live at the hole (its home slot is not cyclically in
+/// `(hole, its slot]`) moves into it, so lookups never meet a gap before their key and
+/// no tombstone is needed. `last_used` is read `SeqCst`, as in [`occupied`]: a refresh
+/// that lands on the old slot after the copy sees the sequence number moved and is
+/// done again where the entry went.
+fn remove_at(slots: &[Slot], mut hole: usize) {
+    let mask = slots.len() - 1;
+    let mut j = hole;
+    loop {
+        j = (j + 1) & mask;
+        let s = &slots[j];
+        let ep = s.endpoint.load(Ordering::Relaxed);
+        if ep & OCCUPIED == 0 {
+            break;
+        }
+        let key = s.key.load(Ordering::Relaxed);
+        let home = AffinityKey(key).mix() as usize & mask;
+        let stays = if hole <= j {
+            hole < home && home <= j
+        } else {
+            hole < home || home <= j
+        };
+        if stays {
+            continue;
+        }
+        let d = &slots[hole];
+        d.key.store(key, Ordering::Relaxed);
+        d.last_used
+            .store(s.last_used.load(Ordering::SeqCst), Ordering::Relaxed);
+        d.meta
+            .store(s.meta.load(Ordering::Relaxed), Ordering::Relaxed);
+        d.born
+            .store(s.born.load(Ordering::Relaxed), Ordering::Relaxed);
+        d.endpoint.store(ep, Ordering::Relaxed);
+        hole = j;
+    }
+    slots[hole].endpoint.store(0, Ordering::Relaxed);
+}
 
 /// The entries of `slots` (writer only; `SeqCst` loads of `last_used` so that a
 /// concurrent refresh either lands before or sees the odd sequence number).
@@ -412,7 +492,11 @@ impl AffinityTable {
     pub fn lookup(&self, key: AffinityKey, set: &EndpointSet, now: Timestamp) -> Option<usize> {
         let h = key.mix();
         let shard = self.shard(h);
-        shard.read(h, key.0, |found, seq| {
+        // (endpoint, born) of a void entry the read met: written only off the hit
+        // path, used only after a miss. One from a read that was retried is harmless:
+        // `remove_void` removes only that very entry, which stays void for `set`.
+        let mut void: Option<(EndpointKey, u64)> = None;
+        let found = shard.read(h, key.0, |found, seq| {
             let Some(e) = found else {
                 return Some(None);
             };
@@ -428,6 +512,11 @@ impl AffinityTable {
                 hint
             } else {
                 let Some(pos) = set.position(e.endpoint) else {
+                    // Void — unless the entry was made on a newer version than `set`
+                    // (this reader still routes on an older table).
+                    if e.born <= set.generation() {
+                        void = Some((e.endpoint, e.born));
+                    }
                     return Some(None);
                 };
 
@@ -445,6 +534,7 @@ impl AffinityTable {
             if set.since(pos) > e.born {
                 // The endpoint left the selected set after the entry was made (and came
                 // back): the entry was dropped then, as upstream drops it at once.
+                void = Some((e.endpoint, e.born));
                 return Some(None);
             }
             // Most hits land within the millisecond of the last one: no write then.
@@ -477,7 +567,13 @@ impl AffinityTable {
                 }
             }
             Some(Some(pos))
-        })
+        });
+        if found.is_none() {
+            if let Some((endpoint, born)) = void {
+                shard.remove_void(h, key.0, endpoint, born);
+            }
+        }
+        found
     }
 
     /// Records that `key` now goes to `endpoint` (used at `now`, valid for `timeout`;
@@ -561,12 +657,14 @@ impl AffinityTable {
     }
 
     /// Sweeps the next `max_shards` shards (see the module docs): drops entries whose
-    /// timeout passed at `now`, and those for which `alive(key, endpoint)` is false.
+    /// timeout passed at `now`, and those for which `alive(key, endpoint, born)` is
+    /// false (`born`: the generation of the set version the entry was made on, or
+    /// [`UNVERSIONED`]; [`EndpointSet::holds`] tells whether the entry still holds).
     pub fn sweep(
         &self,
         now: Timestamp,
         max_shards: usize,
-        mut alive: impl FnMut(AffinityKey, EndpointKey) -> bool,
+        mut alive: impl FnMut(AffinityKey, EndpointKey, u64) -> bool,
     ) -> SweepStats {
         let mut stats = SweepStats::default();
         for _ in 0..max_shards.min(SHARDS) {
@@ -582,7 +680,7 @@ impl AffinityTable {
             let entries = shard.entries();
             let live: Vec<bool> = entries
                 .iter()
-                .map(|&(k, ep, _, _, _)| alive(AffinityKey(k), ep))
+                .map(|&(k, ep, _, _, born)| alive(AffinityKey(k), ep, born))
                 .collect();
             let doomed = entries
                 .iter()
@@ -691,6 +789,75 @@ mod tests {
         assert_eq!(t.lookup(k, &v5, Timestamp(4)), None);
     }
 
+    /// A lookup that meets a voided entry removes it (not an expired one, nor one
+    /// made on a newer set version than the lookup's); the other entries of the shard
+    /// stay reachable whatever the order of removals (backward-shift deletion, probe
+    /// runs wrapping around the slot array included).
+    #[test]
+    fn a_lookup_removes_the_voided_entry_it_meets() {
+        let t = AffinityTable::new();
+        let v1 = set(&[1, 2]);
+        let (a, b) = (v1.backends()[0].key(), v1.backends()[1].key());
+        // 12 keys of one shard (its 16-slot level, 3/4 full): even ones on `a`.
+        let k0 = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
+        let shard = t.shard(k0.mix());
+        let keys: Vec<AffinityKey> = (0..u32::MAX)
+            .map(|c| AffinityKey::new(1, 0, Ipv4Addr::from(c)))
+            .filter(|o| t.shard(o.mix()).seq.as_ptr() == shard.seq.as_ptr())
+            .take(12)
+            .collect();
+        let on_b = |i: usize| i % 2 == 1;
+        for (i, k) in keys.iter().enumerate() {
+            let idx = if on_b(i) { 1 } else { 0 };
+            t.insert_at(*k, &v1, idx, Timestamp(0), Duration::from_secs(60));
+        }
+        assert_eq!(shard.level.load(Ordering::Relaxed), 0);
+        // `b` leaves: its entries are void.
+        let v2 = EndpointSet::build_after(2, &cand_of(&v1, &[a]), 2, Some(&v1));
+        // An older set version does not remove an entry made on v2.
+        let newer = AffinityKey::new(2, 0, Ipv4Addr::LOCALHOST);
+        t.insert_at(newer, &v2, 0, Timestamp(0), Duration::from_secs(60));
+        let old = set(&[2]);
+        assert_eq!(t.lookup(newer, &old, Timestamp(1)), None);
+        assert!(t.get(newer).is_some());
+        let before = t.len();
+        // Remove the void ones from the middle outwards.
+        let mut order: Vec<usize> = (0..keys.len()).filter(|&i| on_b(i)).collect();
+        order.sort_by_key(|&i| (i as i64 - 6).abs());
+        for (n, &i) in order.iter().enumerate() {
+            assert_eq!(t.lookup(keys[i], &v2, Timestamp(1)), None);
+            assert_eq!(t.get(keys[i]), None, "removed");
+            assert_eq!(t.len(), before - n - 1);
+            for (j, k) in keys.iter().enumerate() {
+                let gone = on_b(j) && order[..=n].contains(&j);
+                let want = (!gone).then_some(if on_b(j) { b } else { a });
+                assert_eq!(t.get(*k).map(|(ep, _)| ep), want, "key {j} after {n}");
+            }
+        }
+        for (j, k) in keys.iter().enumerate().filter(|&(j, _)| !on_b(j)) {
+            assert_eq!(t.lookup(*k, &v2, Timestamp(2)), Some(0), "key {j}");
+        }
+        // An expired voided entry is left to the sweep (or to be overwritten).
+        let k = keys[0];
+        let v3 = EndpointSet::build_after(3, &cand_of(&v2, &[]), 3, Some(&v2));
+        assert_eq!(t.lookup(k, &v3, Timestamp(60_002)), None);
+        assert!(t.get(k).is_some());
+    }
+
+    /// Candidates for the backends of `s` whose keys are in `keep`.
+    fn cand_of(s: &EndpointSet, keep: &[EndpointKey]) -> Vec<Candidate> {
+        s.backends()
+            .iter()
+            .filter(|b| keep.contains(&b.key()))
+            .map(|b| Candidate {
+                backend: b.clone(),
+                ready: true,
+                serving: true,
+                terminating: false,
+            })
+            .collect()
+    }
+
     #[test]
     fn timeout_defaults_and_cap() {
         assert_eq!(effective_timeout(None), DEFAULT_TIMEOUT);
@@ -723,7 +890,7 @@ mod tests {
         assert_eq!(t.lookup(k, &s2, Timestamp(1)), None);
         let mut stats = SweepStats::default();
         for _ in 0..SHARDS {
-            let r = t.sweep(Timestamp(1), 1, |_, ep| s2.contains(ep));
+            let r = t.sweep(Timestamp(1), 1, |_, ep, _| s2.contains(ep));
             stats.stale += r.stale;
             stats.shards += r.shards;
         }
@@ -757,9 +924,9 @@ mod tests {
             assert_eq!(t.lookup(key(c), &s, Timestamp(9_999)), Some(want as usize));
         }
         // Every client was refreshed at 9.999 s: valid until 19.999 s exclusive.
-        let r = t.sweep(Timestamp(19_998), SHARDS, |_, _| true);
+        let r = t.sweep(Timestamp(19_998), SHARDS, |_, _, _| true);
         assert_eq!((r.expired, r.stale), (0, 0));
-        let r = t.sweep(Timestamp(25_000), SHARDS, |_, _| true);
+        let r = t.sweep(Timestamp(25_000), SHARDS, |_, _, _| true);
         assert_eq!(r.expired, 20_000);
         assert!(t.is_empty());
         // The shards moved back to their smallest level and still work.
@@ -839,7 +1006,7 @@ mod tests {
                             t.insert_at(key(2, c), s, 0, Timestamp(0), DEFAULT_TIMEOUT);
                         }
                         // Drop service 2 (and only it).
-                        let r = t.sweep(Timestamp(0), SHARDS, |k, _| k.service_id() != 2);
+                        let r = t.sweep(Timestamp(0), SHARDS, |k, _, _| k.service_id() != 2);
                         assert_eq!(r.stale, n as usize, "wave {waves}");
                         waves += 1;
                     }
@@ -897,10 +1064,10 @@ mod tests {
             .find(|&i| t.shards[i].seq.as_ptr() == shard.seq.as_ptr())
             .unwrap();
         t.cursor.store(i, Ordering::Relaxed);
-        t.sweep(Timestamp(2), 1, |_, _| true);
+        t.sweep(Timestamp(2), 1, |_, _, _| true);
         assert_eq!(seq(), before, "reads and an empty sweep write nothing");
         t.cursor.store(i, Ordering::Relaxed);
-        let r = t.sweep(Timestamp(2), 1, |key, _| key == k);
+        let r = t.sweep(Timestamp(2), 1, |key, _, _| key == k);
         assert_eq!(r.stale, MIN_SLOTS);
         moved("sweep");
         assert_eq!(t.lookup(k, &s, Timestamp(3)), Some(1));
@@ -934,12 +1101,12 @@ mod tests {
             let k = AffinityKey::new(1, 0, Ipv4Addr::from(c));
             t.insert(k, 1, Timestamp(c as i64), Duration::from_millis(500));
         }
-        let r = t.sweep(Timestamp(1000), 8, |_, _| true);
+        let r = t.sweep(Timestamp(1000), 8, |_, _, _| true);
         assert_eq!(r.shards, 8);
         assert!(r.expired < 1000, "one call visits only its shards");
         let mut total = r.expired;
         for _ in 0..7 {
-            total += t.sweep(Timestamp(1000), 8, |_, _| true).expired;
+            total += t.sweep(Timestamp(1000), 8, |_, _, _| true).expired;
         }
         // Entries used at c >= 500 are still within 500 ms of t = 1000.
         assert_eq!(total, 501);

@@ -254,6 +254,13 @@ impl EndpointSet {
         self.since.get(index).copied().unwrap_or(self.generation)
     }
 
+    /// Whether `key` is a selected backend and has been in every version since
+    /// generation `born` (an affinity entry made on that version still holds; with
+    /// `born` = [`crate::affinity::UNVERSIONED`], merely whether it is selected).
+    pub fn holds(&self, key: EndpointKey, born: u64) -> bool {
+        self.position(key).is_some_and(|i| self.since(i) <= born)
+    }
+
     /// Whether `key` is a selected backend.
     pub fn contains(&self, key: EndpointKey) -> bool {
         self.position.contains_key(&key)

@@ -852,16 +852,17 @@ impl Router {
 
     /// Sweeps `max_shards` shards of the affinity table (see [`crate::affinity`]):
     /// drops expired entries and those whose service, port or endpoint is gone from the
-    /// current table.
+    /// current table, or whose endpoint left the port's selected set since the entry
+    /// was made (voided, even if it came back).
     pub fn sweep_affinity(&self, now: Timestamp, max_shards: usize) -> SweepStats {
         let idx = self.index.load();
-        self.affinity.sweep(now, max_shards, |k, ep| {
+        self.affinity.sweep(now, max_shards, |k, ep, born| {
             idx.by_id.get(&k.service_id()).is_some_and(|slot| {
                 slot.state
                     .load()
                     .ports
                     .get(usize::from(k.port_index()))
-                    .is_some_and(|p| p.endpoints.contains(ep))
+                    .is_some_and(|p| p.endpoints.holds(ep, born))
             })
         })
     }

@@ -245,6 +245,9 @@ enum AffOp {
     /// Client `c` of service `svc` connects after `dt` ms (lookup; on a miss, pick the
     /// `pick`-th backend and insert).
     Connect { svc: u8, c: u8, dt: u16, pick: u8 },
+    /// Client `c` of service `svc` looks up after `dt` ms and, on a miss, goes away
+    /// (a voided entry it meets is removed, not overwritten).
+    Peek { svc: u8, c: u8, dt: u16 },
     /// The endpoint set changes to version `v` after `dt` ms.
     Flip { v: u8, dt: u16 },
     /// A sweep of every shard after `dt` ms.
@@ -255,6 +258,8 @@ fn aff_op() -> impl Strategy<Value = AffOp> {
     prop_oneof![
         6 => (1u8..3, any::<u8>(), 0u16..4_000, any::<u8>())
             .prop_map(|(svc, c, dt, pick)| AffOp::Connect { svc, c: c % 40, dt, pick }),
+        2 => (1u8..3, any::<u8>(), 0u16..4_000)
+            .prop_map(|(svc, c, dt)| AffOp::Peek { svc, c: c % 40, dt }),
         1 => (0u8..3, 0u16..100).prop_map(|(v, dt)| AffOp::Flip { v, dt }),
         1 => (0u16..4_000).prop_map(|dt| AffOp::Sweep { dt }),
     ]
@@ -291,8 +296,9 @@ proptest! {
     /// The sharded affinity table answers exactly like a plain map holding
     /// (endpoint, last use, void) per key: a hit while the entry is fresh and its
     /// endpoint has been in every set version since the entry was made (refreshing it),
-    /// a miss otherwise; a full sweep drops expired entries and those whose endpoint is
-    /// not in the current set.
+    /// a miss otherwise, which removes a fresh but voided entry; a full sweep drops
+    /// expired entries and voided ones (endpoint not in the current set, or back after
+    /// leaving). The table holds exactly the model's entries throughout.
     #[test]
     fn affinity_table_matches_a_map_model(ops in prop::collection::vec(aff_op(), 1..300)) {
         let cands = aff_candidates();
@@ -325,6 +331,25 @@ proptest! {
                         model.insert(k, (set.backends()[i].key(), now, false));
                     }
                 }
+                AffOp::Peek { svc, c, dt } => {
+                    now += i64::from(dt);
+                    let set = &set;
+                    let k = AffinityKey::new(u32::from(svc), 0, Ipv4Addr::new(10, 1, 0, c));
+                    let mut want = None;
+                    if let Some(&(ep, last, void)) = model.get(&k) {
+                        if now - last < 5_000 {
+                            if void {
+                                model.remove(&k);
+                            } else {
+                                want = set.position(ep);
+                                model.insert(k, (ep, now.max(last), false));
+                            }
+                        }
+                    }
+                    let got = t.lookup(k, set, Timestamp(now));
+                    prop_assert_eq!(got, want, "{:?} at {}", k, now);
+                    prop_assert_eq!(t.len(), model.len());
+                }
                 AffOp::Flip { v: nv, dt } => {
                     now += i64::from(dt);
                     gen += 1;
@@ -337,9 +362,9 @@ proptest! {
                 AffOp::Sweep { dt } => {
                     now += i64::from(dt);
                     let set = &set;
-                    let r = t.sweep(Timestamp(now), SHARDS, |_, ep| set.contains(ep));
+                    let r = t.sweep(Timestamp(now), SHARDS, |_, ep, born| set.holds(ep, born));
                     let before = model.len();
-                    model.retain(|_, (ep, last, _)| now - *last < 5_000 && set.contains(*ep));
+                    model.retain(|_, (_, last, void)| now - *last < 5_000 && !*void);
                     prop_assert_eq!(r.expired + r.stale, before - model.len());
                     prop_assert_eq!(t.len(), model.len());
                 }

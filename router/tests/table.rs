@@ -537,6 +537,80 @@ fn client_ip_affinity_sticks_refreshes_and_moves() {
     assert_ne!(r.endpoint, moved);
 }
 
+/// An affinity entry whose endpoint left and came back is void (the client is
+/// re-balanced), and it goes away: the sweeper drops it although its endpoint is
+/// selected again, and a lookup that meets it removes it.
+#[test]
+fn voided_affinity_entries_are_removed() {
+    let store = Store::new();
+    apply(
+        &store,
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web}\n\
+         spec: {clusterIP: 10.96.0.10, selector: {app: web}, sessionAffinity: ClientIP,\n\
+         ports: [{name: http, port: 80, targetPort: http}]}\n",
+    );
+    let eps = [("10.244.0.1", READY), ("10.244.0.2", READY)];
+    apply(&store, &slice("web-1", &eps));
+    let router = Router::default();
+    router.sync(&store).unwrap();
+    let mut rng = SmallRng::seed_from_u64(1);
+    let pin = |c: u32, rng: &mut SmallRng| {
+        router
+            .route(&vip(), client(c), Timestamp(0), &RoundRobin, rng)
+            .unwrap()
+            .endpoint
+    };
+    // Pin clients until one sits on each endpoint.
+    let mut on: Vec<(u32, SocketAddrV4)> = Vec::new();
+    for c in 0..8 {
+        let ep = pin(c, &mut rng);
+        if on.iter().all(|&(_, e)| e != ep) {
+            on.push((c, ep));
+        }
+    }
+    let (&(c1, ep1), &(c2, _)) = (&on[0], &on[1]);
+    let clients = 8;
+    assert_eq!(router.affinity().len(), clients);
+    // ep1 leaves and comes back.
+    let without: Vec<(&str, &str)> = eps
+        .iter()
+        .copied()
+        .filter(|&(a, _)| ip(a) != *ep1.ip())
+        .collect();
+    apply(&store, &slice("web-1", &without));
+    router.sync(&store).unwrap();
+    apply(&store, &slice("web-1", &eps));
+    router.sync(&store).unwrap();
+    let on_ep1 = (0..clients as u32)
+        .filter(|&c| {
+            router
+                .affinity()
+                .get(kubesim_router::affinity::AffinityKey::new(
+                    router.service("default", "web").unwrap().id,
+                    0,
+                    *client(c).ip(),
+                ))
+                .is_some_and(|(ep, _)| kubesim_router::endpoints::key_addr(ep) == ep1)
+        })
+        .count();
+    assert!(on_ep1 >= 1);
+    // The sweeper drops every entry pinned to ep1, and only those.
+    let swept = router.sweep_affinity(Timestamp(1), kubesim_router::affinity::SHARDS);
+    assert_eq!((swept.stale, swept.expired), (on_ep1, 0), "{swept:?}");
+    assert_eq!(router.affinity().len(), clients - on_ep1);
+    // c2's endpoint never left: still a hit.
+    let r = router
+        .route(&vip(), client(c2), Timestamp(2), &RoundRobin, &mut rng)
+        .unwrap();
+    assert!(r.affinity_hit);
+    // c1 is re-balanced (a miss) and pinned again.
+    let r = router
+        .route(&vip(), client(c1), Timestamp(3), &RoundRobin, &mut rng)
+        .unwrap();
+    assert!(!r.affinity_hit);
+    assert_eq!(router.affinity().len(), clients - on_ep1 + 1);
+}
+
 /// Readers route on two threads while the writer flips the service between two
 /// disjoint endpoint sets: every answer comes from one whole version (never a mix, never
 /// a missing service), whatever the interleaving.

@@ -35,9 +35,9 @@
 //! then `Terminating` for a pod being deleted, or `Unknown` for one being deleted on an
 //! unreachable node (reason `NodeLost`).
 //!
-//! RESTARTS is the sum of the containers' `restartCount`; kubectl also appends the
-//! time since the last restart (`3 (45s ago)`) from `lastState.terminated`, which the
-//! JSON form kubesim renders does not carry.
+//! RESTARTS is the sum of the containers' `restartCount`, followed, when that is not
+//! zero and a container has a `lastState.terminated`, by the time since the latest
+//! such `finishedAt` (`3 (45s ago)`), as kubectl's `printPod` does.
 //!
 //! Cells are laid out as kubectl's tab writer does: every column but the last is padded
 //! to its widest cell plus three spaces (at least six characters).
@@ -337,7 +337,7 @@ fn cells(kind: Kind, j: &Value, now: Timestamp) -> Vec<String> {
                 name,
                 format!("{ready}/{total}"),
                 status,
-                restarts.to_string(),
+                pod_restarts(j, restarts, now),
                 age(j, now),
                 or_none(str_at(spec, &["nodeName"])),
             ]
@@ -638,6 +638,23 @@ fn pod_summary(j: &Value) -> (usize, usize, i64, String) {
     (ready, total, restarts, reason)
 }
 
+/// kubectl's RESTARTS cell: `restarts`, plus `(<age> ago)` of the latest
+/// `lastState.terminated.finishedAt` of the containers when `restarts` is not zero.
+fn pod_restarts(j: &Value, restarts: i64, now: Timestamp) -> String {
+    let last = arr(&j["status"]["containerStatuses"])
+        .iter()
+        .filter_map(|c| c["lastState"]["terminated"]["finishedAt"].as_str())
+        .filter_map(parse_rfc3339)
+        .max();
+    match last {
+        Some(t) if restarts != 0 => format!(
+            "{restarts} ({} ago)",
+            human_duration(now.millis() - t.millis())
+        ),
+        _ => restarts.to_string(),
+    }
+}
+
 /// kubectl's pod STATUS column for a pod's JSON form (see the module docs).
 pub fn pod_status(pod_json: &Value) -> String {
     pod_summary(pod_json).3
@@ -764,40 +781,78 @@ fn access_modes(modes: &Value) -> String {
     out.join(",")
 }
 
-/// `cpu: 45%/50%` per metric (`<unknown>` before the first measurement), as recent
-/// kubectl prints HPA targets; `<none>` without metrics.
+/// kubectl's `formatHPAMetrics`: per spec metric, matched with the status metric at
+/// the same index, `cpu: 45%/50%` (`<unknown>` before the first measurement, `<auto>`
+/// without a utilization target), `cpu: 150m/200m` for an average-value target, and
+/// `current/target` (with ` (avg)` for an average value) for Pods, Object and External
+/// metrics; the first two, then `+ N more...`; `<none>` without metrics.
 fn hpa_targets(j: &Value) -> String {
-    let current = arr(&j["status"]["currentMetrics"]);
-    let list: Vec<String> = arr(&j["spec"]["metrics"])
+    const MAX: usize = 2;
+    let specs = arr(&j["spec"]["metrics"]);
+    if specs.is_empty() {
+        return "<none>".to_string();
+    }
+    let statuses = arr(&j["status"]["currentMetrics"]);
+    let list: Vec<String> = specs
         .iter()
-        .map(|m| {
-            let res = &m["resource"];
-            let name = str_at(res, &["name"]);
-            let target = &res["target"];
-            let cur = current
-                .iter()
-                .find(|c| c["resource"]["name"] == name)
-                .map(|c| &c["resource"]["current"]);
-            let (cur_s, target_s) = if let Some(u) = target["averageUtilization"].as_i64() {
-                let cur_s = cur
-                    .and_then(|c| c["averageUtilization"].as_i64())
-                    .map_or("<unknown>".to_string(), |c| format!("{c}%"));
-                (cur_s, format!("{u}%"))
-            } else {
-                let key = if target["averageValue"].is_null() {
-                    "value"
-                } else {
-                    "averageValue"
-                };
-                let cur_s = cur
-                    .and_then(|c| c[key].as_str())
-                    .map_or("<unknown>".to_string(), str::to_string);
-                (cur_s, str_at(target, &[key]).to_string())
-            };
-            format!("{name}: {cur_s}/{target_s}")
-        })
+        .enumerate()
+        .map(|(i, spec)| hpa_metric(spec, statuses.get(i)))
         .collect();
-    or_none(&list.join(", "))
+    let shown = list[..list.len().min(MAX)].join(", ");
+    if list.len() > MAX {
+        format!("{shown} + {} more...", list.len() - MAX)
+    } else {
+        shown
+    }
+}
+
+/// One metric of [`hpa_targets`]; `status` is the status metric at its index.
+fn hpa_metric(spec: &Value, status: Option<&Value>) -> String {
+    const UNKNOWN: &str = "<unknown>";
+    // A quantity as Go prints a `*Quantity`: `<nil>` when absent.
+    let q = |v: &Value| v.as_str().unwrap_or("<nil>").to_string();
+    let type_ = str_at(spec, &["type"]);
+    let key = match type_ {
+        "Resource" => "resource",
+        "ContainerResource" => "containerResource",
+        "Pods" => "pods",
+        "Object" => "object",
+        "External" => "external",
+        _ => return "<unknown type>".to_string(),
+    };
+    let source = &spec[key];
+    let target = &source["target"];
+    // The status's source of the same type, if set (`statuses[i].Resource != nil`).
+    let current = status.map(|s| &s[key]).filter(|c| c.is_object());
+    let current_avg = || current.map_or(UNKNOWN.to_string(), |c| q(&c["current"]["averageValue"]));
+    let has_avg = !target["averageValue"].is_null();
+    match type_ {
+        "Resource" | "ContainerResource" => {
+            let name = str_at(source, &["name"]);
+            if has_avg {
+                format!("{name}: {}/{}", current_avg(), q(&target["averageValue"]))
+            } else {
+                let cur = current
+                    .and_then(|c| c["current"]["averageUtilization"].as_i64())
+                    .map_or(UNKNOWN.to_string(), |u| format!("{u}%"));
+                let tgt = target["averageUtilization"]
+                    .as_i64()
+                    .map_or("<auto>".to_string(), |u| format!("{u}%"));
+                format!("{name}: {cur}/{tgt}")
+            }
+        }
+        "Pods" => format!("{}/{}", current_avg(), q(&target["averageValue"])),
+        _ if has_avg => {
+            let cur = current
+                .and_then(|c| c["current"]["averageValue"].as_str())
+                .unwrap_or(UNKNOWN);
+            format!("{cur}/{} (avg)", q(&target["averageValue"]))
+        }
+        _ => {
+            let cur = current.map_or(UNKNOWN.to_string(), |c| q(&c["current"]["value"]));
+            format!("{cur}/{}", q(&target["value"]))
+        }
+    }
 }
 
 /// Roles from `node-role.kubernetes.io/<role>` and `kubernetes.io/role` labels.
@@ -1025,6 +1080,118 @@ mod tests {
         assert_eq!((ready, total, restarts), (2, 2, 4));
     }
 
+    #[test]
+    fn restarts_show_the_time_since_the_latest_last_termination() {
+        let running = json!({"running": {"startedAt": at(40).rfc3339()}});
+        let ended = |finished: i64| {
+            json!({"terminated": {"exitCode": 1, "reason": "Error",
+                "startedAt": at(0).rfc3339(), "finishedAt": at(finished).rfc3339()}})
+        };
+        let pod = |restarts: [i64; 2], last: [Value; 2]| {
+            let mut cs = containers(running.clone(), true, 0);
+            for (i, (r, l)) in restarts.into_iter().zip(last).enumerate() {
+                cs[i]["restartCount"] = json!(r);
+                cs[i]["lastState"] = l;
+            }
+            pod_json(json!({"phase": "Running", "containerStatuses": cs}), false)
+        };
+        let restarts_cell = |j: &Value, now: i64| cells(Kind::Pod, j, at(now))[3].clone();
+        // The latest finishedAt of any container (here the second one's, 30 s).
+        let j = pod([1, 2], [ended(5), ended(30)]);
+        assert_eq!(restarts_cell(&j, 75), "3 (45s ago)");
+        assert_eq!(restarts_cell(&j, 30 + 600), "3 (10m ago)");
+        // No last termination known: the count alone.
+        let j = pod([1, 0], [json!({}), json!({})]);
+        assert_eq!(restarts_cell(&j, 75), "1");
+        // A last termination without restarts (the first back-off): just 0.
+        let j = pod([0, 0], [ended(5), json!({})]);
+        assert_eq!(restarts_cell(&j, 75), "0");
+    }
+
+    /// `formatHPAMetrics` of kubectl's printers.go, metric type by metric type.
+    #[test]
+    fn hpa_targets_follow_kubectl() {
+        let res = |name: &str, target: Value| json!({"type": "Resource", "resource": {"name": name, "target": target}});
+        let util = |u: i64| json!({"type": "Utilization", "averageUtilization": u});
+        let avg = |v: &str| json!({"type": "AverageValue", "averageValue": v});
+        let cur = |name: &str, current: Value| json!({"type": "Resource", "resource": {"name": name, "current": current}});
+        let hpa = |metrics: Value, current: Value| json!({"spec": {"metrics": metrics}, "status": {"currentMetrics": current}});
+        let cases = [
+            // Status metrics pair with spec metrics by index, not by name.
+            (
+                hpa(
+                    json!([res("memory", util(60)), res("cpu", util(50))]),
+                    json!([cur("cpu", json!({"averageUtilization": 30}))]),
+                ),
+                "memory: 30%/60%, cpu: <unknown>/50%",
+            ),
+            // An average-value target shows the average value.
+            (
+                hpa(
+                    json!([res("cpu", avg("200m"))]),
+                    json!([cur("cpu", json!({"averageValue": "150m"}))]),
+                ),
+                "cpu: 150m/200m",
+            ),
+            (
+                hpa(json!([res("cpu", avg("200m"))]), json!([])),
+                "cpu: <unknown>/200m",
+            ),
+            // No utilization target: <auto>.
+            (
+                hpa(
+                    json!([res("cpu", json!({"type": "Utilization"}))]),
+                    json!([]),
+                ),
+                "cpu: <unknown>/<auto>",
+            ),
+            // Two metrics shown, the rest counted.
+            (
+                hpa(
+                    json!([
+                        res("cpu", util(50)),
+                        res("memory", util(70)),
+                        res("cpu", avg("1")),
+                        res("memory", avg("1Gi"))
+                    ]),
+                    json!([cur("cpu", json!({"averageUtilization": 40}))]),
+                ),
+                "cpu: 40%/50%, memory: <unknown>/70% + 2 more...",
+            ),
+            (
+                hpa(
+                    json!([
+                        {"type": "Pods", "pods": {"metric": {"name": "qps"}, "target": {"type": "AverageValue", "averageValue": "1k"}}},
+                        {"type": "External", "external": {"metric": {"name": "queue"}, "target": {"type": "AverageValue", "averageValue": "30"}}},
+                    ]),
+                    json!([
+                        {"type": "Pods", "pods": {"current": {"averageValue": "500"}}},
+                        {"type": "External", "external": {"current": {"averageValue": "12"}}},
+                    ]),
+                ),
+                "500/1k, 12/30 (avg)",
+            ),
+            (
+                hpa(
+                    json!([
+                        {"type": "Object", "object": {"target": {"type": "Value", "value": "10"}}},
+                        {"type": "ContainerResource", "containerResource": {"name": "cpu", "container": "app", "target": util(60)}},
+                        {"type": "Custom"},
+                    ]),
+                    json!([{"type": "Object", "object": {"current": {"value": "4"}}}]),
+                ),
+                "4/10, cpu: <unknown>/60% + 1 more...",
+            ),
+        ];
+        for (j, want) in cases {
+            assert_eq!(hpa_targets(&j), want, "{j}");
+        }
+        assert_eq!(
+            hpa_metric(&json!({"type": "Custom"}), None),
+            "<unknown type>"
+        );
+    }
+
     fn load(yaml: &str) -> Vec<Arc<Object>> {
         let objs = manifest::load_str(yaml, "test.yaml").unwrap_or_else(|e| panic!("{e}"));
         objs.into_iter()
@@ -1175,6 +1342,11 @@ mod tests {
         let mut measured = hpa.clone();
         measured["status"]["currentMetrics"] = json!([{"type": "Resource", "resource": {"name": "cpu", "current": {"averageUtilization": 90}}}]);
         assert_eq!(hpa_targets(&measured), "cpu: 90%/50%");
+        assert_eq!(
+            hpa_targets(&json!({"spec": {}, "status": {}})),
+            "<none>",
+            "no metrics"
+        );
 
         let node = |ready: &str, unschedulable: bool| {
             json!({

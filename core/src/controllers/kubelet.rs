@@ -46,7 +46,10 @@
 //!    exit 0) → phase Succeeded (exit 0) or Failed, container `Terminated`.
 //!    Otherwise the container restarts at `sₖ₊₁ = eₖ + backoffₖ` (10 s doubling to
 //!    5 min), in `Waiting(CrashLoopBackOff)` meanwhile (phase stays Running), and
-//!    `restartCount` becomes k+1 when it starts again. Simplified: the back-off is
+//!    `restartCount` becomes k+1 when it starts again. From the first exit on,
+//!    `lastState.terminated` records the latest run that ended (its exit code,
+//!    start and finish): run k during its back-off, run k−1 while run k runs or after
+//!    it exited for good. Simplified: the back-off is
 //!    never reset by a long run, and restarts do not pull images again.
 //! 5. **Graceful termination.** A pod with a `deletionTimestamp` keeps running (and
 //!    keeps its Ready condition, as K8S-SEMANTICS says) until that timestamp — which
@@ -106,7 +109,8 @@ use parking_lot::{Mutex, RwLock};
 use crate::intern::{intern, Str};
 use crate::model::{
     find_condition, set_condition, Condition, ConditionStatus, ContainerState, EventType, Kind,
-    Node, Object, ObjectKey, Pod, PodPhase, PodStatus, PullPolicy, RestartPolicy, WaitingReason,
+    LastTermination, Node, Object, ObjectKey, Pod, PodPhase, PodStatus, PullPolicy, RestartPolicy,
+    WaitingReason,
 };
 use crate::runtime::{
     route_key, route_object, Controller, Ctx, OwnWrites, ReconcileError, Requeue, Routed,
@@ -476,10 +480,12 @@ impl Kubelet {
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0);
 
-        // Run k started at s; find the run `now` falls in.
+        // Run k started at s; find the run `now` falls in. `previous` is how run k − 1
+        // ended (the containers' `lastState.terminated` while run k runs or exits).
         let mut s = s0;
         let mut k: u32 = 0;
         let mut not_ready_since = s0;
+        let mut previous: Option<LastTermination> = None;
         loop {
             let end = run_time.map(|r| s.plus(r));
             match end {
@@ -501,17 +507,26 @@ impl Kubelet {
                             finished_at: e,
                         };
                         st.restart_count = k;
+                        st.last_termination = previous.map(Box::new);
                         break;
                     }
+                    let ended = LastTermination {
+                        exit_code,
+                        started_at: s,
+                        finished_at: e,
+                    };
                     let ns = e.plus(backoff(k));
                     if now < ns {
+                        // Back-off: the run that just exited is the last state.
                         st.phase = PodPhase::Running;
                         st.container_state =
                             ContainerState::Waiting(WaitingReason::CrashLoopBackOff);
                         st.restart_count = k;
+                        st.last_termination = Some(Box::new(ended));
                         next = Some(ns);
                         break;
                     }
+                    previous = Some(ended);
                     s = ns;
                     k += 1;
                 }
@@ -519,6 +534,7 @@ impl Kubelet {
                     st.phase = PodPhase::Running;
                     st.container_state = ContainerState::Running { started_at: s };
                     st.restart_count = k;
+                    st.last_termination = previous.map(Box::new);
                     let ready_at = s.plus(delay);
                     let ready_before_exit = end.is_none_or(|e| ready_at < e);
                     if !never_ready && ready_before_exit {

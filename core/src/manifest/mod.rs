@@ -126,7 +126,9 @@
 //! - the `status` of every kind but Node (the API server resets status on create);
 //! - in a pod spec, an empty object or list is the same as an absent one
 //!   (`securityContext: {}`);
-//! - workloads: StatefulSet `ordinals` and `rollingUpdate.maxUnavailable`; Job
+//! - workloads: a DaemonSet's `rollingUpdate` under `type: OnDelete` (accepted
+//!   unvalidated, as upstream); StatefulSet `ordinals` and
+//!   `rollingUpdate.maxUnavailable`; Job
 //!   `podFailurePolicy`, `backoffLimitPerIndex`, `maxFailedIndexes`, `successPolicy`,
 //!   `podReplacementPolicy`, `managedBy` (and `completionMode: Indexed` is rejected);
 //! - Service: `externalTrafficPolicy`, `internalTrafficPolicy`, `externalIPs`,

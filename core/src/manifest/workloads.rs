@@ -253,6 +253,42 @@ fn rolling_bounds(
     Ok(())
 }
 
+/// A DaemonSet's `rollingUpdate` (upstream `ValidateRollingUpdateDaemonSet`): both
+/// fields non-negative ints or `N%`, neither above 100%, and exactly one of them
+/// non-zero.
+fn daemon_set_rolling_bounds(
+    max_surge: &IntOrString,
+    max_unavailable: &IntOrString,
+) -> FieldResult<()> {
+    const PATH: &str = "spec.updateStrategy.rollingUpdate";
+    let unavailable = int_or_percent(max_unavailable, &at(PATH, "maxUnavailable"))?;
+    let surge = int_or_percent(max_surge, &at(PATH, "maxSurge"))?;
+    for (v, n, name) in [
+        (max_unavailable, unavailable, "maxUnavailable"),
+        (max_surge, surge, "maxSurge"),
+    ] {
+        if matches!(v, IntOrString::String(_)) && n > 100 {
+            return Err(FieldError::invalid(
+                at(PATH, name),
+                render_int_or_string(v),
+                "must not be greater than 100%",
+            ));
+        }
+    }
+    match (unavailable != 0, surge != 0) {
+        (true, true) => Err(FieldError::invalid(
+            at(PATH, "maxSurge"),
+            render_int_or_string(max_surge),
+            "may not be set when maxUnavailable is non-zero",
+        )),
+        (false, false) => Err(FieldError::required(
+            at(PATH, "maxUnavailable"),
+            "cannot be 0 when maxSurge is 0",
+        )),
+        _ => Ok(()),
+    }
+}
+
 fn render_int_or_string(v: &IntOrString) -> String {
     match v {
         IntOrString::Int(i) => i.to_string(),
@@ -291,12 +327,9 @@ pub(crate) fn daemon_set(ds: &apps::DaemonSet, raw: &Value) -> FieldResult<Daemo
     let us = s.update_strategy.as_ref().unwrap_or(&empty_strategy);
     let ty = update_strategy_type(us.type_.as_deref())?;
     let update_strategy = if ty == "OnDelete" {
-        if us.rolling_update.is_some() {
-            return Err(FieldError::forbidden(
-                "spec.updateStrategy.rollingUpdate",
-                "may not be specified when strategy `type` is 'OnDelete'",
-            ));
-        }
+        // Upstream `ValidateDaemonSetUpdateStrategy` checks nothing under OnDelete: a
+        // `rollingUpdate` given with it (e.g. kept by `kubectl apply` from the live
+        // object) is accepted, unvalidated, and unused.
         DaemonSetUpdateStrategy::OnDelete
     } else {
         let ru = us.rolling_update.as_ref();
@@ -306,11 +339,7 @@ pub(crate) fn daemon_set(ds: &apps::DaemonSet, raw: &Value) -> FieldResult<Daemo
         let max_surge = ru
             .and_then(|r| r.max_surge.as_ref())
             .map_or(IntOrString::Int(0), int_or_string);
-        rolling_bounds(
-            &max_surge,
-            &max_unavailable,
-            "spec.updateStrategy.rollingUpdate",
-        )?;
+        daemon_set_rolling_bounds(&max_surge, &max_unavailable)?;
         DaemonSetUpdateStrategy::RollingUpdate {
             max_unavailable,
             max_surge,

@@ -756,6 +756,19 @@ pub enum ContainerState {
     },
 }
 
+/// How the containers' previous run ended (`containerStatuses[].lastState.terminated`):
+/// kept across a restart, so that `kubectl get pods` can show when the last restart
+/// happened (`RESTARTS 3 (45s ago)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LastTermination {
+    /// Exit code of that run.
+    pub exit_code: i32,
+    /// When that run started.
+    pub started_at: Timestamp,
+    /// When it exited.
+    pub finished_at: Timestamp,
+}
+
 /// Pod status.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct PodStatus {
@@ -775,6 +788,10 @@ pub struct PodStatus {
     pub container_state: ContainerState,
     /// Restarts so far (every container restarts together; see [`ContainerState`]).
     pub restart_count: u32,
+    /// The previous run's termination, once a run has ended and another is waiting
+    /// or has started (`lastState.terminated`; `None` = `lastState: {}`). Boxed: only
+    /// restarted pods have one, and it keeps a stored pod in its allocation size class.
+    pub last_termination: Option<Box<LastTermination>>,
 }
 
 impl Pod {

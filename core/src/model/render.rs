@@ -813,6 +813,15 @@ fn pod_status(p: &Pod) -> Value {
                 "finishedAt": finished_at.rfc3339(),
             } }),
         };
+        let last_state = match st.last_termination.as_deref() {
+            None => json!({}),
+            Some(t) => json!({ "terminated": {
+                "exitCode": t.exit_code,
+                "reason": if t.exit_code == 0 { "Completed" } else { "Error" },
+                "startedAt": t.started_at.rfc3339(),
+                "finishedAt": t.finished_at.rfc3339(),
+            } }),
+        };
         let running = matches!(st.container_state, ContainerState::Running { .. });
         let statuses = p
             .spec
@@ -826,6 +835,7 @@ fn pod_status(p: &Pod) -> Value {
                     "restartCount": st.restart_count,
                     "started": running,
                     "state": state,
+                    "lastState": last_state,
                 })
             })
             .collect();
@@ -1216,6 +1226,21 @@ fn resource_quantity(resource: &str, v: i64) -> String {
     }
 }
 
+/// `v` (thousandths when `milli`) as apimachinery's canonical DecimalSI quantity
+/// (`resource.NewMilliQuantity(v, DecimalSI).String()`): `250m`, `2`, `1500k`, `3M`.
+fn decimal_si(v: i64, milli: bool) -> String {
+    if milli && v % 1000 != 0 {
+        return format!("{v}m");
+    }
+    let mut n = if milli { v / 1000 } else { v };
+    let mut suffix = 0;
+    while n != 0 && n % 1000 == 0 && suffix < 6 {
+        n /= 1000;
+        suffix += 1;
+    }
+    format!("{n}{}", ["", "k", "M", "G", "T", "P", "E"][suffix])
+}
+
 fn hpa_spec(s: &HpaSpec) -> Value {
     let metrics: Vec<Value> = s
         .metrics
@@ -1251,9 +1276,17 @@ fn hpa_status(spec: &HpaSpec, st: &HpaStatus) -> Value {
     j.nz("currentReplicas", st.current_replicas.into());
     j.put("desiredReplicas", st.desired_replicas);
     if let (Some(u), Some(m)) = (st.current_utilization, spec.metrics.first()) {
+        // An AverageValue target's current value is the average usage (millicores or
+        // bytes), written as upstream's controller does: a DecimalSI quantity.
+        let current = match m.target {
+            MetricTarget::AverageValue(_) => {
+                json!({ "averageValue": decimal_si(i64::from(u), m.resource.as_str() == "cpu") })
+            }
+            _ => json!({ "averageUtilization": u }),
+        };
         j.put(
             "currentMetrics",
-            json!([{ "type": "Resource", "resource": { "name": m.resource.as_str(), "current": { "averageUtilization": u } } }]),
+            json!([{ "type": "Resource", "resource": { "name": m.resource.as_str(), "current": current } }]),
         );
     }
     j.list("conditions", conditions(&st.conditions, None));
