@@ -1,5 +1,5 @@
 //! One cold start of the kubesim side of `kubesim bench controller` only, for
-//! profiling under callgrind: `kubesim_side [replica_sets] [pods] [setup | runs]`
+//! profiling under callgrind: `kubesim_side [replica_sets] [pods] [setup | runs] [pump spins]`
 //! (with `setup`, only the store is built, to subtract its cost; a number repeats the
 //! cold start in one process, as the bench does).
 #![allow(missing_docs)]
@@ -24,12 +24,17 @@ fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let runs: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let spins: usize = args
+        .get(4)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(kubesim_core::runtime::DEFAULT_PUMP_SPINS);
     for _ in 0..runs {
         let s = run(
             Which::Bench,
             &replicas,
             Strategy::Hash,
             2,
+            spins,
             1,
             Duration::from_secs(600),
         )?;

@@ -131,6 +131,10 @@ struct ControllerArgs {
     /// [default: 4 × --workers, as kube.rs's scaling guide advises: a multiple of the CPUs].
     #[arg(long)]
     kube_concurrency: Option<u16>,
+    /// How many times a kubesim watch pump that has caught up yields its CPU before it
+    /// parks (RuntimeConfig::pump_spins; 0 parks at once).
+    #[arg(long, default_value_t = kubesim_core::runtime::DEFAULT_PUMP_SPINS)]
+    pump_spins: usize,
     /// Recorded pairs of runs, after one warm-up of each side [default: 5, or 3 with --quick].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
     runs: Option<u32>,
@@ -410,6 +414,7 @@ fn controller_cmd(args: ControllerArgs) -> Result<ExitCode> {
             args.workers
                 .saturating_mul(DEFAULT_KUBE_CONCURRENCY_PER_WORKER),
         ),
+        pump_spins: args.pump_spins,
         runs: args.runs.map_or(base.runs, |n| n as usize),
         real_controller: !args.no_real,
         quick: args.quick,

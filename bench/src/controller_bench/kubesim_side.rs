@@ -182,6 +182,7 @@ pub fn run(
     replicas: &[usize],
     strategy: Strategy,
     workers: usize,
+    pump_spins: usize,
     seed: u64,
     timeout: Duration,
 ) -> Result<RunSample> {
@@ -198,7 +199,10 @@ pub fn run(
     let rt = Runtime::start(
         store.clone(),
         vec![controller],
-        RuntimeConfig::new(strategy, workers),
+        RuntimeConfig {
+            pump_spins,
+            ..RuntimeConfig::new(strategy, workers)
+        },
     )
     .map_err(|e| anyhow!("starting the runtime: {e}"))?;
     let end = wait_converged(start + timeout, || shard_bench::converged(&store, total));

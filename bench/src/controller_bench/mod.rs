@@ -65,6 +65,8 @@ pub struct ControllerConfig {
     pub strategy: Strategy,
     /// kube-runtime's `controller::Config::concurrency` (0 = unbounded, its default).
     pub kube_concurrency: u16,
+    /// kubesim's `RuntimeConfig::pump_spins`.
+    pub pump_spins: usize,
     /// Recorded pairs (after one warm-up run of each side).
     pub runs: usize,
     /// Also run kubesim's own ReplicaSetController (third run per pair).
@@ -325,6 +327,7 @@ pub fn run(cfg: &ControllerConfig, pb: &ProgressBar) -> Result<ControllerResult>
                 &replicas,
                 cfg.strategy,
                 cfg.workers,
+                cfg.pump_spins,
                 cfg.seed,
                 timeout,
             )?;
@@ -339,6 +342,7 @@ pub fn run(cfg: &ControllerConfig, pb: &ProgressBar) -> Result<ControllerResult>
                     &replicas,
                     cfg.strategy,
                     cfg.workers,
+                    cfg.pump_spins,
                     cfg.seed,
                     timeout,
                 )?;

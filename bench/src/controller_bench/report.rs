@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kubesim_core::runtime::Strategy;
+use kubesim_core::runtime::{Strategy, DEFAULT_PUMP_SPINS};
 use serde::Serialize;
 
 use super::{run, ControllerConfig, ControllerResult, RunSample};
@@ -42,6 +42,8 @@ pub struct ControllerOptions {
     /// kube-runtime's controller concurrency (0 = unbounded, kube's default; the CLI's
     /// default is 4 × `workers`, see [`DEFAULT_KUBE_CONCURRENCY_PER_WORKER`]).
     pub kube_concurrency: u16,
+    /// kubesim's `RuntimeConfig::pump_spins`.
+    pub pump_spins: usize,
     /// Recorded pairs.
     pub runs: usize,
     /// Also run kubesim's own ReplicaSetController.
@@ -69,6 +71,7 @@ impl Default for ControllerOptions {
             workers: 2,
             strategy: Strategy::Hash,
             kube_concurrency: 2 * DEFAULT_KUBE_CONCURRENCY_PER_WORKER,
+            pump_spins: DEFAULT_PUMP_SPINS,
             runs: 5,
             real_controller: true,
             quick: false,
@@ -261,6 +264,7 @@ pub fn bench_controller(opts: &ControllerOptions) -> Result<ControllerOutcome> {
         workers: opts.workers,
         strategy: opts.strategy,
         kube_concurrency: opts.kube_concurrency,
+        pump_spins: opts.pump_spins,
         runs: opts.runs,
         real_controller: opts.real_controller,
         timeout_secs: 300,
@@ -304,9 +308,12 @@ fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
         format!(
             "kubesim: the Store is API and cache at once (writes validated, versioned, \
              indexed, watched); the real-time Runtime with a pump thread per watched kind \
-             and {} worker thread(s) under the `{}` strategy; reconciles record writes, \
-             the worker applies them. Latency = the runtime's own histogram (pump maps \
-             the event → reconcile starts).",
+             (yielding {} time(s) before parking when caught up) and {} worker thread(s) \
+             under the `{}` strategy; reconciles record writes, the worker applies them \
+             (a reconcile's pod creates as one store batch: one lock round, one watch \
+             wake-up). Latency = the runtime's own histogram (pump maps the event → \
+             reconcile starts).",
+            cfg.pump_spins,
             cfg.workers,
             cfg.strategy.name()
         ),

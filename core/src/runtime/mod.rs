@@ -201,7 +201,7 @@ pub use apply::{ApplyReport, Verb, WriteOutcome, WriteResult};
 pub use ctx::{Ctx, Effects, EventSpec, WriteAction, WriteOp};
 pub use metrics::{ControllerMetrics, LogEntry, LogKind, RuntimeLog, RuntimeMetrics};
 pub use own_writes::OwnWrites;
-pub use realtime::{RunningRuntime, Runtime, RuntimeConfig};
+pub use realtime::{RunningRuntime, Runtime, RuntimeConfig, DEFAULT_PUMP_SPINS};
 pub use sim::{
     virtual_store, ControllerTiming, HistoryEntry, RunStats, SimConfig, Simulation, Timeout,
 };

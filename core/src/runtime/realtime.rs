@@ -24,6 +24,9 @@ use crate::workqueue::QueueConfig;
 /// the longest a pump's "caught up" mark lags when its kind sees no events).
 const PUMP_WAIT: Duration = Duration::from_millis(10);
 
+/// [`RuntimeConfig::pump_spins`] by default.
+pub const DEFAULT_PUMP_SPINS: usize = 4;
+
 /// Events a pump takes from its watcher at once.
 const PUMP_BATCH: usize = 512;
 
@@ -50,6 +53,11 @@ pub struct RuntimeConfig {
     pub verbose: bool,
     /// Log entries kept.
     pub log_capacity: usize,
+    /// How many times a pump that has caught up yields its CPU (checking for new
+    /// events after each yield) before it parks on its watch. A pump that is awake
+    /// when a writer's next events arrive costs neither side a futex wake-up; with
+    /// busy writers on few cores this is most of the pump's cost. 0 parks at once.
+    pub pump_spins: usize,
 }
 
 impl RuntimeConfig {
@@ -64,6 +72,7 @@ impl RuntimeConfig {
             queue: QueueConfig::default(),
             verbose: false,
             log_capacity: 1000,
+            pump_spins: DEFAULT_PUMP_SPINS,
         }
     }
 }
@@ -109,6 +118,8 @@ struct Shared {
     idle_lock: Mutex<()>,
     idle_cond: Condvar,
     idle_waiters: AtomicUsize,
+    /// [`RuntimeConfig::pump_spins`].
+    pump_spins: usize,
 }
 
 impl Shared {
@@ -234,15 +245,20 @@ impl Shared {
                     Ok(0) => {
                         pump.caught_up.store(seen, Ordering::Release);
                         self.notify_idle();
-                        match watcher.next_timeout(PUMP_WAIT) {
-                            Ok(Some(ev)) => {
-                                self.deliver(pump, std::slice::from_ref(&ev), &mut keys, &mut batch)
+                        // Caught up: give the CPU to the writers a few times before
+                        // parking, so that a busy writer's next events find the pump
+                        // awake (no futex wake-up on either side).
+                        let spins = self.pump_spins;
+                        let mut pending = false;
+                        for _ in 0..spins {
+                            thread::yield_now();
+                            if watcher.has_pending() || self.stopping() {
+                                pending = true;
+                                break;
                             }
-                            Ok(None) => {}
-                            Err(e) => {
-                                self.log_watch(pump.kind, format!("{e}; relisting"));
-                                continue 'relist;
-                            }
+                        }
+                        if !pending {
+                            watcher.wait_timeout(PUMP_WAIT);
                         }
                     }
                     Ok(_) => self.deliver(pump, &buf, &mut keys, &mut batch),
@@ -357,6 +373,7 @@ impl Runtime {
             idle_lock: Mutex::new(()),
             idle_cond: Condvar::new(),
             idle_waiters: AtomicUsize::new(0),
+            pump_spins: config.pump_spins,
         });
         let running = RunningRuntime {
             shared,

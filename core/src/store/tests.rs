@@ -1338,6 +1338,34 @@ fn watch_delivers_every_event_in_order() {
     assert_eq!(w.poll(2).unwrap().len(), 1);
 }
 
+/// `has_pending` and `wait_timeout` look at the log without taking events; an
+/// expired watcher counts as pending (its next poll reports the expiry).
+#[test]
+fn waiting_for_events_does_not_take_them() {
+    let (s, _) = manual_clock_store(0, 3);
+    let w = s.watch(Kind::ConfigMap, s.resource_version()).unwrap();
+    assert!(!w.has_pending());
+    assert!(!w.wait_timeout(Duration::from_millis(1)));
+    s.create(cm("default", "a")).unwrap();
+    assert!(w.has_pending());
+    assert!(w.wait_timeout(Duration::from_secs(60)));
+    let mut w = w;
+    assert_eq!(drain(&mut w).len(), 1);
+    assert!(!w.has_pending());
+    // Woken by a write from another thread.
+    std::thread::scope(|scope| {
+        scope.spawn(|| s.create(cm("default", "b")).unwrap());
+        assert!(w.wait_timeout(Duration::from_secs(60)));
+    });
+    assert_eq!(drain(&mut w).len(), 1);
+    for i in 0..4 {
+        s.create(cm("default", &format!("c{i}"))).unwrap();
+    }
+    assert!(w.has_pending());
+    assert!(w.wait_timeout(Duration::ZERO));
+    assert!(w.poll(1).unwrap_err().is_expired());
+}
+
 #[test]
 fn too_old_watches_expire() {
     let (s, _) = manual_clock_store(0, 3);

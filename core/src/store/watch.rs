@@ -249,6 +249,35 @@ impl Watcher {
         self.cursor.take(&st, out, max)
     }
 
+    /// Whether an event after the cursor is in the log (or the watcher has expired:
+    /// the next poll reports it).
+    pub fn has_pending(&self) -> bool {
+        let st = self.log.state.lock();
+        self.cursor.next_seq < st.first_seq + st.events.len() as u64
+    }
+
+    /// Waits up to `timeout` until an event after the cursor is in the log, without
+    /// taking it; `true` if one is (then [`poll_into`](Self::poll_into) takes it with
+    /// whatever else arrived meanwhile).
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now().checked_add(timeout);
+        let log = &self.log;
+        let mut st = log.state.lock();
+        loop {
+            if self.cursor.next_seq < st.first_seq + st.events.len() as u64 {
+                return true;
+            }
+            match deadline {
+                Some(d) => {
+                    if log.cond.wait_until(&mut st, d).timed_out() {
+                        return self.cursor.next_seq < st.first_seq + st.events.len() as u64;
+                    }
+                }
+                None => log.cond.wait(&mut st),
+            }
+        }
+    }
+
     /// The next event, waiting up to `timeout` for one (for real-time runtimes).
     /// `Ok(None)` when none arrived in time.
     ///
