@@ -5,6 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crossbeam::utils::CachePadded;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
@@ -133,13 +134,18 @@ pub(crate) struct Counters {
     pub(crate) write_failures: AtomicU64,
     pub(crate) events_recorded: AtomicU64,
     pub(crate) event_errors: AtomicU64,
-    pub(crate) keys_mapped: AtomicU64,
+    /// Bumped by the pumps, the rest by the workers: on a cache line of its own.
+    pub(crate) keys_mapped: CachePadded<AtomicU64>,
     pub(crate) map_panics: AtomicU64,
 }
 
 impl Counters {
+    /// Adds `n` (nothing for 0: the counters share cache lines between workers and
+    /// pumps, so an add of nothing is not free).
     pub(crate) fn bump(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
+        if n != 0 {
+            c.fetch_add(n, Ordering::Relaxed);
+        }
     }
 
     pub(crate) fn reset(&self) {
