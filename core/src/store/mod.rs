@@ -929,7 +929,11 @@ impl Store {
 
     /// The next generated-name suffix: 5 characters of [`SUFFIX_ALPHABET`].
     fn random_suffix(&self) -> [u8; SUFFIX_LEN] {
-        let n = self.inner.names.fetch_add(1, Ordering::Relaxed);
+        self.suffix_at(self.inner.names.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The `n`-th generated-name suffix of this store's seed.
+    fn suffix_at(&self, n: u64) -> [u8; SUFFIX_LEN] {
         let mut x = draw(self.inner.config.seed, STREAM_NAME, n);
         let mut out = [0u8; SUFFIX_LEN];
         for c in &mut out {
@@ -939,6 +943,15 @@ impl Store {
         out
     }
 
+    /// The `n`-th uid of this store's seed (a fresh one in the 2^-64 case of a zero
+    /// draw).
+    fn uid_at(&self, n: u64) -> Uid {
+        match draw(self.inner.config.seed, STREAM_UID, n) {
+            0 => self.next_uid(),
+            u => Uid(u),
+        }
+    }
+
     /// Creates the object (see the module docs for the rules).
     ///
     /// # Errors
@@ -946,7 +959,9 @@ impl Store {
     /// [`Error::AlreadyExists`], [`Error::NamespaceNotFound`], [`Error::Invalid`].
     pub fn create(&self, obj: Object) -> Result<Arc<Object>> {
         let now = self.clock().now();
-        let (obj, generated) = self.prepare_create(obj, now, &mut None)?;
+        let obj = self.admit_create(obj, &mut None)?;
+        let (obj, generated) =
+            self.finish_create(obj, now, self.next_uid(), || self.random_suffix())?;
         match self.insert(obj) {
             Ok(o) => Ok(o),
             Err(b) => {
@@ -982,10 +997,44 @@ impl Store {
         out.resize_with(n, || None);
         let now = self.clock().now();
         let mut ns_cache = None;
+        let admitted: Vec<Result<Object>> = objs
+            .into_iter()
+            .map(|o| self.admit_create(o, &mut ns_cache))
+            .collect();
+        // The uids and generated-name suffixes the objects draw, reserved as two blocks
+        // (in input order, so the same as drawing them one by one): an admitted
+        // object draws a uid, and one with only a generateName its first suffix.
+        let (mut uids, mut suffixes) = (0u64, 0u64);
+        for o in admitted.iter().flatten() {
+            uids += 1;
+            if o.name().is_empty()
+                && o.meta()
+                    .generate_name
+                    .as_ref()
+                    .is_some_and(|p| !p.is_empty())
+            {
+                suffixes += 1;
+            }
+        }
+        let mut next_uid = self.inner.uids.fetch_add(uids, Ordering::Relaxed);
+        let mut next_suffix = if suffixes > 0 {
+            self.inner.names.fetch_add(suffixes, Ordering::Relaxed)
+        } else {
+            0
+        };
         let mut run: Vec<Pending> = Vec::new();
         let mut retry: Vec<(usize, Object, Error)> = Vec::new();
-        for (i, obj) in objs.into_iter().enumerate() {
-            match self.prepare_create(obj, now, &mut ns_cache) {
+        for (i, admitted) in admitted.into_iter().enumerate() {
+            let prepared = admitted.and_then(|obj| {
+                let uid = self.uid_at(next_uid);
+                next_uid += 1;
+                self.finish_create(obj, now, uid, || {
+                    let s = self.suffix_at(next_suffix);
+                    next_suffix += 1;
+                    s
+                })
+            });
+            match prepared {
                 Ok((obj, generated)) => {
                     if run.last().is_some_and(|p| p.obj.kind() != obj.kind()) {
                         self.insert_run(std::mem::take(&mut run), &mut out, &mut retry);
@@ -1010,16 +1059,14 @@ impl Store {
             .collect()
     }
 
-    /// The checks and defaults of a create, before any lock: namespace (through
+    /// The first checks of a create, before any lock: the namespace (through
     /// `ns_cache`, the last namespace looked up: given name, stored name, being
-    /// deleted), admission, uid and metadata, and the name — validated, or drawn from
-    /// `generateName` (then the second value is `true`).
-    fn prepare_create(
+    /// deleted), then admission.
+    fn admit_create(
         &self,
         mut obj: Object,
-        now: Timestamp,
         ns_cache: &mut Option<(Str, Str, bool)>,
-    ) -> Result<(Object, bool)> {
+    ) -> Result<Object> {
         let kind = obj.kind();
         if kind.namespaced() {
             if obj.namespace().is_empty() {
@@ -1057,8 +1104,21 @@ impl Store {
             obj.meta_mut().namespace = Str::default();
         }
         self.inner.config.admission.admit(self, &mut obj);
+        Ok(obj)
+    }
+
+    /// The rest of a create's preparation: uid and system metadata, and the name —
+    /// validated, or drawn from `generateName` with the suffix `suffix` gives (then
+    /// the second value is `true`).
+    fn finish_create(
+        &self,
+        mut obj: Object,
+        now: Timestamp,
+        uid: Uid,
+        suffix: impl FnOnce() -> [u8; SUFFIX_LEN],
+    ) -> Result<(Object, bool)> {
+        let kind = obj.kind();
         {
-            let uid = self.next_uid();
             let m = obj.meta_mut();
             m.uid = uid;
             m.resource_version = 0;
@@ -1070,14 +1130,18 @@ impl Store {
             validate_name(kind, obj.name())?;
             return Ok((obj, false));
         }
-        let name = self.generated_name(&obj)?;
+        let name = self.generated_name(&obj, suffix)?;
         obj.meta_mut().name = name;
         Ok((obj, true))
     }
 
     /// A fresh name for `obj` from its `metadata.generateName`: the prefix (cut to
     /// 58 bytes) and 5 characters drawn from the store's seed, validated.
-    fn generated_name(&self, obj: &Object) -> Result<Str> {
+    fn generated_name(
+        &self,
+        obj: &Object,
+        suffix: impl FnOnce() -> [u8; SUFFIX_LEN],
+    ) -> Result<Str> {
         let kind = obj.kind();
         let Some(prefix) = obj.meta().generate_name.as_ref().filter(|p| !p.is_empty()) else {
             return Err(invalid(
@@ -1095,7 +1159,7 @@ impl Store {
         // into its `Str`.
         let mut buf = [0u8; MAX_GENERATE_PREFIX + SUFFIX_LEN];
         buf[..cut].copy_from_slice(base.as_bytes());
-        buf[cut..cut + SUFFIX_LEN].copy_from_slice(&self.random_suffix());
+        buf[cut..cut + SUFFIX_LEN].copy_from_slice(&suffix());
         // A char-boundary prefix followed by ASCII is UTF-8.
         let name = std::str::from_utf8(&buf[..cut + SUFFIX_LEN])
             .map_err(|_| invalid(kind, base, "generated name is not UTF-8"))?;
@@ -1108,7 +1172,7 @@ impl Store {
     fn insert_generated(&self, mut obj: Object, first: Error) -> Result<Arc<Object>> {
         let mut last = first;
         for _ in 1..GENERATE_NAME_ATTEMPTS {
-            let name = self.generated_name(&obj)?;
+            let name = self.generated_name(&obj, || self.random_suffix())?;
             obj.meta_mut().name = name;
             match self.insert(obj) {
                 Ok(o) => return Ok(o),
