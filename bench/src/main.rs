@@ -67,7 +67,7 @@ struct RouteArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Directory for the run folder (route-<UTC yyyymmdd-HHMMSS>/).
+    /// Directory for the run folder (route-yyyymmdd-HHMMSS/, in UTC).
     #[arg(long, default_value = "results")]
     out: PathBuf,
     /// Do not write a run folder.
@@ -150,7 +150,7 @@ struct ControllerArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Directory for the run folder (controller-<UTC yyyymmdd-HHMMSS>/).
+    /// Directory for the run folder (controller-yyyymmdd-HHMMSS/, in UTC).
     #[arg(long, default_value = "results")]
     out: PathBuf,
     /// Do not write a run folder.
@@ -181,7 +181,7 @@ struct StoreArgs {
     /// No progress output on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Directory for the run folder (store-<UTC yyyymmdd-HHMMSS>/).
+    /// Directory for the run folder (store-yyyymmdd-HHMMSS/, in UTC).
     #[arg(long, default_value = "results")]
     out: PathBuf,
     /// Do not write a run folder.
@@ -243,7 +243,7 @@ struct ShardArgs {
     /// No progress bar on stderr.
     #[arg(long)]
     quiet: bool,
-    /// Directory for the run folder (shard-<UTC yyyymmdd-HHMMSS>/).
+    /// Directory for the run folder (shard-yyyymmdd-HHMMSS/, in UTC).
     #[arg(long, default_value = "results")]
     out: PathBuf,
     /// Do not write a run folder.
