@@ -317,6 +317,14 @@ fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
             cfg.workers,
             cfg.strategy.name()
         ),
+        "Allocator: both sides share the process's mimalloc, with the purging of freed \
+         memory turned off (MIMALLOC_PURGE_DELAY=-1; the command re-runs itself with it \
+         unless the caller set the variable). With purging on, a run that follows one \
+         that freed a large heap pays for returning that memory to the OS and faulting \
+         it back: kube-runtime's side then swung between about 17,000 and 27,000 \
+         reconciles/s depending on which run came before it; with purging off it is \
+         steady near its best."
+            .into(),
         format!(
             "kube-runtime: Controller::for_stream(rs stream, reader).owns_stream(pod \
              stream).run(…) with Config concurrency {} (kube.rs's scaling guide: \
@@ -378,6 +386,16 @@ fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
 
 /// A count the shared reconcile keeps; "—" for kubesim's own controller, which does
 /// not.
+/// The allocator's purge setting this process runs with (`kubesim bench controller`
+/// sets `MIMALLOC_PURGE_DELAY=-1`; see the notes).
+fn allocator_setting() -> String {
+    match std::env::var("MIMALLOC_PURGE_DELAY") {
+        Ok(v) if v.trim() == "-1" => "MIMALLOC_PURGE_DELAY=-1: freed memory is kept, not purged".into(),
+        Ok(v) => format!("MIMALLOC_PURGE_DELAY={v}"),
+        Err(_) => "default options: freed memory purged after 10 ms".into(),
+    }
+}
+
 fn shared_only(r: &SideSummary, v: f64) -> String {
     if r.side == "kubesim-rs-controller" {
         "—".into()
@@ -705,8 +723,11 @@ impl ControllerReport {
         );
         let _ = writeln!(
             s,
-            "- kube-runtime {}, k8s-openapi {}; allocator: mimalloc; seed {:#x}",
-            m.run.kube_runtime, m.run.k8s_openapi, m.config.seed
+            "- kube-runtime {}, k8s-openapi {}; allocator: mimalloc ({}); seed {:#x}",
+            m.run.kube_runtime,
+            m.run.k8s_openapi,
+            allocator_setting(),
+            m.config.seed
         );
         s
     }
