@@ -47,9 +47,9 @@
 //! # Layout
 //!
 //! Per kind: 64 shards (`parking_lot::RwLock`, cache-padded), each an open-addressing
-//! table of `(hash, slot, Arc<Object>, name)` entries plus a vector of slots holding
-//! the same `Arc`s (see `table.rs`); each object has a compact `u32` id = (slot,
-//! shard). Secondary indexes map label key/value, label key, namespace, owner uid and
+//! table of `(hash, slot)` entries over a vector of slots holding each object's name
+//! and `Arc` (see `table.rs`); each object has a compact `u32` id = (slot, shard).
+//! Secondary indexes map label key/value, label key, namespace, owner uid and
 //! (pods) node name to posting lists of ids (sorted vectors while small, `roaring`
 //! bitmaps past that; see `index.rs`, `posting.rs`). A bounded per-kind
 //! event ring serves watches (see `watch.rs`). A `get` is one hash, one shard read
