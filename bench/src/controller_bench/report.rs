@@ -390,7 +390,9 @@ fn notes(cfg: &ControllerConfig, nproc: usize) -> Vec<String> {
 /// sets `MIMALLOC_PURGE_DELAY=-1`; see the notes).
 fn allocator_setting() -> String {
     match std::env::var("MIMALLOC_PURGE_DELAY") {
-        Ok(v) if v.trim() == "-1" => "MIMALLOC_PURGE_DELAY=-1: freed memory is kept, not purged".into(),
+        Ok(v) if v.trim() == "-1" => {
+            "MIMALLOC_PURGE_DELAY=-1: freed memory is kept, not purged".into()
+        }
         Ok(v) => format!("MIMALLOC_PURGE_DELAY={v}"),
         Err(_) => "default options: freed memory purged after 10 ms".into(),
     }

@@ -470,10 +470,9 @@ pub fn converged(store: &Store, pods: usize) -> bool {
     if store.count(Kind::Pod) != pods {
         return false;
     }
-    let Ok(sets) = store.list(Kind::ReplicaSet, None, None, None) else {
-        return false;
-    };
-    sets.iter().all(|o| {
+    // Polled every millisecond while the workers run: no sort (as a reflector's
+    // `state()` on kube-runtime's side).
+    store.all(Kind::ReplicaSet).iter().all(|o| {
         o.as_replica_set()
             .is_some_and(|r| r.status.replicas == r.spec.replicas)
     })

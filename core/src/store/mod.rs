@@ -720,6 +720,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Every object of `kind`, in no particular order: [`list`](Self::list) without
+    /// selectors and without the sort (like a reflector's `state()`), for callers that
+    /// only aggregate. Shard by shard, each under its read lock, so — as a list — not a
+    /// snapshot.
+    pub fn all(&self, kind: Kind) -> Vec<Arc<Object>> {
+        let ks = self.ks(kind);
+        let mut out = Vec::with_capacity(ks.count.load(Ordering::Relaxed));
+        for shard in ks.shards.iter() {
+            out.extend(shard.read().objects().map(|(_, o)| Arc::clone(o)));
+        }
+        out
+    }
+
     /// How a list finds its candidates (selectors already stripped of empty ones).
     fn plan<'a>(
         kind: Kind,

@@ -483,6 +483,18 @@ fn concurrent_batches_keep_the_store_consistent() {
     assert_eq!(listed.len(), 4 * 50 * 8);
 }
 
+#[test]
+fn all_is_an_unsorted_list_of_the_kind() {
+    let s = fixture();
+    let mut all = names(&s.all(Kind::Pod));
+    all.sort();
+    let mut listed = names(&s.list(Kind::Pod, None, None, None).unwrap());
+    listed.sort();
+    assert!(!all.is_empty());
+    assert_eq!(all, listed);
+    assert!(s.all(Kind::Job).is_empty());
+}
+
 // ---- update ----
 
 #[test]
