@@ -1253,9 +1253,9 @@ impl Store {
         let mut per_shard = [0u32; SHARDS];
         for p in run {
             let (h, si) = (p.h, shard_of_hash(p.h));
-            let Some(shard) = guards[si].as_mut() else {
-                continue;
-            };
+            let shard = guards[si]
+                .as_mut()
+                .expect("every shard of the run was locked above");
             let (ns, name) = (p.obj.namespace(), p.obj.name());
             let taken = shard.lookup(h, ns, name).is_some()
                 || accepted
@@ -1313,9 +1313,10 @@ impl Store {
                     .expect("a new Arc is not shared yet")
                     .meta_mut()
                     .resource_version = rv;
-                if let Some(shard) = guards[*si].as_mut() {
-                    shard.publish(*h, *local, Arc::clone(arc));
-                }
+                guards[*si]
+                    .as_mut()
+                    .expect("every shard of the run was locked above")
+                    .publish(*h, *local, Arc::clone(arc));
                 if let Some(ev) = log.push(WatchEvent {
                     type_: WatchEventType::Added,
                     object: Arc::clone(arc),
