@@ -972,9 +972,10 @@ impl Store {
     /// [`Error::AlreadyExists`], [`Error::NamespaceNotFound`], [`Error::Invalid`].
     pub fn create(&self, obj: Object) -> Result<Arc<Object>> {
         let now = self.clock().now();
-        let obj = self.admit_create(obj, &mut None)?;
-        let (obj, generated) =
-            self.finish_create(obj, now, self.next_uid(), || self.random_suffix())?;
+        let mut obj = obj;
+        self.admit_create(&mut obj, None)?;
+        let generated =
+            self.finish_create(&mut obj, now, self.next_uid(), || self.random_suffix())?;
         match self.insert(obj) {
             Ok(o) => Ok(o),
             Err(b) => {
@@ -1012,7 +1013,7 @@ impl Store {
         let mut ns_cache = None;
         let admitted: Vec<Result<Object>> = objs
             .into_iter()
-            .map(|o| self.admit_create(o, &mut ns_cache))
+            .map(|mut o| self.admit_create(&mut o, Some(&mut ns_cache)).map(|()| o))
             .collect();
         // The uids and generated-name suffixes the objects draw, reserved as two blocks
         // (in input order, so the same as drawing them one by one): an admitted
@@ -1038,14 +1039,15 @@ impl Store {
         let mut run: Vec<Pending> = Vec::new();
         let mut retry: Vec<(usize, Object, Error)> = Vec::new();
         for (i, admitted) in admitted.into_iter().enumerate() {
-            let prepared = admitted.and_then(|obj| {
+            let prepared = admitted.and_then(|mut obj| {
                 let uid = self.uid_at(next_uid);
                 next_uid += 1;
-                self.finish_create(obj, now, uid, || {
+                self.finish_create(&mut obj, now, uid, || {
                     let s = self.suffix_at(next_suffix);
                     next_suffix += 1;
                     s
                 })
+                .map(|generated| (obj, generated))
             });
             match prepared {
                 Ok((obj, generated)) => {
@@ -1077,9 +1079,9 @@ impl Store {
     /// deleted), then admission.
     fn admit_create(
         &self,
-        mut obj: Object,
-        ns_cache: &mut Option<(Str, Str, bool)>,
-    ) -> Result<Object> {
+        obj: &mut Object,
+        ns_cache: Option<&mut Option<(Str, Str, bool)>>,
+    ) -> Result<()> {
         let kind = obj.kind();
         if kind.namespaced() {
             if obj.namespace().is_empty() {
@@ -1090,12 +1092,13 @@ impl Store {
                 ));
             }
             let state = match ns_cache {
-                Some((given, stored, deleting)) if given == obj.namespace() => {
+                None => self.namespace_state(obj.namespace()),
+                Some(Some((given, stored, deleting))) if given == obj.namespace() => {
                     Some((stored.clone(), *deleting))
                 }
-                _ => {
+                Some(cache) => {
                     let state = self.namespace_state(obj.namespace());
-                    *ns_cache = state.as_ref().map(|(stored, deleting)| {
+                    *cache = state.as_ref().map(|(stored, deleting)| {
                         (obj.namespace().clone(), stored.clone(), *deleting)
                     });
                     state
@@ -1116,8 +1119,8 @@ impl Store {
         } else {
             obj.meta_mut().namespace = Str::default();
         }
-        self.inner.config.admission.admit(self, &mut obj);
-        Ok(obj)
+        self.inner.config.admission.admit(self, obj);
+        Ok(())
     }
 
     /// The rest of a create's preparation: uid and system metadata, and the name —
@@ -1125,11 +1128,11 @@ impl Store {
     /// the second value is `true`).
     fn finish_create(
         &self,
-        mut obj: Object,
+        obj: &mut Object,
         now: Timestamp,
         uid: Uid,
         suffix: impl FnOnce() -> [u8; SUFFIX_LEN],
-    ) -> Result<(Object, bool)> {
+    ) -> Result<bool> {
         let kind = obj.kind();
         {
             let m = obj.meta_mut();
@@ -1141,11 +1144,11 @@ impl Store {
         }
         if !obj.name().is_empty() {
             validate_name(kind, obj.name())?;
-            return Ok((obj, false));
+            return Ok(false);
         }
-        let name = self.generated_name(&obj, suffix)?;
+        let name = self.generated_name(obj, suffix)?;
         obj.meta_mut().name = name;
-        Ok((obj, true))
+        Ok(true)
     }
 
     /// A fresh name for `obj` from its `metadata.generateName`: the prefix (cut to
