@@ -723,9 +723,9 @@ mod tests {
     use crate::endpoints::{Backend, Candidate};
     use std::net::Ipv4Addr;
 
-    fn set(ips: &[u8]) -> EndpointSet {
-        let c: Vec<Candidate> = ips
-            .iter()
+    /// Ready endpoints 10.0.0.`i`:80.
+    fn cand(ips: &[u8]) -> Vec<Candidate> {
+        ips.iter()
             .map(|&i| Candidate {
                 backend: Backend {
                     ip: Ipv4Addr::new(10, 0, 0, i),
@@ -737,27 +737,15 @@ mod tests {
                 serving: true,
                 terminating: false,
             })
-            .collect();
-        EndpointSet::build(1, &c, 1)
+            .collect()
+    }
+
+    fn set(ips: &[u8]) -> EndpointSet {
+        EndpointSet::build(1, &cand(ips), 1)
     }
 
     #[test]
     fn an_endpoint_that_left_and_came_back_voids_the_entry() {
-        let cand = |ips: &[u8]| -> Vec<Candidate> {
-            ips.iter()
-                .map(|&i| Candidate {
-                    backend: Backend {
-                        ip: Ipv4Addr::new(10, 0, 0, i),
-                        port: 80,
-                        pod: None,
-                        node: None,
-                    },
-                    ready: true,
-                    serving: true,
-                    terminating: false,
-                })
-                .collect()
-        };
         let t = AffinityTable::new();
         let k = AffinityKey::new(1, 0, Ipv4Addr::new(1, 2, 3, 4));
         let v1 = EndpointSet::build(1, &cand(&[1, 2]), 1);

@@ -222,6 +222,32 @@ fn run_churn(ops: Vec<Op>, affinity: bool) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Round-robin picks per endpoint of two threads that start together and pick
+/// `picks` times each.
+fn two_thread_round_robin(set: &Arc<EndpointSet>, picks: usize) -> Vec<usize> {
+    let barrier = Arc::new(std::sync::Barrier::new(2));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let (set, barrier) = (set.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let mut local = vec![0usize; set.len()];
+                barrier.wait();
+                for _ in 0..picks {
+                    local[set.next_round_robin().unwrap()] += 1;
+                }
+                local
+            })
+        })
+        .collect();
+    let mut total = vec![0usize; set.len()];
+    for h in handles {
+        for (t, l) in total.iter_mut().zip(h.join().unwrap()) {
+            *t += l;
+        }
+    }
+    total
+}
+
 fn set_of(n: usize, seed: u64) -> EndpointSet {
     let c: Vec<Candidate> = (0..n)
         .map(|i| Candidate {
@@ -433,26 +459,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         let set = Arc::new(set_of(n, seed));
-        let barrier = Arc::new(std::sync::Barrier::new(2));
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
-                let (set, barrier) = (set.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    let mut local = vec![0usize; set.len()];
-                    barrier.wait();
-                    for _ in 0..picks {
-                        local[set.next_round_robin().unwrap()] += 1;
-                    }
-                    local
-                })
-            })
-            .collect();
-        let mut total = vec![0usize; n];
-        for h in handles {
-            for (t, l) in total.iter_mut().zip(h.join().unwrap()) {
-                *t += l;
-            }
-        }
+        let total = two_thread_round_robin(&set, picks);
         let (min, max) = (*total.iter().min().unwrap(), *total.iter().max().unwrap());
         prop_assert_eq!(total.iter().sum::<usize>(), 2 * picks);
         prop_assert!(max - min <= 2, "min {min} max {max} over {n} endpoints: {total:?}");
@@ -477,25 +484,7 @@ proptest! {
             counts[RoundRobin.pick(&ctx, &mut rng).unwrap()] += 1;
         }
         prop_assert!(counts.iter().all(|&c| c == cycles), "{counts:?}");
-        let picks_per_thread = n * cycles;
-        let handles: Vec<_> = (0..2)
-            .map(|_| {
-                let set = set.clone();
-                std::thread::spawn(move || {
-                    let mut local = vec![0usize; set.len()];
-                    for _ in 0..picks_per_thread {
-                        local[set.next_round_robin().unwrap()] += 1;
-                    }
-                    local
-                })
-            })
-            .collect();
-        let mut total = vec![0usize; n];
-        for h in handles {
-            for (t, l) in total.iter_mut().zip(h.join().unwrap()) {
-                *t += l;
-            }
-        }
+        let total = two_thread_round_robin(&set, n * cycles);
         prop_assert!(total.iter().all(|&c| c == 2 * cycles), "{total:?}");
     }
 }
