@@ -428,7 +428,7 @@ impl StoreReport {
     pub fn summary_md(&self) -> String {
         let m = &self.meta;
         let mut s = String::new();
-        let _ = writeln!(s, "# kubesim bench store — {}\n", m.run.date);
+        let _ = writeln!(s, "# kubesim bench store — {}\n", m.run.base.date);
         let _ = writeln!(
             s,
             "kubesim's store vs kube-runtime {}'s reflector store, {} pods ({} apps × {}, {} namespaces){}.\n",
@@ -770,13 +770,15 @@ impl Profiler {
 #[cfg(test)]
 pub(crate) fn test_run_info(command: &str) -> RunInfo {
     RunInfo {
-        command: command.into(),
-        rustc: "rustc 1.85.0".into(),
-        git: "abc1234".into(),
-        nproc: 2,
-        cpu: "test cpu".into(),
-        date: "2026-01-01T00:00:00Z".into(),
-        stamp: "20260101-000000".into(),
+        base: kubesim_loadgen::output::RunInfo {
+            command: command.into(),
+            rustc: "rustc 1.85.0".into(),
+            git: "abc1234".into(),
+            nproc: 2,
+            cpu: "test cpu".into(),
+            date: "2026-01-01T00:00:00Z".into(),
+            stamp: "20260101-000000".into(),
+        },
         kube_runtime: "0.0.0".into(),
         k8s_openapi: "0.0.0".into(),
         loadavg: "0.00 0.00 0.00".into(),

@@ -7,31 +7,22 @@
 
 use serde::Serialize;
 
+use kubesim_loadgen::output::create_run_dir;
 pub use kubesim_loadgen::output::{command_line, now, stamp, RUSTC_VERSION};
-use kubesim_loadgen::output::{cpu_model, create_run_dir, git_commit};
 
 /// The kube-runtime version in Cargo.lock when this binary was built.
 pub const KUBE_RUNTIME_VERSION: &str = env!("KUBESIM_KUBE_RUNTIME_VERSION");
 /// The k8s-openapi version in Cargo.lock when this binary was built.
 pub const K8S_OPENAPI_VERSION: &str = env!("KUBESIM_K8S_OPENAPI_VERSION");
 
-/// Where and how a run happened.
+/// Where and how a run happened: the facts every run folder carries
+/// ([`kubesim_loadgen::output::RunInfo`], flattened into the same JSON object) plus
+/// the peers' versions and the load average.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunInfo {
-    /// The command line, shell-quoted.
-    pub command: String,
-    /// `rustc -V`.
-    pub rustc: String,
-    /// `git rev-parse --short HEAD`, `-dirty` when the tree has changes, or `unknown`.
-    pub git: String,
-    /// Logical CPUs available.
-    pub nproc: usize,
-    /// CPU model from /proc/cpuinfo, or `unknown`.
-    pub cpu: String,
-    /// Start time, RFC 3339 UTC.
-    pub date: String,
-    /// Start time as `yyyymmdd-HHMMSS` (run folder names).
-    pub stamp: String,
+    /// Command line, `rustc -V`, commit, CPUs, CPU model, date and stamp.
+    #[serde(flatten)]
+    pub base: kubesim_loadgen::output::RunInfo,
     /// kube-runtime version of the peer.
     pub kube_runtime: String,
     /// k8s-openapi version of the peer's types.
@@ -46,16 +37,17 @@ impl RunInfo {
     /// commit, machine and date.
     pub fn write_markdown(&self, s: &mut String) {
         use std::fmt::Write as _;
+        let b = &self.base;
         let _ = writeln!(s, "\n## Run\n");
-        let _ = writeln!(s, "- command: `{}`", self.command);
-        let _ = writeln!(s, "- rustc: `{}`", self.rustc);
-        let _ = writeln!(s, "- commit: `{}`", self.git);
+        let _ = writeln!(s, "- command: `{}`", b.command);
+        let _ = writeln!(s, "- rustc: `{}`", b.rustc);
+        let _ = writeln!(s, "- commit: `{}`", b.git);
         let _ = writeln!(
             s,
             "- machine: {} CPUs, {}; load average at start {}",
-            self.nproc, self.cpu, self.loadavg
+            b.nproc, b.cpu, self.loadavg
         );
-        let _ = writeln!(s, "- date: {}", self.date);
+        let _ = writeln!(s, "- date: {}", b.date);
     }
 
     /// Writes a run folder `dir/<name>-<stamp>/` holding `files` (name, contents) and
@@ -68,7 +60,7 @@ impl RunInfo {
         files: &[(&str, String)],
     ) -> anyhow::Result<std::path::PathBuf> {
         use anyhow::Context as _;
-        let run_dir = create_run_dir(dir, &format!("{name}-{}", self.stamp))
+        let run_dir = create_run_dir(dir, &format!("{name}-{}", self.base.stamp))
             .map_err(|(d, e)| anyhow::Error::new(e).context(format!("creating {}", d.display())))?;
         for (file, text) in files {
             let p = run_dir.join(file);
@@ -79,17 +71,8 @@ impl RunInfo {
 
     /// Collects everything now.
     pub fn collect() -> Self {
-        let now = now();
         RunInfo {
-            command: command_line(),
-            rustc: RUSTC_VERSION.to_string(),
-            git: git_commit(),
-            nproc: std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1),
-            cpu: cpu_model(),
-            date: now.rfc3339(),
-            stamp: stamp(now),
+            base: kubesim_loadgen::output::RunInfo::collect(),
             kube_runtime: KUBE_RUNTIME_VERSION.to_string(),
             k8s_openapi: K8S_OPENAPI_VERSION.to_string(),
             loadavg: load_average(),

@@ -450,7 +450,7 @@ impl ControllerReport {
             goal: format!("kubesim ≥ {TARGET_RATIO}× kube-runtime reconciles/s"),
         };
         let meta = ControllerMeta {
-            notes: notes(cfg, run.nproc),
+            notes: notes(cfg, run.base.nproc),
             run,
             config: cfg.clone(),
             total_pods: cfg.total_pods(),
@@ -530,7 +530,7 @@ impl ControllerReport {
             thousands(m.config.replica_sets as u64),
             m.config.pods,
             m.config.workers,
-            m.run.nproc,
+            m.run.base.nproc,
             if m.quick { ", --quick" } else { "" }
         );
         let _ = writeln!(
@@ -602,7 +602,7 @@ impl ControllerReport {
     pub fn summary_md(&self) -> String {
         let m = &self.meta;
         let mut s = String::new();
-        let _ = writeln!(s, "# kubesim bench controller — {}\n", m.run.date);
+        let _ = writeln!(s, "# kubesim bench controller — {}\n", m.run.base.date);
         let _ = writeln!(
             s,
             "kubesim's controller runtime vs kube-runtime's `Controller` {} on the same \
@@ -833,7 +833,7 @@ mod chart {
                         thousands(meta.config.replica_sets as u64),
                         meta.config.pods,
                         meta.config.workers,
-                        meta.run.nproc,
+                        meta.run.base.nproc,
                         ratios.reconciles_per_sec.paired_median,
                         ratios.p99_latency.paired_median
                     ),

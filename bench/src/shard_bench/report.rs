@@ -227,7 +227,7 @@ impl ShardReport {
     /// Builds the report.
     pub fn new(cfg: &ShardConfig, rows: Vec<Row>, run: RunInfo, quick: bool) -> Self {
         let repeat = rows.iter().map(|r| r.runs).max().unwrap_or(1);
-        let notes = notes(cfg, run.nproc, repeat);
+        let notes = notes(cfg, run.base.nproc, repeat);
         let pods = cfg
             .workloads
             .iter()
@@ -304,7 +304,7 @@ impl ShardReport {
         let _ = writeln!(
             s,
             "kubesim shard — ReplicaSet controller (rollout: + Deployment), {} CPU(s){}{}",
-            self.meta.run.nproc,
+            self.meta.run.base.nproc,
             if self.meta.quick { ", --quick" } else { "" },
             if self.meta.repeat > 1 {
                 format!(", median of {} runs per cell", self.meta.repeat)
@@ -363,7 +363,7 @@ impl ShardReport {
     pub fn summary_md(&self) -> String {
         let m = &self.meta;
         let mut s = String::new();
-        let _ = writeln!(s, "# kubesim shard — {}\n", m.run.date);
+        let _ = writeln!(s, "# kubesim shard — {}\n", m.run.base.date);
         let _ = writeln!(
             s,
             "Sharding strategies of the controller runtime compared on the ReplicaSet \
@@ -429,7 +429,7 @@ impl ShardReport {
             .or_else(|| self.rows.iter().find(|r| r.ran()))
             .map(|r| r.workload.clone())
             .unwrap_or_else(|| "uniform".into());
-        chart::grouped(&self.rows, &wl, self.meta.run.nproc)
+        chart::grouped(&self.rows, &wl, self.meta.run.base.nproc)
     }
 
     /// Writes `dir/shard-<stamp>/` and returns its path.
