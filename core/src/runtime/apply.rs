@@ -149,20 +149,11 @@ impl Effects {
                     let mut specs = vec![(on_success, on_failure)];
                     while let Some(WriteOp {
                         action: WriteAction::Create(next),
-                        ..
-                    }) = writes.peek()
-                    {
-                        if next.kind() != kind {
-                            break;
-                        }
-                        let Some(WriteOp {
-                            action: WriteAction::Create(next),
-                            on_success,
-                            on_failure,
-                        }) = writes.next()
-                        else {
-                            break;
-                        };
+                        on_success,
+                        on_failure,
+                    }) = writes.next_if(
+                        |op| matches!(&op.action, WriteAction::Create(o) if o.kind() == kind),
+                    ) {
                         objs.push(next);
                         specs.push((on_success, on_failure));
                     }

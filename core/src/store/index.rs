@@ -122,11 +122,11 @@ fn add_posting_ids<K, Q>(
     }
 }
 
-/// Calls `f(key, ids)` for each run of consecutive items with the same `key_of`.
-fn for_runs<'o>(
+/// Calls `f(key, ids)` for each run of consecutive items with equal `key_of`.
+fn for_runs<'o, K: PartialEq + ?Sized + 'o>(
     items: &[(u32, &'o Object)],
-    key_of: impl Fn(&'o Object) -> &'o str,
-    mut f: impl FnMut(&'o str, &[u32]),
+    key_of: impl Fn(&'o Object) -> &'o K,
+    mut f: impl FnMut(&'o K, &[u32]),
 ) {
     let mut ids: Vec<u32> = Vec::with_capacity(items.len());
     let mut i = 0;
@@ -287,22 +287,11 @@ impl KindIndex {
     /// row with the same labels, namespace, owner or node share one posting-map lookup
     /// per list. Called before the objects are published, under their shard locks.
     pub(crate) fn add_created(&self, items: &[(u32, &Object)]) {
-        let mut ids: Vec<u32> = Vec::with_capacity(items.len());
-        // Runs of equal label maps.
-        let mut i = 0;
-        while i < items.len() {
-            let labels = items[i].1.labels();
-            let mut j = i + 1;
-            while j < items.len() && items[j].1.labels() == labels {
-                j += 1;
-            }
-            ids.clear();
-            ids.extend(items[i..j].iter().map(|(id, _)| *id));
+        for_runs(items, Object::labels, |labels, ids| {
             for (k, v) in labels.iter() {
-                self.add_label_ids(k, v, &ids);
+                self.add_label_ids(k, v, ids);
             }
-            i = j;
-        }
+        });
         for_runs(
             items,
             |o| o.namespace().as_str(),
@@ -310,30 +299,23 @@ impl KindIndex {
                 add_posting_ids(&self.namespaces, ns, ids, || intern(ns), || {});
             },
         );
-        // Owners: one run per owner uid of the first object, for the objects in a row
-        // listing it; an object's other owners are added one by one.
-        let mut i = 0;
-        while i < items.len() {
-            let refs = &items[i].1.meta().owner_references;
-            let mut j = i + 1;
-            while j < items.len() && items[j].1.meta().owner_references == *refs {
-                j += 1;
-            }
-            ids.clear();
-            ids.extend(items[i..j].iter().map(|(id, _)| *id));
-            for r in refs.iter() {
-                add_posting_ids(
-                    &self.owners,
-                    &r.uid,
-                    &ids,
-                    || r.uid,
-                    || {
-                        self.owner_lists.fetch_add(1, Ordering::Relaxed);
-                    },
-                );
-            }
-            i = j;
-        }
+        for_runs(
+            items,
+            |o| &o.meta().owner_references,
+            |refs, ids| {
+                for r in refs.iter() {
+                    add_posting_ids(
+                        &self.owners,
+                        &r.uid,
+                        ids,
+                        || r.uid,
+                        || {
+                            self.owner_lists.fetch_add(1, Ordering::Relaxed);
+                        },
+                    );
+                }
+            },
+        );
         if let Some(nodes) = &self.nodes {
             for_runs(items, node_key, |key, ids| {
                 add_posting_ids(nodes, key, ids, || intern(key), || {});

@@ -183,6 +183,12 @@ struct Cursor {
 }
 
 impl Cursor {
+    /// Whether the log holds an event after the cursor (or has dropped some: then the
+    /// next take reports the expiry).
+    fn pending(&self, st: &LogState) -> bool {
+        self.next_seq < st.first_seq + st.events.len() as u64
+    }
+
     fn expired(&self, st: &LogState) -> Error {
         Error::Expired {
             requested: self.rv,
@@ -252,8 +258,7 @@ impl Watcher {
     /// Whether an event after the cursor is in the log (or the watcher has expired:
     /// the next poll reports it).
     pub fn has_pending(&self) -> bool {
-        let st = self.log.state.lock();
-        self.cursor.next_seq < st.first_seq + st.events.len() as u64
+        self.cursor.pending(&self.log.state.lock())
     }
 
     /// Waits up to `timeout` until an event after the cursor is in the log, without
@@ -264,13 +269,13 @@ impl Watcher {
         let log = &self.log;
         let mut st = log.state.lock();
         loop {
-            if self.cursor.next_seq < st.first_seq + st.events.len() as u64 {
+            if self.cursor.pending(&st) {
                 return true;
             }
             match deadline {
                 Some(d) => {
                     if log.cond.wait_until(&mut st, d).timed_out() {
-                        return self.cursor.next_seq < st.first_seq + st.events.len() as u64;
+                        return self.cursor.pending(&st);
                     }
                 }
                 None => log.cond.wait(&mut st),
