@@ -501,9 +501,8 @@ fn job_pod_succeeds_or_fails_after_its_run_time() {
     assert_eq!(e.phase("bad"), PodPhase::Failed);
 }
 
-#[test]
-fn on_failure_restarts_with_backoff_and_succeeds_on_zero() {
-    let mut e = env(KubeletConfig::default());
+/// Two OnFailure pods on node-1 that run 5 s: `crash` exits 1, `done` exits 0.
+fn create_crash_and_done(e: &mut Env) {
     e.create(
         pod("crash", "node-1")
             .ann("kubesim.io/run-time", "5s")
@@ -515,6 +514,12 @@ fn on_failure_restarts_with_backoff_and_succeeds_on_zero() {
             .ann("kubesim.io/run-time", "5s")
             .restart(RestartPolicy::OnFailure),
     );
+}
+
+#[test]
+fn on_failure_restarts_with_backoff_and_succeeds_on_zero() {
+    let mut e = env(KubeletConfig::default());
+    create_crash_and_done(&mut e);
     e.at(6);
     let p = e.pod("crash");
     assert_eq!(
@@ -554,17 +559,7 @@ fn on_failure_restarts_with_backoff_and_succeeds_on_zero() {
 #[test]
 fn the_last_termination_is_kept_across_restarts() {
     let mut e = env(KubeletConfig::default());
-    e.create(
-        pod("crash", "node-1")
-            .ann("kubesim.io/run-time", "5s")
-            .ann("kubesim.io/exit-code", "1")
-            .restart(RestartPolicy::OnFailure),
-    );
-    e.create(
-        pod("done", "node-1")
-            .ann("kubesim.io/run-time", "5s")
-            .restart(RestartPolicy::OnFailure),
-    );
+    create_crash_and_done(&mut e);
     let last = |e: &Env| e.pod("crash").status.last_termination.map(|t| *t);
     let run = |start: i64, end: i64| LastTermination {
         exit_code: 1,
